@@ -1,0 +1,1 @@
+"""Thin, typed adapters over the AWS APIs keyrot uses."""

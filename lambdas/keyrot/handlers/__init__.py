@@ -1,0 +1,1 @@
+"""Lambda entry points. Each handler parses its event, builds its dependencies and delegates."""

@@ -1,0 +1,60 @@
+"""CloudWatch metric names and dimensions: the single source for the Lambdas that emit and the alarms that watch.
+
+Kept free of third-party imports so the Pulumi program can import it cheaply.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NAMESPACE: Final = "Keyrot"
+
+# Dimension names. Per-key metrics use (Environment, KeyName): the key *name* is stable across rotations,
+# the key id is not, so dashboards and alarms survive every rotation.
+DIM_ENVIRONMENT: Final = "Environment"
+DIM_KEY_NAME: Final = "KeyName"
+DIM_STEP: Final = "Step"
+
+# --- Rotation Lambda (emitted as EMF through Powertools) --------------------------------------------
+# Dimensions: (Environment). Key name, step and error class ride along as EMF properties in the log line.
+ROTATION_STARTED: Final = "RotationStarted"
+ROTATION_SUCCEEDED: Final = "RotationSucceeded"
+ROTATION_FAILED: Final = "RotationFailed"
+# Dimensions: (Environment, Step). Seconds spent in one rotation step.
+ROTATION_STEP_DURATION: Final = "RotationStepDuration"
+# Dimensions: (Environment). A previous key's service account deleted and confirmed dead.
+KEY_REVOKED: Final = "KeyRevoked"
+REVOCATION_FAILED: Final = "RevocationFailed"
+
+# --- Monitor Lambda (PutMetricData) -----------------------------------------------------------------
+# Per key, dimensions (Environment, KeyName). Published only for buckets with non-zero values.
+REQUESTS: Final = "Requests"
+INPUT_TOKENS: Final = "InputTokens"
+OUTPUT_TOKENS: Final = "OutputTokens"
+IMAGES: Final = "Images"
+AUDIO_CHARACTERS: Final = "AudioCharacters"
+AUDIO_SECONDS: Final = "AudioSeconds"
+# Per key, a gauge: spend so far in the current UTC day (use the Maximum statistic).
+COST_TODAY_USD: Final = "CostTodayUSD"
+# Per key, a gauge: hours since the current key was minted.
+KEY_AGE_HOURS: Final = "KeyAgeHours"
+
+# Environment-wide, dimensions (Environment).
+SPEND_TODAY_USD: Final = "SpendTodayUSD"  # gauge: the project's spend so far today, every key included
+UNMANAGED_KEY_REQUESTS: Final = "UnmanagedKeyRequests"  # requests by key ids keyrot does not manage
+UNMANAGED_KEYS: Final = "UnmanagedKeys"  # gauge: project keys keyrot did not mint
+RETIRED_KEY_REQUESTS: Final = "RetiredKeyRequests"  # requests by a previous key past its grace, or a revoked key
+MONITOR_HEARTBEAT: Final = "MonitorHeartbeat"  # 1 per completed monitor run
+MONITOR_RUN_FAILED: Final = "MonitorRunFailed"
+
+PER_KEY_USAGE_METRICS: Final = (REQUESTS, INPUT_TOKENS, OUTPUT_TOKENS, IMAGES, AUDIO_CHARACTERS, AUDIO_SECONDS)
+
+
+def key_dimensions(environment: str, key_name: str) -> dict[str, str]:
+    """Dimensions of a per-key metric, as a name-to-value mapping."""
+    return {DIM_ENVIRONMENT: environment, DIM_KEY_NAME: key_name}
+
+
+def environment_dimensions(environment: str) -> dict[str, str]:
+    """Dimensions of an environment-wide metric."""
+    return {DIM_ENVIRONMENT: environment}

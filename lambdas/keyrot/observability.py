@@ -1,0 +1,114 @@
+"""Structured logs and EMF metrics for the Lambdas (Powertools for AWS Lambda), with key material scrubbed."""
+
+from __future__ import annotations
+
+import logging
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from keyrot import metric_names as m
+from keyrot.redaction import scrub
+from keyrot.rotation.events import RotationRequest
+from keyrot.rotation.runner import StepOutcome
+
+
+class ScrubKeyMaterial(logging.Filter):
+    """Last line of defence: rewrite any key-shaped token in a log record's message before it is formatted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def build_logger(service: str) -> Logger:
+    """A JSON logger for `service`; keyrot's own module loggers propagate into the same output."""
+    logger = Logger(service=service)
+    logger.addFilter(ScrubKeyMaterial())
+    for name in ("keyrot",):
+        module_logger = logging.getLogger(name)
+        module_logger.setLevel(logging.INFO)
+        module_logger.addFilter(ScrubKeyMaterial())
+    return logger
+
+
+def build_metrics() -> Metrics:
+    """EMF metrics in keyrot's namespace. No `service` is passed, so no `service` dimension is added."""
+    return Metrics(namespace=m.NAMESPACE)
+
+
+class PowertoolsRotationTelemetry:
+    """Reports rotation steps as log lines and EMF metrics with the dimensions the alarms expect."""
+
+    def __init__(self, metrics: Metrics, logger: Logger, environment: str) -> None:
+        self._metrics = metrics
+        self._logger = logger
+        self._environment = environment
+        metrics.set_default_dimensions(**m.environment_dimensions(environment))
+
+    def step_started(self, request: RotationRequest, key_name: str | None) -> None:
+        self._logger.info(
+            "rotation step started", extra={"step": request.step, "secret": request.secret_id, "key_name": key_name}
+        )
+        if request.step == "createSecret":
+            self._metrics.add_metric(name=m.ROTATION_STARTED, unit=MetricUnit.Count, value=1)
+
+    def step_succeeded(self, outcome: StepOutcome) -> None:
+        self._duration(outcome.step, outcome.seconds)
+        self._logger.info(
+            "rotation step succeeded",
+            extra={
+                "step": outcome.step,
+                "secret": outcome.secret_name,
+                "key_name": outcome.key_name,
+                "action": outcome.action,
+                "key_id": outcome.key_id,
+                "duration_ms": round(outcome.seconds * 1000, 1),
+            },
+        )
+        if outcome.step == "finishSecret":
+            self._metrics.add_metric(name=m.ROTATION_SUCCEEDED, unit=MetricUnit.Count, value=1)
+        if outcome.revocation and outcome.revocation.status == "revoked":
+            self._metrics.add_metric(name=m.KEY_REVOKED, unit=MetricUnit.Count, value=1)
+            self._logger.info(
+                "previous key revoked",
+                extra={"key_id": outcome.revocation.key_id, "service_account": outcome.revocation.service_account_id},
+            )
+
+    def step_failed(self, request: RotationRequest, key_name: str | None, error: BaseException, seconds: float) -> None:
+        self.failed(request.step, key_name, error, seconds, secret=request.secret_id)
+
+    def failed(
+        self, step: str, key_name: str | None, error: BaseException, seconds: float, *, secret: str | None = None
+    ) -> None:
+        """Record a failed step (or a rejected event, with step 'invalid-event')."""
+        self._duration(step, seconds)
+        self._metrics.add_metric(name=m.ROTATION_FAILED, unit=MetricUnit.Count, value=1)
+        self._metrics.add_metadata("step", step)
+        self._metrics.add_metadata("error_class", type(error).__name__)
+        if key_name:
+            self._metrics.add_metadata("key_name", key_name)
+        self._logger.error(
+            "rotation step failed",
+            extra={
+                "step": step,
+                "secret": secret,
+                "key_name": key_name,
+                "error_class": type(error).__name__,
+                "error": scrub(str(error)),
+                "duration_ms": round(seconds * 1000, 1),
+            },
+        )
+
+    def _duration(self, step: str, seconds: float) -> None:
+        with single_metric(
+            name=m.ROTATION_STEP_DURATION,
+            unit=MetricUnit.Seconds,
+            value=round(seconds, 4),
+            namespace=m.NAMESPACE,
+            default_dimensions={m.DIM_ENVIRONMENT: self._environment, m.DIM_STEP: step},
+        ):
+            pass

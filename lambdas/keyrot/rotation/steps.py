@@ -1,0 +1,184 @@
+"""The four rotation steps. Each inspects state before acting, so any step can be retried after a crash."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+
+from keyrot.aws.secrets import SecretDescription
+from keyrot.constants import STAGE_CURRENT, STAGE_PENDING
+from keyrot.errors import AwsCallError, KeyValidationError, RotationStateError
+from keyrot.openai_admin import KeyStatus, NotFoundError, OpenAIAdminClient, OpenAIError
+from keyrot.rotation.context import RotationContext, admin_errors
+from keyrot.rotation.events import RotationRequest, StepName
+from keyrot.rotation.naming import ServiceAccountName
+from keyrot.rotation.revoke import RevocationResult, revoke_previous
+from keyrot.rotation.validation import wait_until_live
+from keyrot.secret_model import ManagedKey, SecretIdentity
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step did, for logs and metrics. Never holds key material."""
+
+    action: str
+    key_id: str | None = None
+    revocation: RevocationResult | None = None
+
+
+def create_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
+    """Mint a key on a new service account and store it as AWSPENDING, unless a pending value already exists."""
+    identity = _identity(ctx, description)
+    stored = ctx.store.get_string(request.secret_id, stage=STAGE_PENDING, version_id=request.token)
+    if stored is not None:
+        pending = ManagedKey.from_json(stored, what="pending secret value")
+        pending.check_identity(identity, what="pending secret value")
+        return StepResult("pending value already stored", key_id=pending.key_id)
+
+    name = str(ServiceAccountName(identity.environment, identity.key_name, request.token))
+    admin = ctx.admin()
+    expiry = ctx.settings.key_expiry_seconds or None
+    with admin_errors():
+        # A crash between "service account created" and "pending value stored" leaves an account whose key
+        # nobody can read any more. It carries this token's name: delete it before minting again.
+        swept = _delete_named(admin, identity.project_id, name)
+        minted = admin.create_service_account(identity.project_id, name, expires_in_seconds=expiry)
+        if minted.attempts > 1:
+            # An earlier attempt of the same call may have succeeded without us seeing the answer.
+            swept += _delete_named(admin, identity.project_id, name, keep=minted.service_account_id)
+    if swept:
+        logger.warning("deleted %d leftover service account(s) named for this rotation", swept)
+
+    created_at = ctx.now()
+    key = ManagedKey(
+        api_key=minted.api_key,
+        key_id=minted.key_id,
+        service_account_id=minted.service_account_id,
+        project_id=identity.project_id,
+        environment=identity.environment,
+        key_name=identity.key_name,
+        created_at=created_at,
+        expires_at=created_at + timedelta(seconds=expiry) if expiry else None,
+    )
+    try:
+        ctx.store.put_pending(request.secret_id, request.token, key.to_json(), rotation_token=request.rotation_token)
+    except AwsCallError:
+        _discard_if_unstored(ctx, request, admin, key)
+        raise
+    return StepResult("minted", key_id=key.key_id)
+
+
+def set_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
+    """Nothing to push: OpenAI minted the key. Check the pending value is well formed so testSecret can use it."""
+    pending = _read_pending(ctx, request, description)
+    return StepResult("nothing to set (OpenAI-minted key)", key_id=pending.key_id)
+
+
+def test_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
+    """Prove the pending key belongs to the configured project and authenticates (allowing for propagation)."""
+    pending = _read_pending(ctx, request, description)
+    with admin_errors():
+        try:
+            listed = ctx.admin().get_project_api_key(pending.project_id, pending.key_id)
+        except NotFoundError:
+            raise KeyValidationError(
+                f"pending key {pending.key_id} is not a key of OpenAI project {pending.project_id}"
+            ) from None
+    if listed.owner_type != "service_account" or listed.owner_id != pending.service_account_id:
+        raise KeyValidationError(
+            f"pending key {pending.key_id} is not owned by service account {pending.service_account_id}"
+        )
+    settings = ctx.settings
+    check = wait_until_live(
+        ctx.probe,
+        pending.api_key,
+        attempts=settings.validation_attempts,
+        delay_seconds=settings.validation_delay_seconds,
+        sleep=ctx.sleep,
+    )
+    if check.status is KeyStatus.DEAD:
+        raise KeyValidationError(
+            f"pending key {pending.key_id} is rejected by OpenAI (invalid_api_key) after "
+            f"{settings.validation_attempts} attempt(s); AWSCURRENT is unchanged"
+        )
+    if check.status is KeyStatus.RESTRICTED:
+        logger.warning("pending key %s authenticates but is restricted: %s", pending.key_id, check.detail)
+    return StepResult(f"validated ({check.status.value})", key_id=pending.key_id)
+
+
+def finish_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
+    """Make the pending version AWSCURRENT, drop AWSPENDING, and in emergency mode revoke the previous key."""
+    current = description.version_with(STAGE_CURRENT)
+    key_id: str | None = None
+    if current != request.token:
+        pending = _read_pending(ctx, request, description)  # never promote an empty or foreign version
+        key_id = pending.key_id
+        ctx.store.move_stage(request.secret_id, STAGE_CURRENT, to_version=request.token, from_version=current)
+    if STAGE_PENDING in description.stages_of(request.token):
+        ctx.store.remove_stage(request.secret_id, STAGE_PENDING, from_version=request.token)
+    revocation = None
+    if ctx.settings.emergency:
+        revocation = revoke_previous(ctx, request.secret_id)
+    return StepResult("promoted" if key_id else "already current", key_id=key_id, revocation=revocation)
+
+
+test_secret.__test__ = False  # type: ignore[attr-defined]  # a rotation step, not a pytest test
+
+StepFunction = Callable[[RotationContext, RotationRequest, SecretDescription], StepResult]
+STEPS: dict[StepName, StepFunction] = {
+    "createSecret": create_secret,
+    "setSecret": set_secret,
+    "testSecret": test_secret,
+    "finishSecret": finish_secret,
+}
+
+
+def _identity(ctx: RotationContext, description: SecretDescription) -> SecretIdentity:
+    identity = SecretIdentity.from_tags(description.tags)
+    if identity.environment != ctx.settings.environment:
+        raise RotationStateError(
+            f"secret {description.name} belongs to environment {identity.environment!r}; this function "
+            f"rotates {ctx.settings.environment!r} only"
+        )
+    return identity
+
+
+def _read_pending(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> ManagedKey:
+    identity = _identity(ctx, description)
+    stored = ctx.store.get_string(
+        request.secret_id, stage=_pending_stage(description, request), version_id=request.token
+    )
+    if stored is None:
+        raise RotationStateError(f"version {request.token} of secret {description.name} holds no value yet")
+    pending = ManagedKey.from_json(stored, what="pending secret value")
+    pending.check_identity(identity, what="pending secret value")
+    return pending
+
+
+def _pending_stage(description: SecretDescription, request: RotationRequest) -> str:
+    # After a crash inside finishSecret the token may already be current: read it under the label it has.
+    stages = description.stages_of(request.token)
+    return STAGE_PENDING if STAGE_PENDING in stages else STAGE_CURRENT
+
+
+def _delete_named(admin: OpenAIAdminClient, project_id: str, name: str, *, keep: str | None = None) -> int:
+    doomed = [account.id for account in admin.iter_service_accounts(project_id) if account.name == name]
+    deleted = 0
+    for account_id in doomed:
+        if account_id != keep and admin.delete_service_account(project_id, account_id):
+            deleted += 1
+    return deleted
+
+
+def _discard_if_unstored(
+    ctx: RotationContext, request: RotationRequest, admin: OpenAIAdminClient, key: ManagedKey
+) -> None:
+    """After a failed PutSecretValue, delete the new account only if the value provably did not land."""
+    with suppress(AwsCallError, OpenAIError):
+        if ctx.store.get_string(request.secret_id, stage=STAGE_PENDING, version_id=request.token) is None:
+            admin.delete_service_account(key.project_id, key.service_account_id)

@@ -1,0 +1,1 @@
+"""Local stand-ins and drivers for tests, the demo and benchmarks. Never packaged into the Lambda archive."""

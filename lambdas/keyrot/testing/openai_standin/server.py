@@ -1,0 +1,720 @@
+"""A real HTTP server on 127.0.0.1 that answers like the OpenAI API for the endpoints keyrot uses.
+
+Shapes follow OpenAI's OpenAPI spec (tests validate every response against it). Behaviour the spec leaves open
+follows the fact sheet in shared/notes/openai-admin-api.md; where that is unconfirmed, the choice is noted here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from keyrot.testing.openai_standin.faults import Fault, FaultPlan
+from keyrot.testing.openai_standin.state import ApiKey, OrganizationState, Principal, new_id
+from keyrot.testing.openai_standin.usage import USAGE_FIELDS, QueryError, costs_page, usage_page
+
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4.1", "text-embedding-3-small", "omni-moderation-latest")
+_PROJECT = r"/v1/organization/projects/(?P<project_id>[^/]+)"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    drop: bool = False
+
+
+@dataclass
+class CallRecord:
+    """One request as the stand-in saw it. Holds key ids, never key values (the body is kept for schema checks)."""
+
+    seq: int
+    method: str
+    path: str
+    endpoint: str
+    number: int  # 1-based count of calls to this endpoint
+    query: dict[str, list[str]]
+    status: int | None
+    principal: str
+    key_id: str | None
+    fault: str | None
+    started: float
+    seconds: float
+    body: Any = field(default=None, repr=False)
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        error_type: str = "invalid_request_error",
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reply = Reply(status, _error_body(message, error_type, code, param), headers or {})
+
+
+def _error_body(message: str, error_type: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def _masked(bearer: str) -> str:
+    # OpenAI echoes a masked key in invalid_api_key messages; keyrot must scrub even this.
+    return f"{bearer[:3]}{'*' * 8}{bearer[-4:]}" if len(bearer) > 8 else "***"
+
+
+class OpenAIStandIn:
+    """Start with `with OpenAIStandIn() as openai:`; point clients at `openai.base_url`."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        revocation_delay_seconds: float = 0.0,
+        activation_delay_seconds: float = 0.0,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+        requests_per_minute: int = 5000,
+    ) -> None:
+        self.state = OrganizationState(
+            clock, revocation_delay_seconds=revocation_delay_seconds, activation_delay_seconds=activation_delay_seconds
+        )
+        self.faults = FaultPlan()
+        self.models = models
+        self.requests_per_minute = requests_per_minute
+        self.calls: list[CallRecord] = []
+        self._calls_lock = threading.Lock()
+        self._minute_counts: dict[tuple[str, int], int] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._routes: list[tuple[str, re.Pattern[str], str, Callable[..., Reply]]] = [
+            (
+                "POST",
+                re.compile(rf"{_PROJECT}/service_accounts"),
+                "create_service_account",
+                self._create_service_account,
+            ),
+            ("GET", re.compile(rf"{_PROJECT}/service_accounts"), "list_service_accounts", self._list_service_accounts),
+            (
+                "GET",
+                re.compile(rf"{_PROJECT}/service_accounts/(?P<sa>[^/]+)"),
+                "get_service_account",
+                self._get_service_account,
+            ),
+            (
+                "DELETE",
+                re.compile(rf"{_PROJECT}/service_accounts/(?P<sa>[^/]+)"),
+                "delete_service_account",
+                self._delete_service_account,
+            ),
+            (
+                "POST",
+                re.compile(rf"{_PROJECT}/service_accounts/(?P<sa>[^/]+)/api_keys"),
+                "create_service_account_key",
+                self._create_service_account_key,
+            ),
+            ("GET", re.compile(rf"{_PROJECT}/api_keys"), "list_project_api_keys", self._list_api_keys),
+            ("GET", re.compile(rf"{_PROJECT}/api_keys/(?P<key>[^/]+)"), "get_project_api_key", self._get_api_key),
+            (
+                "DELETE",
+                re.compile(rf"{_PROJECT}/api_keys/(?P<key>[^/]+)"),
+                "delete_project_api_key",
+                self._delete_api_key,
+            ),
+            ("GET", re.compile(r"/v1/organization/projects"), "list_projects", self._list_projects),
+            ("GET", re.compile(r"/v1/organization/admin_api_keys"), "list_admin_api_keys", self._list_admin_keys),
+            ("GET", re.compile(r"/v1/organization/usage/(?P<kind>[^/]+)"), "usage", self._usage),
+            ("GET", re.compile(r"/v1/organization/costs"), "costs", self._costs),
+            ("GET", re.compile(r"/v1/models"), "list_models", self._list_models),
+            ("GET", re.compile(r"/v1/models/(?P<model>[^/]+)"), "get_model", self._get_model),
+            ("POST", re.compile(r"/v1/chat/completions"), "chat_completions", self._chat_completions),
+        ]
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> OpenAIStandIn:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.standin = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="openai-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> OpenAIStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the stand-in is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # --- inspection -----------------------------------------------------------------------------
+
+    def calls_to(self, endpoint: str) -> list[CallRecord]:
+        with self._calls_lock:
+            return [call for call in self.calls if call.endpoint == endpoint]
+
+    def reset_calls(self) -> None:
+        with self._calls_lock:
+            self.calls.clear()
+
+    # --- request handling -----------------------------------------------------------------------
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Route, authenticate, apply faults, run the endpoint and record the call."""
+        started = time.time()
+        split = urlsplit(raw_path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        endpoint, handler, params = self._route(method, split.path)
+        principal = self.state.authenticate(_bearer(headers))
+        number, fault = self.faults.next_call(endpoint)
+        delay = self.faults.default_latency_seconds + (fault.latency_seconds if fault else 0.0)
+        if delay:
+            time.sleep(delay)
+        if fault is not None and (fault.status is not None or fault.drop_connection or fault.non_json):
+            if fault.after_effect:
+                self._run(handler, principal, params, query, body, headers)
+            reply = _fault_reply(fault)
+        else:
+            reply = self._run(handler, principal, params, query, body, headers)
+        key_id = principal.key.id if principal.key else (principal.admin.id if principal.admin else None)
+        with self._calls_lock:
+            self.calls.append(
+                CallRecord(
+                    seq=len(self.calls) + 1,
+                    method=method,
+                    path=split.path,
+                    endpoint=endpoint,
+                    number=number,
+                    query=query,
+                    status=None if reply.drop else reply.status,
+                    principal=principal.kind,
+                    key_id=key_id,
+                    fault=fault.label if fault else None,
+                    started=started,
+                    seconds=time.time() - started,
+                    body=reply.body,
+                )
+            )
+        return reply
+
+    def _route(self, method: str, path: str) -> tuple[str, Callable[..., Reply] | None, dict[str, str]]:
+        path = path.rstrip("/")
+        for route_method, pattern, name, handler in self._routes:
+            match = pattern.fullmatch(path)
+            if match and route_method == method:
+                return name, handler, match.groupdict()
+        return "unknown", None, {}
+
+    def _run(
+        self,
+        handler: Callable[..., Reply] | None,
+        principal: Principal,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        body: bytes,
+        headers: dict[str, str],
+    ) -> Reply:
+        if handler is None:
+            return ApiError(404, "Invalid URL", error_type="invalid_request_error").reply
+        try:
+            return handler(principal, params, query, _json_body(body), headers)
+        except ApiError as exc:
+            return exc.reply
+        except QueryError as exc:
+            return ApiError(400, str(exc), param=exc.param).reply
+
+    # --- auth -------------------------------------------------------------------------------------
+
+    def _admin(self, principal: Principal, scope: str, headers: dict[str, str]) -> None:
+        if principal.kind == "admin":
+            assert principal.admin is not None
+            if scope not in principal.admin.scopes:
+                raise ApiError(401, f"You have insufficient permissions for this operation. Missing scopes: {scope}.")
+            return
+        self._reject_unauthenticated(principal, headers)
+        # A project key on an admin endpoint authenticates but lacks the scope (code null), as OpenAI answers.
+        raise ApiError(401, f"You have insufficient permissions for this operation. Missing scopes: {scope}.")
+
+    def _project_key(self, principal: Principal, headers: dict[str, str]) -> ApiKey:
+        if principal.kind == "project":
+            assert principal.key is not None
+            if principal.key.restriction:
+                raise ApiError(401, principal.key.restriction)
+            return principal.key
+        if principal.kind == "admin":
+            # Unconfirmed status (fact sheet section 11): assume 401 with no code, as for a scope refusal.
+            raise ApiError(401, "Admin API keys cannot be used for non-administration endpoints.")
+        self._reject_unauthenticated(principal, headers)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _reject_unauthenticated(principal: Principal, headers: dict[str, str]) -> None:
+        if principal.kind == "none":
+            raise ApiError(401, "You didn't provide an API key. Provide it in an Authorization header.")
+        if principal.kind == "invalid":
+            shown = _masked(_bearer(headers) or "")
+            raise ApiError(
+                401,
+                f"Incorrect API key provided: {shown}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+
+    def _project(self, project_id: str) -> None:
+        if project_id not in self.state.projects:
+            raise ApiError(404, f"No such project: {project_id}")
+
+    # --- service accounts -----------------------------------------------------------------------
+
+    def _create_service_account(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        self._admin(principal, "api.management.write", headers)
+        project_id = params["project_id"]
+        self._project(project_id)
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
+            raise ApiError(400, "Missing required parameter: 'name'.", param="name")
+        only = body.get("create_service_account_only")
+        if only is not None and not isinstance(only, bool):
+            raise ApiError(
+                400,
+                "Invalid type for 'create_service_account_only': expected a boolean.",
+                param="create_service_account_only",
+            )
+        expires_in = body.get("expires_in_seconds")
+        if expires_in is not None:
+            if only:
+                raise ApiError(
+                    400,
+                    "'expires_in_seconds' cannot be combined with 'create_service_account_only'.",
+                    param="expires_in_seconds",
+                )
+            if not isinstance(expires_in, int) or isinstance(expires_in, bool) or not 1 <= expires_in <= 31_536_000:
+                raise ApiError(
+                    400,
+                    "Invalid value for 'expires_in_seconds': must be between 1 and 31536000.",
+                    param="expires_in_seconds",
+                )
+        if self.state.projects[project_id].archived:
+            raise ApiError(400, f"Project {project_id} is archived.")
+        account, key = self.state.create_service_account(
+            project_id, body["name"], with_key=not only, expires_in=expires_in
+        )
+        payload = _service_account_payload(account)
+        payload["api_key"] = _key_body(key) if key else None
+        return Reply(200, payload)
+
+    def _list_service_accounts(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        self._admin(principal, "api.management.read", headers)
+        self._project(params["project_id"])
+        accounts = sorted(self.state.live_service_accounts(params["project_id"]), key=lambda a: (a.created_at, a.id))
+        return Reply(200, _cursor_page([_service_account_payload(a) for a in accounts], query))
+
+    def _account(self, params: dict[str, str]) -> Any:
+        self._project(params["project_id"])
+        account = self.state.service_accounts.get(params["sa"])
+        if account is None or account.deleted_at is not None or account.project_id != params["project_id"]:
+            raise ApiError(404, f"No such service account: {params['sa']}")
+        return account
+
+    def _get_service_account(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        self._admin(principal, "api.management.read", headers)
+        return Reply(200, _service_account_payload(self._account(params)))
+
+    def _delete_service_account(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        self._admin(principal, "api.management.write", headers)
+        account = self._account(params)
+        self.state.delete_service_account(account)
+        return Reply(200, {"object": "organization.project.service_account.deleted", "id": account.id, "deleted": True})
+
+    def _create_service_account_key(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        self._admin(principal, "api.management.write", headers)
+        key = self.state.add_service_account_key(self._account(params))
+        return Reply(200, _key_body(key))
+
+    # --- project API keys -----------------------------------------------------------------------
+
+    def _list_api_keys(
+        self,
+        principal: Principal,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> Reply:
+        self._admin(principal, "api.management.read", headers)
+        project_id = params["project_id"]
+        self._project(project_id)
+        access = (query.get("owner_project_access") or ["active"])[-1]
+        if access not in ("active", "inactive", "any"):
+            raise ApiError(400, "Invalid value for 'owner_project_access'.", param="owner_project_access")
+        with self.state.lock:
+            keys = [
+                k
+                for k in self.state.keys.values()
+                if k.project_id == project_id and not k.deleted and access in ("any", k.owner_project_access)
+            ]
+            payloads = [self._key_payload(k) for k in sorted(keys, key=lambda k: (k.created_at, k.id))]
+        return Reply(200, _cursor_page(payloads, query))
+
+    def _key(self, params: dict[str, str]) -> ApiKey:
+        self._project(params["project_id"])
+        key = self.state.keys.get(params["key"])
+        if key is None or key.deleted or key.project_id != params["project_id"]:
+            raise ApiError(404, f"No such API key: {params['key']}")
+        return key
+
+    def _get_api_key(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        self._admin(principal, "api.management.read", headers)
+        return Reply(200, self._key_payload(self._key(params)))
+
+    def _delete_api_key(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        self._admin(principal, "api.management.write", headers)
+        key = self._key(params)
+        if key.owner_type == "service_account":
+            raise ApiError(400, "API keys owned by service accounts cannot be deleted; delete the service account.")
+        self.state.delete_user_key(key)
+        return Reply(200, {"object": "organization.project.api_key.deleted", "id": key.id, "deleted": True})
+
+    def _key_payload(self, key: ApiKey) -> dict[str, Any]:
+        return {
+            "object": "organization.project.api_key",
+            "redacted_value": f"{key.value[:6]}...{key.value[-3:]}",
+            "name": key.name,
+            "created_at": key.created_at,
+            "last_used_at": key.last_used_at,
+            "id": key.id,
+            "owner_project_access": key.owner_project_access,
+            "owner": self.state.owner_payload(key),
+        }
+
+    # --- organization ---------------------------------------------------------------------------
+
+    def _list_projects(
+        self,
+        principal: Principal,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> Reply:
+        self._admin(principal, "api.management.read", headers)
+        include_archived = (query.get("include_archived") or ["false"])[-1] == "true"
+        projects = [
+            {
+                "id": p.id,
+                "object": "organization.project",
+                "name": p.name,
+                "created_at": p.created_at,
+                "archived_at": p.created_at if p.archived else None,
+                "status": "archived" if p.archived else "active",
+            }
+            for p in self.state.projects.values()
+            if include_archived or not p.archived
+        ]
+        return Reply(200, _cursor_page(projects, query))
+
+    def _list_admin_keys(
+        self,
+        principal: Principal,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> Reply:
+        self._admin(principal, "api.management.read", headers)
+        keys = [
+            {
+                "object": "organization.admin_api_key",
+                "id": k.id,
+                "name": k.name,
+                "redacted_value": f"{k.value[:9]}...{k.value[-3:]}",
+                "created_at": k.created_at,
+                "expires_at": None,
+                "last_used_at": k.last_used_at,
+                "owner": {
+                    "type": "user",
+                    "object": "organization.user",
+                    "id": "user_standin",
+                    "name": "Org Owner",
+                    "created_at": k.created_at,
+                    "role": "owner",
+                },
+            }
+            for k in self.state.admin_keys.values()
+            if not k.revoked
+        ]
+        return Reply(200, _cursor_page(keys, query))
+
+    def _usage(
+        self,
+        principal: Principal,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> Reply:
+        self._admin(principal, "api.usage.read", headers)
+        kind = params["kind"]
+        if kind not in USAGE_FIELDS:
+            raise ApiError(404, "Invalid URL")
+        with self.state.lock:
+            return Reply(200, usage_page(kind, list(self.state.usage), query, self.state.clock()))
+
+    def _costs(
+        self,
+        principal: Principal,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> Reply:
+        self._admin(principal, "api.usage.read", headers)
+        with self.state.lock:
+            return Reply(200, costs_page(list(self.state.costs), query, self.state.clock()))
+
+    # --- model endpoints (project keys) -----------------------------------------------------------
+
+    def _rate_headers(self, key: ApiKey) -> dict[str, str]:
+        minute = int(self.state.clock() // 60)
+        with self._calls_lock:
+            count = self._minute_counts.get((key.id, minute), 0) + 1
+            self._minute_counts[(key.id, minute)] = count
+        remaining = max(0, self.requests_per_minute - count)
+        reset = 60 - int(self.state.clock() % 60)
+        return {
+            "x-ratelimit-limit-requests": str(self.requests_per_minute),
+            "x-ratelimit-remaining-requests": str(remaining),
+            "x-ratelimit-reset-requests": f"{reset}s",
+            "x-ratelimit-limit-tokens": "2000000",
+            "x-ratelimit-remaining-tokens": "1999000",
+            "x-ratelimit-reset-tokens": "6m0s",
+        }
+
+    def _list_models(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        key = self._project_key(principal, headers)
+        data = [_model(name) for name in self.models]
+        return Reply(200, {"object": "list", "data": data}, self._rate_headers(key))
+
+    def _get_model(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        key = self._project_key(principal, headers)
+        if params["model"] not in self.models:
+            raise ApiError(404, f"The model '{params['model']}' does not exist", code="model_not_found")
+        return Reply(200, _model(params["model"]), self._rate_headers(key))
+
+    def _chat_completions(
+        self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
+    ) -> Reply:
+        key = self._project_key(principal, headers)
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+            raise ApiError(400, "Missing required parameter: 'messages'.", param="messages")
+        model = body.get("model")
+        if model not in self.models:
+            raise ApiError(404, f"The model '{model}' does not exist", code="model_not_found", param="model")
+        words = sum(len(str(m.get("content", "")).split()) for m in body["messages"] if isinstance(m, dict))
+        prompt_tokens, completion_tokens = max(1, words * 4 // 3), 9
+        self.state.record_usage(
+            key.id, "completions", model=model, input_tokens=prompt_tokens, output_tokens=completion_tokens
+        )
+        self.state.record_cost(
+            key.id, prompt_tokens * 0.15e-6 + completion_tokens * 0.6e-6, line_item=f"{model}, input"
+        )
+        reply = {
+            "id": new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": self.state.now(),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                    "message": {"role": "assistant", "content": "Hello from the keyrot stand-in.", "refusal": None},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return Reply(200, reply, self._rate_headers(key))
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "system", "shutdown_date": None}
+
+
+def _service_account_payload(account: Any) -> dict[str, Any]:
+    return {
+        "object": "organization.project.service_account",
+        "id": account.id,
+        "name": account.name,
+        "role": account.role,
+        "created_at": account.created_at,
+    }
+
+
+def _key_body(key: ApiKey) -> dict[str, Any]:
+    return {
+        "object": "organization.project.service_account.api_key",
+        "value": key.value,
+        "name": key.name,
+        "created_at": key.created_at,
+        "id": key.id,
+    }
+
+
+def _cursor_page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> dict[str, Any]:
+    raw_limit = (query.get("limit") or ["20"])[-1]
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise ApiError(400, "Invalid value for 'limit': expected an integer.", param="limit") from None
+    if not 1 <= limit <= 100:
+        raise ApiError(400, "Invalid value for 'limit': must be between 1 and 100.", param="limit")
+    after = (query.get("after") or [None])[-1]
+    start = 0
+    if after:
+        ids = [item["id"] for item in items]
+        if after not in ids:
+            raise ApiError(400, f"Invalid value for 'after': no object with id {after}.", param="after")
+        start = ids.index(after) + 1
+    page = items[start : start + limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": start + limit < len(items),
+    }
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    if fault.drop_connection:
+        return Reply(0, drop=True)
+    status = fault.status or 500
+    headers = dict(fault.headers)
+    if fault.retry_after is not None:
+        headers["retry-after"] = (
+            str(int(fault.retry_after)) if float(fault.retry_after).is_integer() else str(fault.retry_after)
+        )
+    if status == 429:
+        headers.setdefault("x-ratelimit-remaining-requests", "0")
+    if fault.non_json:
+        page = b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>"
+        return Reply(status, headers=headers, raw=page)
+    return Reply(status, _error_body(fault.message, fault.error_type, fault.code), headers)
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    value = headers.get("authorization", "")
+    return value[7:].strip() if value.lower().startswith("bearer ") else None
+
+
+def _json_body(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ApiError(400, "We could not parse the JSON body of your request.") from None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    standin: OpenAIStandIn
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            reply = self.server.standin.handle(method, self.path, headers, body)
+        except ApiError as exc:  # JSON body errors surface before routing completes
+            reply = exc.reply
+        if reply.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+        content_type = "text/html" if reply.raw is not None else "application/json"
+        try:
+            self.send_response(reply.status)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(payload)))
+            self.send_header("x-request-id", new_id("req_"))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True

@@ -1,0 +1,130 @@
+"""A rotation world for tests, the demo and benchmarks: moto Secrets Manager, the OpenAI stand-in, one environment.
+
+Call inside an active moto context (`mock_aws()` or an in-process ThreadedMotoServer with patched_moto()).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from keyrot.aws.secrets import SecretStore
+from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, TAG_ENVIRONMENT, TAG_KEY_NAME, TAG_PROJECT_ID
+from keyrot.openai_admin import OpenAITransport, RetryPolicy, Timeouts
+from keyrot.rotation import RotationContext, RotationRequest, run_rotation_step
+from keyrot.rotation.context import build_rotation_context
+from keyrot.rotation.runner import RotationTelemetry
+from keyrot.secret_model import AdminCredentials, ManagedKey
+from keyrot.settings import RotationSettings
+from keyrot.testing.moto_gaps import enable_rotation
+from keyrot.testing.openai_standin import OpenAIStandIn
+from keyrot.testing.rotation_driver import RotationDriver
+
+FAST_RETRY = RetryPolicy(max_attempts=4, max_elapsed_seconds=30, backoff_initial_seconds=0.5)
+ROTATION_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:keyrot-dev-rotation"
+
+
+@dataclass
+class RotationWorld:
+    openai: OpenAIStandIn
+    secrets: Any  # boto3 secretsmanager client
+    environment: str = "dev"
+    project_id: str = ""
+    admin_key: str = field(default="", repr=False)
+    admin_secret_arn: str = ""
+    settings: RotationSettings | None = None
+    sleeps: list[float] = field(default_factory=list)
+    session_factory: Callable[[], requests.Session] = requests.Session
+
+    @classmethod
+    def create(cls, openai: OpenAIStandIn, secrets: Any, *, environment: str = "dev", **settings: Any) -> RotationWorld:
+        world = cls(openai=openai, secrets=secrets, environment=environment)
+        world.project_id = openai.state.add_project()
+        world.admin_key = openai.state.add_admin_key()
+        world.admin_secret_arn = secrets.create_secret(
+            Name=f"keyrot/{environment}/openai-admin-key",
+            SecretString=AdminCredentials(world.admin_key).to_json(),
+        )["ARN"]
+        world.settings = RotationSettings(
+            environment=environment,
+            admin_secret_arn=world.admin_secret_arn,
+            openai_base_url=openai.base_url,
+            validation_attempts=3,
+            validation_delay_seconds=0.05,
+            **settings,
+        )
+        return world
+
+    # --- secrets -----------------------------------------------------------------------------------
+
+    def create_managed_secret(
+        self, key_name: str, *, tags: list[dict[str, str]] | None = None, rotation: bool = True
+    ) -> str:
+        """A secret as the infrastructure creates it: tagged, no value, rotation enabled."""
+        if tags is None:
+            tags = [
+                {"Key": TAG_ENVIRONMENT, "Value": self.environment},
+                {"Key": TAG_KEY_NAME, "Value": key_name},
+                {"Key": TAG_PROJECT_ID, "Value": self.project_id},
+            ]
+        arn = self.secrets.create_secret(Name=f"keyrot/{self.environment}/{key_name}", Tags=tags)["ARN"]
+        if rotation:
+            enable_rotation(self.secrets.meta.region_name, arn, ROTATION_LAMBDA_ARN)
+        return str(arn)
+
+    def read(self, arn: str, stage: str = STAGE_CURRENT) -> ManagedKey | None:
+        text = SecretStore(self.secrets).get_string(arn, stage=stage)
+        return ManagedKey.from_json(text) if text else None
+
+    def current(self, arn: str) -> ManagedKey:
+        key = self.read(arn, STAGE_CURRENT)
+        assert key is not None, "secret has no AWSCURRENT value"
+        return key
+
+    def previous(self, arn: str) -> ManagedKey | None:
+        return self.read(arn, STAGE_PREVIOUS)
+
+    def pending(self, arn: str) -> ManagedKey | None:
+        return self.read(arn, STAGE_PENDING)
+
+    def stages(self, arn: str) -> dict[str, list[str]]:
+        return dict(self.secrets.describe_secret(SecretId=arn).get("VersionIdsToStages") or {})
+
+    # --- rotation ----------------------------------------------------------------------------------
+
+    def with_settings(self, **changes: Any) -> RotationWorld:
+        assert self.settings is not None
+        return dataclasses.replace(self, settings=dataclasses.replace(self.settings, **changes))
+
+    def context(self, *, retry: RetryPolicy = FAST_RETRY, timeouts: Timeouts | None = None) -> RotationContext:
+        """A real context whose sleeps are recorded instead of slept."""
+        assert self.settings is not None
+        transport = OpenAITransport(
+            self.settings.openai_base_url,
+            session=self.session_factory(),
+            retry=retry,
+            timeouts=timeouts or Timeouts(connect_seconds=2, read_seconds=5),
+            sleep=self.sleeps.append,
+        )
+        return build_rotation_context(self.settings, self.secrets, transport=transport, sleep=self.sleeps.append)
+
+    def invoker(
+        self, telemetry: RotationTelemetry | None = None, **context_options: Any
+    ) -> Callable[[dict[str, Any]], Any]:
+        """An invoke function running one step through the engine, as the handler does, with a fresh context."""
+
+        def invoke(event: dict[str, Any]) -> Any:
+            return run_rotation_step(RotationRequest.from_event(event), self.context(**context_options), telemetry)
+
+        return invoke
+
+    def driver(self, invoke: Callable[[dict[str, Any]], Any] | None = None) -> RotationDriver:
+        return RotationDriver(self.secrets, invoke or self.invoker())
+
+    def keyrot_accounts(self) -> list[Any]:
+        """Live service accounts in the project named by keyrot."""
+        return [a for a in self.openai.state.live_service_accounts(self.project_id) if a.name.startswith("keyrot:")]
