@@ -24,8 +24,38 @@ ENV_GRACE_PERIOD_SECONDS = "KEYROT_GRACE_PERIOD_SECONDS"
 ENV_KEY_EXPIRY_SECONDS = "KEYROT_KEY_EXPIRY_SECONDS"
 ENV_VALIDATION_ATTEMPTS = "KEYROT_VALIDATION_ATTEMPTS"
 ENV_VALIDATION_DELAY_SECONDS = "KEYROT_VALIDATION_DELAY_SECONDS"
+# Monitor-only settings.
+ENV_PROJECT_ID = "KEYROT_OPENAI_PROJECT_ID"
+ENV_TOPIC_ARN = "KEYROT_TOPIC_ARN"
+ENV_STATE_PARAMETER = "KEYROT_STATE_PARAMETER"
+ENV_MAX_GRACE_PERIOD_SECONDS = "KEYROT_MAX_GRACE_PERIOD_SECONDS"
+ENV_QUIET_WINDOW_SECONDS = "KEYROT_QUIET_WINDOW_SECONDS"
+ENV_IN_USE_POLICY = "KEYROT_IN_USE_POLICY"
+ENV_SETTLE_DELAY_SECONDS = "KEYROT_SETTLE_DELAY_SECONDS"
+ENV_USAGE_KINDS = "KEYROT_USAGE_KINDS"
+ENV_NOTIFY_DEDUP_SECONDS = "KEYROT_NOTIFY_DEDUP_SECONDS"
+ENV_RUNBOOK_URL = "KEYROT_RUNBOOK_URL"
+
+# Lambda entry points (module path inside the archive, as the tests import them).
+ROTATION_HANDLER = "keyrot.handlers.rotate.handler"
+MONITOR_HANDLER = "keyrot.handlers.monitor.handler"
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 # Service accounts minted by keyrot are named "keyrot:<environment>:<key name>:<rotation token>".
 SERVICE_ACCOUNT_NAME_PREFIX = "keyrot"
+
+
+def managed_secret_name(environment: str, key_name: str) -> str:
+    """Secrets Manager name of the secret holding `key_name`'s OpenAI key in `environment`."""
+    return f"keyrot/{environment}/{key_name}"
+
+
+def admin_secret_name(environment: str) -> str:
+    """Secrets Manager name of the admin-key secret keyrot creates for `environment`."""
+    return f"keyrot/{environment}/openai-admin-key"
+
+
+def state_parameter_name(environment: str) -> str:
+    """SSM parameter holding the monitor's watermark and notification state for `environment`."""
+    return f"/keyrot/{environment}/monitor-state"

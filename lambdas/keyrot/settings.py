@@ -15,13 +15,35 @@ from keyrot.constants import (
     ENV_ADMIN_SECRET_ARN,
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
+    ENV_IN_USE_POLICY,
     ENV_KEY_EXPIRY_SECONDS,
+    ENV_MAX_GRACE_PERIOD_SECONDS,
+    ENV_NOTIFY_DEDUP_SECONDS,
     ENV_OPENAI_BASE_URL,
+    ENV_PROJECT_ID,
+    ENV_QUIET_WINDOW_SECONDS,
+    ENV_RUNBOOK_URL,
+    ENV_SETTLE_DELAY_SECONDS,
+    ENV_STATE_PARAMETER,
+    ENV_TOPIC_ARN,
+    ENV_USAGE_KINDS,
     ENV_VALIDATION_ATTEMPTS,
     ENV_VALIDATION_DELAY_SECONDS,
 )
 from keyrot.errors import ConfigurationError
-from keyrot.secret_model import ENVIRONMENT_PATTERN
+from keyrot.secret_model import ENVIRONMENT_PATTERN, OPENAI_ID_PATTERN
+
+DEFAULT_USAGE_KINDS = (
+    "completions",
+    "embeddings",
+    "moderations",
+    "images",
+    "audio_speeches",
+    "audio_transcriptions",
+)
+MONITORED_USAGE_KINDS = frozenset(DEFAULT_USAGE_KINDS)
+IN_USE_POLICIES = ("keep", "revoke")
+DEFAULT_RUNBOOK_URL = "https://github.com/keyrot/keyrot/blob/main/docs/runbook.md"
 
 _ARN_PREFIX = "arn:"
 
@@ -58,6 +80,85 @@ class RotationSettings:
     def emergency(self) -> bool:
         """True when the previous key must be revoked as soon as the new one is live."""
         return self.grace_period_seconds == 0
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """What the monitor Lambda (usage metrics, unknown and retired keys, the janitor) needs."""
+
+    environment: str
+    admin_secret_arn: str
+    project_id: str
+    topic_arn: str
+    state_parameter: str
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    grace_period_seconds: int = 24 * 3600
+    # A previous key still in use this long after its rotation is handled by `in_use_policy`.
+    max_grace_period_seconds: int = 72 * 3600
+    # The janitor revokes a previous key only after this long without usage.
+    quiet_window_seconds: int = 3600
+    in_use_policy: str = "keep"
+    # Usage buckets younger than this may still fill in; they are read on a later run.
+    settle_delay_seconds: int = 600
+    usage_kinds: tuple[str, ...] = DEFAULT_USAGE_KINDS
+    notify_dedup_seconds: int = 24 * 3600
+    validation_attempts: int = 6
+    validation_delay_seconds: float = 2.0
+    runbook_url: str = DEFAULT_RUNBOOK_URL
+
+    def __post_init__(self) -> None:
+        if self.max_grace_period_seconds < self.grace_period_seconds:
+            raise ConfigurationError(
+                f"{ENV_MAX_GRACE_PERIOD_SECONDS} ({self.max_grace_period_seconds}) must not be shorter than "
+                f"{ENV_GRACE_PERIOD_SECONDS} ({self.grace_period_seconds})"
+            )
+        if self.in_use_policy not in IN_USE_POLICIES:
+            raise ConfigurationError(f"{ENV_IN_USE_POLICY} must be one of {', '.join(IN_USE_POLICIES)}")
+        unknown = [kind for kind in self.usage_kinds if kind not in MONITORED_USAGE_KINDS]
+        if unknown or not self.usage_kinds:
+            raise ConfigurationError(
+                f"{ENV_USAGE_KINDS} must list some of {', '.join(DEFAULT_USAGE_KINDS)}; unknown: {', '.join(unknown)}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MonitorSettings:
+        env = os.environ if environ is None else environ
+        kinds = tuple(k.strip() for k in env.get(ENV_USAGE_KINDS, "").split(",") if k.strip()) or DEFAULT_USAGE_KINDS
+        project_id = env.get(ENV_PROJECT_ID, "").strip()
+        if not OPENAI_ID_PATTERN.fullmatch(project_id):
+            raise ConfigurationError(f"{ENV_PROJECT_ID} must be an OpenAI project id, got {project_id[:40]!r}")
+        state_parameter = env.get(ENV_STATE_PARAMETER, "").strip()
+        if not state_parameter.startswith("/"):
+            raise ConfigurationError(f"{ENV_STATE_PARAMETER} must be an SSM parameter name starting with '/'")
+        return cls(
+            environment=_environment(env),
+            admin_secret_arn=_required_arn(env, ENV_ADMIN_SECRET_ARN),
+            project_id=project_id,
+            topic_arn=_required_arn(env, ENV_TOPIC_ARN),
+            state_parameter=state_parameter,
+            openai_base_url=_base_url(env),
+            grace_period_seconds=_int(env, ENV_GRACE_PERIOD_SECONDS, default=24 * 3600, minimum=0),
+            max_grace_period_seconds=_int(env, ENV_MAX_GRACE_PERIOD_SECONDS, default=72 * 3600, minimum=0),
+            quiet_window_seconds=_int(env, ENV_QUIET_WINDOW_SECONDS, default=3600, minimum=0, maximum=7 * 86400),
+            in_use_policy=env.get(ENV_IN_USE_POLICY, "").strip() or "keep",
+            settle_delay_seconds=_int(env, ENV_SETTLE_DELAY_SECONDS, default=600, minimum=0, maximum=86400),
+            usage_kinds=kinds,
+            notify_dedup_seconds=_int(env, ENV_NOTIFY_DEDUP_SECONDS, default=86400, minimum=0, maximum=30 * 86400),
+            validation_attempts=_int(env, ENV_VALIDATION_ATTEMPTS, default=6, minimum=1, maximum=30),
+            validation_delay_seconds=_float(env, ENV_VALIDATION_DELAY_SECONDS, default=2.0, minimum=0, maximum=60),
+            runbook_url=env.get(ENV_RUNBOOK_URL, "").strip() or DEFAULT_RUNBOOK_URL,
+        )
+
+    def rotation_settings(self) -> RotationSettings:
+        """The subset revocation needs (the janitor revokes with the rotation engine's `revoke`)."""
+        return RotationSettings(
+            environment=self.environment,
+            admin_secret_arn=self.admin_secret_arn,
+            openai_base_url=self.openai_base_url,
+            grace_period_seconds=self.grace_period_seconds,
+            validation_attempts=self.validation_attempts,
+            validation_delay_seconds=self.validation_delay_seconds,
+        )
 
 
 def _environment(env: Mapping[str, str]) -> str:

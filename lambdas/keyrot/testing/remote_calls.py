@@ -20,7 +20,7 @@ _ID_SEGMENTS = (
 )
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - a crash, not an error
+class SimulatedCrash(BaseException):
     """The process died right after a remote call succeeded."""
 
 
