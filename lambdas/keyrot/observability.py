@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -24,9 +27,17 @@ class ScrubKeyMaterial(logging.Filter):
         return True
 
 
+class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at emit time (Lambda's stdout; a test's capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def build_logger(service: str) -> Logger:
     """A JSON logger for `service`; keyrot's own module loggers propagate into the same output."""
-    logger = Logger(service=service)
+    logger = Logger(service=service, logger_handler=_CurrentStdoutHandler())
     logger.addFilter(ScrubKeyMaterial())
     for name in ("keyrot",):
         module_logger = logging.getLogger(name)
@@ -38,6 +49,16 @@ def build_logger(service: str) -> Logger:
 def build_metrics() -> Metrics:
     """EMF metrics in keyrot's namespace. No `service` is passed, so no `service` dimension is added."""
     return Metrics(namespace=m.NAMESPACE)
+
+
+@contextmanager
+def flush_metrics(metrics: Metrics) -> Iterator[None]:
+    """Flush the invocation's EMF metrics however it ends; stay silent when there are none."""
+    try:
+        yield
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics()
 
 
 class PowertoolsRotationTelemetry:

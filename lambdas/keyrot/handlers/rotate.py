@@ -6,7 +6,7 @@ from typing import Any
 
 from keyrot.aws.clients import aws_client
 from keyrot.errors import RotationEventError
-from keyrot.observability import PowertoolsRotationTelemetry, build_logger, build_metrics
+from keyrot.observability import PowertoolsRotationTelemetry, build_logger, build_metrics, flush_metrics
 from keyrot.rotation import RotationRequest, run_rotation_step
 from keyrot.rotation.context import build_rotation_context
 from keyrot.settings import RotationSettings
@@ -15,14 +15,14 @@ logger = build_logger("keyrot-rotation")
 metrics = build_metrics()
 
 
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> None:
-    settings = RotationSettings.from_env()
-    telemetry = PowertoolsRotationTelemetry(metrics, logger, settings.environment)
-    try:
-        request = RotationRequest.from_event(event)
-    except RotationEventError as exc:
-        telemetry.failed("invalid-event", None, exc, 0.0)
-        raise
-    rotation = build_rotation_context(settings, aws_client("secretsmanager"))
-    run_rotation_step(request, rotation, telemetry)
+    with flush_metrics(metrics):
+        settings = RotationSettings.from_env()
+        telemetry = PowertoolsRotationTelemetry(metrics, logger, settings.environment)
+        try:
+            request = RotationRequest.from_event(event)
+        except RotationEventError as exc:
+            telemetry.failed("invalid-event", None, exc, 0.0)
+            raise
+        rotation = build_rotation_context(settings, aws_client("secretsmanager"))
+        run_rotation_step(request, rotation, telemetry)

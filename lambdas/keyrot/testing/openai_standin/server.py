@@ -149,7 +149,7 @@ class OpenAIStandIn:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.standin = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="openai-standin", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="openai-standin", daemon=True)
         self._thread.start()
         return self
 

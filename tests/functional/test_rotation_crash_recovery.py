@@ -1,0 +1,107 @@
+"""A crash right after any remote call of a rotation, then Secrets Manager's retry, converges with no orphan."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import boto3
+import pytest
+
+from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
+from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash
+from keyrot.testing.rotation_driver import RotationDriver
+from keyrot.testing.scenario import RotationWorld
+
+REGION = "us-east-1"
+
+
+def _instrumented(world: RotationWorld, log: RemoteCallLog) -> RotationWorld:
+    client = log.attach(boto3.client("secretsmanager", region_name=REGION))
+    return dataclasses.replace(world, secrets=client, session_factory=log.session)
+
+
+def _lambda_driver(world: RotationWorld, log: RemoteCallLog) -> RotationDriver:
+    """Secrets Manager's side stays uninstrumented; only the function's own calls are recorded (and crash)."""
+    return RotationDriver(world.secrets, _instrumented(world, log).invoker())
+
+
+def _rotation_calls(world: RotationWorld, *, with_previous: bool) -> list[str]:
+    """The remote calls of one successful rotation, recorded on a scratch secret."""
+    arn = world.create_managed_secret("scratch" + ("-second" if with_previous else "-first"))
+    if with_previous:
+        world.driver().rotate(arn)
+    log = RemoteCallLog()
+    assert _lambda_driver(world, log).rotate(arn).succeeded
+    return list(log.calls)
+
+
+@pytest.mark.parametrize("with_previous", [False, True], ids=["first-rotation", "later-rotation"])
+def test_crash_after_each_remote_call_then_retry_converges(world: RotationWorld, with_previous: bool) -> None:
+    sequence = _rotation_calls(world, with_previous=with_previous)
+    assert any(call.startswith("openai:POST") for call in sequence) and "aws:PutSecretValue" in sequence
+    probe = OpenAIKeyProbe(OpenAITransport(world.openai.base_url))
+    for index, call in enumerate(sequence, start=1):
+        # GIVEN a secret (with a previous key for later rotations)
+        arn = world.create_managed_secret(f"crash-{int(with_previous)}-{index}")
+        if with_previous:
+            world.driver().rotate(arn)
+        before = world.current(arn) if with_previous else None
+        # WHEN the Lambda dies right after remote call number `index`
+        log = RemoteCallLog()
+        log.crash_after = index
+        driver = _lambda_driver(world, log)
+        token = driver.start(arn)
+        with pytest.raises(SimulatedCrash):
+            driver.rotate(arn, token=token)
+        assert log.calls[-1] == call, f"crash point moved: {log.calls}"
+        # THEN whatever is current still works, and the retry with the same token converges
+        if before is not None:
+            mid_crash = world.current(arn)  # the old key, or the new one if the crash came after promotion
+            assert probe.check(mid_crash.api_key).status is KeyStatus.VALID
+            assert probe.check(before.api_key).status is KeyStatus.VALID  # the grace period is not cut short
+        log.crash_after = None
+        run = driver.rotate(arn, token=token)
+        assert run.succeeded, (call, run.failures)
+        current = world.current(arn)
+        assert probe.check(current.api_key).status is KeyStatus.VALID
+        assert "AWSPENDING" not in str(world.stages(arn))
+        names = [a.name for a in world.keyrot_accounts() if a.name.endswith(token)]
+        assert len(names) == 1, f"orphan after crash at {call}: {names}"
+        owners = {a.id for a in world.keyrot_accounts() if f":crash-{int(with_previous)}-{index}:" in a.name}
+        assert owners == {current.service_account_id} | ({before.service_account_id} if before else set())
+
+
+def test_lost_create_response_is_retried_without_leaving_a_twin(world: RotationWorld) -> None:
+    from keyrot.testing.openai_standin import Fault
+
+    # GIVEN OpenAI creates the account but the answer is lost (a 500 after the effect), then succeeds
+    world.openai.faults.add(Fault(endpoint="create_service_account", calls={1}, status=500, after_effect=True))
+    arn = world.create_managed_secret("chat-backend")
+    run = world.driver().rotate(arn)
+    # THEN the transport's retry mints a second account and the engine deletes the first twin
+    assert run.succeeded, run.failures
+    assert len(world.openai.calls_to("create_service_account")) == 2
+    (account,) = world.keyrot_accounts()
+    assert account.id == world.current(arn).service_account_id
+
+
+def test_failed_put_of_the_pending_value_deletes_the_unstored_account(world: RotationWorld) -> None:
+    arn = world.create_managed_secret("chat-backend")
+    failing: dict[str, Any] = {"left": 1}
+
+    def reject_put(params: Any, **_: Any) -> None:
+        if failing["left"]:
+            failing["left"] -= 1
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "boom"}}, "PutSecretValue")
+
+    world.secrets.meta.events.register("provide-client-params.secrets-manager.PutSecretValue", reject_put)
+    driver = world.driver()
+    token = driver.start(arn)
+    with pytest.raises(Exception, match="PutSecretValue failed: InternalServiceError"):
+        driver.step(arn, token, "createSecret")
+    assert world.keyrot_accounts() == []
+    assert driver.rotate(arn, token=token).succeeded
+    assert len(world.keyrot_accounts()) == 1
