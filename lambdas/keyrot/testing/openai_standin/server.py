@@ -7,6 +7,7 @@ follows the fact sheet in shared/notes/openai-admin-api.md; where that is unconf
 from __future__ import annotations
 
 import json
+import math
 import re
 import socket
 import threading
@@ -266,11 +267,13 @@ class OpenAIStandIn:
         # A project key on an admin endpoint authenticates but lacks the scope (code null), as OpenAI answers.
         raise ApiError(401, f"You have insufficient permissions for this operation. Missing scopes: {scope}.")
 
-    def _project_key(self, principal: Principal, headers: dict[str, str]) -> ApiKey:
+    def _project_key(self, principal: Principal, headers: dict[str, str], scope: str | None = None) -> ApiKey:
         if principal.kind == "project":
             assert principal.key is not None
             if principal.key.restriction:
                 raise ApiError(401, principal.key.restriction)
+            if scope is not None and principal.key.scopes is not None and scope not in principal.key.scopes:
+                raise ApiError(401, f"You have insufficient permissions for this operation. Missing scopes: {scope}.")
             return principal.key
         if principal.kind == "admin":
             # Unconfirmed status (fact sheet section 11): assume 401 with no code, as for a scope refusal.
@@ -312,20 +315,13 @@ class OpenAIStandIn:
                 "Invalid type for 'create_service_account_only': expected a boolean.",
                 param="create_service_account_only",
             )
-        expires_in = body.get("expires_in_seconds")
-        if expires_in is not None:
-            if only:
-                raise ApiError(
-                    400,
-                    "'expires_in_seconds' cannot be combined with 'create_service_account_only'.",
-                    param="expires_in_seconds",
-                )
-            if not isinstance(expires_in, int) or isinstance(expires_in, bool) or not 1 <= expires_in <= 31_536_000:
-                raise ApiError(
-                    400,
-                    "Invalid value for 'expires_in_seconds': must be between 1 and 31536000.",
-                    param="expires_in_seconds",
-                )
+        if only and body.get("expires_in_seconds") is not None:
+            raise ApiError(
+                400,
+                "'expires_in_seconds' cannot be combined with 'create_service_account_only'.",
+                param="expires_in_seconds",
+            )
+        expires_in = _expires_in(body)
         if self.state.projects[project_id].archived:
             raise ApiError(400, f"Project {project_id} is archived.")
         account, key = self.state.create_service_account(
@@ -340,8 +336,13 @@ class OpenAIStandIn:
     ) -> Reply:
         self._admin(principal, "api.management.read", headers)
         self._project(params["project_id"])
-        accounts = sorted(self.state.live_service_accounts(params["project_id"]), key=lambda a: (a.created_at, a.id))
-        return Reply(200, _cursor_page([_service_account_payload(a) for a in accounts], query))
+        with self.state.lock:
+            accounts = sorted(
+                (a for a in self.state.service_accounts.values() if a.project_id == params["project_id"]),
+                key=lambda a: (a.created_at, a.id),
+            )
+            gone = {a.id for a in accounts if a.deleted_at is not None}
+        return Reply(200, _cursor_page([_service_account_payload(a) for a in accounts], query, hidden=gone))
 
     def _account(self, params: dict[str, str]) -> Any:
         self._project(params["project_id"])
@@ -368,7 +369,22 @@ class OpenAIStandIn:
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
         self._admin(principal, "api.management.write", headers)
-        key = self.state.add_service_account_key(self._account(params))
+        account = self._account(params)
+        body = body if body is not None else {}
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        name = body.get("name", "Secret Key")
+        if not isinstance(name, str) or not name:
+            raise ApiError(400, "Invalid value for 'name': expected a non-empty string.", param="name")
+        scopes = body.get("scopes")
+        if scopes is not None and (not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)):
+            raise ApiError(400, "Invalid type for 'scopes': expected an array of strings.", param="scopes")
+        expires_in = _expires_in(body)
+        key = self.state.add_service_account_key(account)
+        with self.state.lock:
+            key.name = name
+            key.scopes = frozenset(scopes) if scopes is not None else None
+            key.expires_at = self.state.now() + expires_in if expires_in is not None else None
         return Reply(200, _key_body(key))
 
     # --- project API keys -----------------------------------------------------------------------
@@ -388,13 +404,12 @@ class OpenAIStandIn:
         if access not in ("active", "inactive", "any"):
             raise ApiError(400, "Invalid value for 'owner_project_access'.", param="owner_project_access")
         with self.state.lock:
-            keys = [
-                k
-                for k in self.state.keys.values()
-                if k.project_id == project_id and not k.deleted and access in ("any", k.owner_project_access)
-            ]
-            payloads = [self._key_payload(k) for k in sorted(keys, key=lambda k: (k.created_at, k.id))]
-        return Reply(200, _cursor_page(payloads, query))
+            keys = sorted(
+                (k for k in self.state.keys.values() if k.project_id == project_id), key=lambda k: (k.created_at, k.id)
+            )
+            hidden = {k.id for k in keys if k.deleted or access not in ("any", k.owner_project_access)}
+            payloads = [self._key_payload(k) for k in keys]
+        return Reply(200, _cursor_page(payloads, query, hidden=hidden))
 
     def _key(self, params: dict[str, str]) -> ApiKey:
         self._project(params["project_id"])
@@ -429,6 +444,7 @@ class OpenAIStandIn:
             "id": key.id,
             "owner_project_access": key.owner_project_access,
             "owner": self.state.owner_payload(key),
+            "expires_at": key.expires_at,  # openai-python 3.57's ProjectAPIKey has it; spec f85dbe2 does not yet
         }
 
     # --- organization ---------------------------------------------------------------------------
@@ -453,9 +469,9 @@ class OpenAIStandIn:
                 "status": "archived" if p.archived else "active",
             }
             for p in self.state.projects.values()
-            if include_archived or not p.archived
         ]
-        return Reply(200, _cursor_page(projects, query))
+        hidden = set() if include_archived else {p.id for p in self.state.projects.values() if p.archived}
+        return Reply(200, _cursor_page(projects, query, hidden=hidden))
 
     def _list_admin_keys(
         self,
@@ -537,14 +553,14 @@ class OpenAIStandIn:
     def _list_models(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        key = self._project_key(principal, headers)
+        key = self._project_key(principal, headers, "api.model.read")
         data = [_model(name) for name in self.models]
         return Reply(200, {"object": "list", "data": data}, self._rate_headers(key))
 
     def _get_model(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        key = self._project_key(principal, headers)
+        key = self._project_key(principal, headers, "api.model.read")
         if params["model"] not in self.models:
             raise ApiError(404, f"The model '{params['model']}' does not exist", code="model_not_found")
         return Reply(200, _model(params["model"]), self._rate_headers(key))
@@ -609,10 +625,28 @@ def _key_body(key: ApiKey) -> dict[str, Any]:
         "name": key.name,
         "created_at": key.created_at,
         "id": key.id,
+        # Not in spec f85dbe2; openai-python 3.57's APIKeyCreateResponse carries it (null when the key never expires).
+        "expires_at": key.expires_at,
     }
 
 
-def _cursor_page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> dict[str, Any]:
+def _expires_in(body: dict[str, Any]) -> int | None:
+    """`expires_in_seconds` from a create body. Its range is undocumented; assume the admin-key range 1-31536000."""
+    expires_in = body.get("expires_in_seconds")
+    if expires_in is None:
+        return None
+    if not isinstance(expires_in, int) or isinstance(expires_in, bool) or not 1 <= expires_in <= 31_536_000:
+        raise ApiError(
+            400, "Invalid value for 'expires_in_seconds': must be between 1 and 31536000.", param="expires_in_seconds"
+        )
+    return expires_in
+
+
+def _cursor_page(
+    items: list[dict[str, Any]], query: dict[str, list[str]], *, hidden: set[str] | frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """One page of `items` (in list order) without the `hidden` ones. `after` may name a hidden item, such as one
+    deleted since the previous page: the listing goes on after its place instead of failing mid-iteration."""
     raw_limit = (query.get("limit") or ["20"])[-1]
     try:
         limit = int(raw_limit)
@@ -627,13 +661,14 @@ def _cursor_page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> di
         if after not in ids:
             raise ApiError(400, f"Invalid value for 'after': no object with id {after}.", param="after")
         start = ids.index(after) + 1
-    page = items[start : start + limit]
+    remaining = [item for item in items[start:] if item["id"] not in hidden]
+    page = remaining[:limit]
     return {
         "object": "list",
         "data": page,
         "first_id": page[0]["id"] if page else None,
         "last_id": page[-1]["id"] if page else None,
-        "has_more": start + limit < len(items),
+        "has_more": len(remaining) > limit,
     }
 
 
@@ -643,9 +678,12 @@ def _fault_reply(fault: Fault) -> Reply:
     status = fault.status or 500
     headers = dict(fault.headers)
     if fault.retry_after is not None:
-        headers["retry-after"] = (
-            str(int(fault.retry_after)) if float(fault.retry_after).is_integer() else str(fault.retry_after)
-        )
+        # The spec's Retry-After is whole seconds, at least 1. A shorter or fractional wait (fast tests) is sent as
+        # retry-after-ms, which OpenAI's SDKs read first, with Retry-After rounded up beside it.
+        seconds = max(0.0, float(fault.retry_after))
+        headers["retry-after"] = str(max(1, math.ceil(seconds)))
+        if not seconds.is_integer() or seconds < 1:
+            headers["retry-after-ms"] = str(round(seconds * 1000))
     if status == 429:
         headers.setdefault("x-ratelimit-remaining-requests", "0")
     if fault.non_json:
@@ -676,6 +714,8 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the client's delayed ACK stalls each reply ~40 ms.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:

@@ -88,6 +88,7 @@ class ApiKey:
     deleted: bool = False  # gone from listings
     owner_project_access: str = "active"
     restriction: str | None = None  # when set, the key authenticates but every model call is refused with this
+    scopes: frozenset[str] | None = None  # None: unrestricted; else model endpoints need their scope in here
 
 
 @dataclass

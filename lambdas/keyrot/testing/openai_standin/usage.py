@@ -35,12 +35,20 @@ USAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "file_search_calls": ("num_requests",),
     "web_search_calls": ("num_requests", "num_model_requests"),
 }
+# The `object` of each kind's result, as the spec names it (two differ from the URL segment).
+USAGE_RESULT_OBJECTS: dict[str, str] = {kind: f"organization.usage.{kind}.result" for kind in USAGE_FIELDS} | {
+    "file_search_calls": "organization.usage.file_searches.result",
+    "web_search_calls": "organization.usage.web_searches.result",
+}
 _COMMON_DIMENSIONS = ("project_id", "user_id", "api_key_id", "model")
+# The group_by values each kind accepts (the spec's enum) and so the dimension fields its results carry.
 USAGE_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "completions": (*_COMMON_DIMENSIONS, "batch", "service_tier"),
     "images": (*_COMMON_DIMENSIONS, "size", "source"),
     "vector_stores": ("project_id",),
     "code_interpreter_sessions": ("project_id",),
+    "file_search_calls": ("project_id", "user_id", "api_key_id", "vector_store_id"),
+    "web_search_calls": (*_COMMON_DIMENSIONS, "context_level"),
 }
 COST_DIMENSIONS = ("project_id", "line_item", "api_key_id")
 
@@ -71,7 +79,8 @@ def parse_window(
     if width_name not in widths:
         raise QueryError(f"Invalid value for 'bucket_width': expected one of {', '.join(widths)}", "bucket_width")
     default_limit, max_limit = limits[width_name]
-    limit = _int_param(query, "limit", required=False) or default_limit
+    limit = _int_param(query, "limit", required=False)
+    limit = default_limit if limit is None else limit
     if not 1 <= limit <= max_limit:
         raise QueryError(f"Invalid value for 'limit': must be between 1 and {max_limit}", "limit")
     end = now if end is None else end
@@ -103,6 +112,11 @@ def usage_page(kind: str, records: Iterable[UsageRecord], query: Mapping[str, li
     filters = _filters(
         query, {"project_ids": "project_id", "api_key_ids": "api_key_id", "models": "model", "user_ids": "user_id"}
     )
+    batch = _one(query, "batch")
+    if batch is not None:
+        if kind != "completions" or batch not in ("true", "false"):
+            raise QueryError("Invalid value for 'batch': expected true or false", "batch")
+        filters["batch"] = {batch == "true"}
     visible = [r for r in records if r.kind == kind and r.visible_at <= now and _passes(_usage_dims(r), filters)]
     bounds, next_start = bucket_bounds(window)
     data = []
@@ -116,7 +130,7 @@ def usage_page(kind: str, records: Iterable[UsageRecord], query: Mapping[str, li
                     totals[name] += value
         results = []
         for key, totals in groups.items():
-            result: dict[str, Any] = {"object": f"organization.usage.{kind}.result"}
+            result: dict[str, Any] = {"object": USAGE_RESULT_OBJECTS[kind]}
             result.update({name: totals.get(name, 0) for name in USAGE_FIELDS[kind]})
             grouped = dict(zip(group_by, key, strict=True))
             result.update({name: grouped.get(name) for name in dimensions})
@@ -186,6 +200,8 @@ def _usage_dims(record: UsageRecord) -> dict[str, Any]:
         "service_tier": None,
         "size": None,
         "source": None,
+        "vector_store_id": None,
+        "context_level": None,
     }
 
 
@@ -201,11 +217,11 @@ def _group_by(query: Mapping[str, list[str]], allowed: Sequence[str]) -> tuple[s
     return tuple(dict.fromkeys(values))
 
 
-def _filters(query: Mapping[str, list[str]], names: Mapping[str, str]) -> dict[str, set[str]]:
+def _filters(query: Mapping[str, list[str]], names: Mapping[str, str]) -> dict[str, set[Any]]:
     return {dimension: set(_many(query, param)) for param, dimension in names.items() if _many(query, param)}
 
 
-def _passes(dims: Mapping[str, Any], filters: Mapping[str, set[str]]) -> bool:
+def _passes(dims: Mapping[str, Any], filters: Mapping[str, set[Any]]) -> bool:
     return all(dims.get(name) in allowed for name, allowed in filters.items())
 
 
