@@ -7,6 +7,7 @@ the spec gives for that status (ErrorResponse for errors). Validation is strict:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -450,3 +451,61 @@ def test_contract_check_rejects_invented_field(org: Org) -> None:
     body["colour"] = "blue"
     with pytest.raises(AssertionError, match="colour"):
         assert_conforms(body, "Model", strict=True)
+
+
+# --- query parameters the spec constrains ------------------------------------------------------------------------
+
+
+def _limit_rules() -> list[tuple[str, str, int, int, int]]:
+    """(path, bucket_width, minimum, default, maximum) as the spec's `limit` descriptions state them."""
+    rules = []
+    usage = query_parameter(_op("/organization/usage/completions"), "limit") or {}
+    for width, default, maximum in re.findall(
+        r"`bucket_width=(\w+)`: default: (\d+), max: (\d+)", usage["description"]
+    ):
+        rules.append(("/organization/usage/completions", width, 1, int(default), int(maximum)))
+    costs = query_parameter(_op("/organization/costs"), "limit") or {}
+    low, high, default = re.search(r"between (\d+) and (\d+), and the default is (\d+)", costs["description"]).groups()
+    rules.append(("/organization/costs", "1d", int(low), int(default), int(high)))
+    return rules
+
+
+def _op(path: str) -> Any:
+    op = operation_for("GET", path)
+    assert op is not None, path
+    return op
+
+
+@pytest.mark.parametrize(("path", "width", "minimum", "default", "maximum"), _limit_rules())
+def test_bucket_limit_default_and_range_follow_spec(
+    org: Org, path: str, width: str, minimum: int, default: int, maximum: int
+) -> None:
+    # GIVEN a window longer than the largest page
+    base = {"start_time": NOW - 200 * 86_400, "bucket_width": width}
+    # THEN the default page has `default` buckets, `maximum` is accepted, and values outside the range are refused
+    assert len(org.call("GET", path, org.admin, params=base).json()["data"]) == default
+    assert len(org.call("GET", path, org.admin, params={**base, "limit": maximum}).json()["data"]) == maximum
+    for bad in (minimum - 1, maximum + 1):
+        response = org.call("GET", path, org.admin, params={**base, "limit": bad})
+        assert (response.status_code, response.json()["error"]["param"]) == (400, "limit")
+    assert_every_call_conforms(org)
+
+
+@pytest.mark.parametrize("path", ["/organization/usage/completions", "/organization/costs"])
+def test_bucket_width_enum_follows_spec(org: Org, path: str) -> None:
+    # GIVEN the bucket_width enum the spec declares for this operation
+    declared = set((query_parameter(_op(path), "bucket_width") or {})["schema"]["enum"])
+    # THEN exactly those widths are accepted
+    for width in ("1m", "1h", "1d", "1w"):
+        response = org.call("GET", path, org.admin, params={"start_time": NOW - 86_400, "bucket_width": width})
+        assert response.status_code == (200 if width in declared else 400), width
+
+
+@pytest.mark.parametrize("path", ["/organization/usage/completions", "/organization/costs"])
+def test_required_query_parameters_follow_spec(org: Org, path: str) -> None:
+    # GIVEN the query parameters the spec marks required
+    required = [p["name"] for p in _op(path).spec["parameters"] if p.get("required") and p.get("in") == "query"]
+    assert required == ["start_time"]
+    # WHEN a call omits it THEN it is a 400 naming the parameter
+    response = org.call("GET", path, org.admin, params={"bucket_width": "1d"})
+    assert (response.status_code, response.json()["error"]["param"]) == (400, "start_time")
