@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from keyrot.aws.errors import as_call_error, aws_errors, error_code
 from keyrot.errors import AwsCallError
 
 _NOT_FOUND = "ResourceNotFoundException"
@@ -67,7 +68,7 @@ class SecretStore:
         self._client = client
 
     def describe(self, secret_id: str) -> SecretDescription:
-        with _aws_errors("DescribeSecret"):
+        with aws_errors("DescribeSecret"):
             return SecretDescription.from_api(self._client.describe_secret(SecretId=secret_id))
 
     def get_string(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None:
@@ -78,9 +79,9 @@ class SecretStore:
         try:
             response = self._client.get_secret_value(**kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == _NOT_FOUND:
+            if error_code(exc) == _NOT_FOUND:
                 return None
-            raise _as_call_error("GetSecretValue", exc) from exc
+            raise as_call_error("GetSecretValue", exc) from exc
         except BotoCoreError as exc:
             raise AwsCallError("GetSecretValue", type(exc).__name__, "request did not complete") from exc
         value = response.get("SecretString")
@@ -96,7 +97,7 @@ class SecretStore:
         }
         if rotation_token:
             kwargs["RotationToken"] = rotation_token
-        with _aws_errors("PutSecretValue"):
+        with aws_errors("PutSecretValue"):
             self._client.put_secret_value(**kwargs)
 
     def move_stage(self, secret_id: str, stage: str, *, to_version: str, from_version: str | None) -> None:
@@ -104,40 +105,18 @@ class SecretStore:
         kwargs: dict[str, Any] = {"SecretId": secret_id, "VersionStage": stage, "MoveToVersionId": to_version}
         if from_version and from_version != to_version:
             kwargs["RemoveFromVersionId"] = from_version
-        with _aws_errors("UpdateSecretVersionStage"):
+        with aws_errors("UpdateSecretVersionStage"):
             self._client.update_secret_version_stage(**kwargs)
 
     def remove_stage(self, secret_id: str, stage: str, *, from_version: str) -> None:
-        with _aws_errors("UpdateSecretVersionStage"):
+        with aws_errors("UpdateSecretVersionStage"):
             self._client.update_secret_version_stage(
                 SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=from_version
             )
 
     def iter_tagged(self, filters: list[dict[str, Any]]) -> Iterator[Mapping[str, Any]]:
         """ListSecrets entries matching `filters` (tag-key / tag-value), across pages."""
-        with _aws_errors("ListSecrets"):
+        with aws_errors("ListSecrets"):
             paginator = self._client.get_paginator("list_secrets")
             for page in paginator.paginate(Filters=filters, IncludePlannedDeletion=False):
                 yield from page.get("SecretList", [])
-
-
-class _aws_errors:
-    """Turn botocore failures into AwsCallError for `operation`."""
-
-    def __init__(self, operation: str) -> None:
-        self._operation = operation
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if isinstance(exc, ClientError):
-            raise _as_call_error(self._operation, exc) from exc
-        if isinstance(exc, BotoCoreError):
-            raise AwsCallError(self._operation, type(exc).__name__, "request did not complete") from exc
-        return False
-
-
-def _as_call_error(operation: str, exc: ClientError) -> AwsCallError:
-    error = exc.response.get("Error", {})
-    return AwsCallError(operation, str(error.get("Code", "Unknown")), str(error.get("Message", ""))[:300])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -16,7 +17,7 @@ from keyrot.aws.secrets import SecretStore
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, TAG_ENVIRONMENT, TAG_KEY_NAME, TAG_PROJECT_ID
 from keyrot.openai_admin import OpenAITransport, RetryPolicy, Timeouts
 from keyrot.rotation import RotationContext, RotationRequest, run_rotation_step
-from keyrot.rotation.context import build_rotation_context
+from keyrot.rotation.context import build_rotation_context, utc_now
 from keyrot.rotation.runner import RotationTelemetry
 from keyrot.secret_model import AdminCredentials, ManagedKey
 from keyrot.settings import RotationSettings
@@ -39,10 +40,19 @@ class RotationWorld:
     settings: RotationSettings | None = None
     sleeps: list[float] = field(default_factory=list)
     session_factory: Callable[[], requests.Session] = requests.Session
+    now: Callable[[], datetime] = utc_now
 
     @classmethod
-    def create(cls, openai: OpenAIStandIn, secrets: Any, *, environment: str = "dev", **settings: Any) -> RotationWorld:
-        world = cls(openai=openai, secrets=secrets, environment=environment)
+    def create(
+        cls,
+        openai: OpenAIStandIn,
+        secrets: Any,
+        *,
+        environment: str = "dev",
+        now: Callable[[], datetime] = utc_now,
+        **settings: Any,
+    ) -> RotationWorld:
+        world = cls(openai=openai, secrets=secrets, environment=environment, now=now)
         world.project_id = openai.state.add_project()
         world.admin_key = openai.state.add_admin_key()
         world.admin_secret_arn = secrets.create_secret(
@@ -110,7 +120,9 @@ class RotationWorld:
             timeouts=timeouts or Timeouts(connect_seconds=2, read_seconds=5),
             sleep=self.sleeps.append,
         )
-        return build_rotation_context(self.settings, self.secrets, transport=transport, sleep=self.sleeps.append)
+        return build_rotation_context(
+            self.settings, self.secrets, transport=transport, sleep=self.sleeps.append, now=self.now
+        )
 
     def invoker(
         self, telemetry: RotationTelemetry | None = None, **context_options: Any

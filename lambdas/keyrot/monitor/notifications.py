@@ -1,0 +1,191 @@
+"""Short, actionable notifications for the on-call engineer, published to SNS and de-duplicated.
+
+Every text says what happened, where, what to do first and which runbook section to read. Texts are scrubbed
+before they leave: no key material, ever (keys appear only as key_... ids and OpenAI's redacted value).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from keyrot.aws.errors import aws_errors
+from keyrot.monitor.state import MonitorState
+from keyrot.openai_admin import ProjectApiKey
+from keyrot.redaction import scrub
+
+logger = logging.getLogger(__name__)
+
+_SUBJECT_LIMIT = 100  # SNS subject: at most 100 printable ASCII characters
+
+
+@dataclass(frozen=True)
+class Notification:
+    dedup_key: str
+    subject: str
+    body: str
+
+
+def _when(moment: int | None) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def _text(environment: str, title: str, what: str, steps: list[str], runbook: str) -> tuple[str, str]:
+    subject = f"[keyrot {environment}] {title}"
+    numbered = "\n".join(f"  {i}. {step}" for i, step in enumerate(steps, start=1))
+    body = (
+        f"{title}\n\nWhat happened: {what}\nEnvironment: {environment}\n\nDo first:\n{numbered}\n\nRunbook: {runbook}\n"
+    )
+    return subject, body
+
+
+def unmanaged_key(
+    environment: str, project_id: str, key_id: str, key: ProjectApiKey | None, requests: int, runbook_url: str
+) -> Notification:
+    owner = "unknown owner (the key is not listed in the project)"
+    if key is not None:
+        who = key.owner_name or key.owner_id or "unnamed"
+        owner = f"{key.owner_type} {who}, shown as {key.redacted_value or 'n/a'}, last used {_when(key.last_used_at)}"
+    usage = f"it made {requests} request(s) since the last check" if requests else "no usage seen yet"
+    subject, body = _text(
+        environment,
+        f"Unmanaged OpenAI key {key_id}",
+        f"OpenAI project {project_id} has key {key_id} ({owner}) that keyrot did not mint; {usage}.",
+        [
+            f"Find the owner: keyrot audit --env {environment}",
+            "If nobody claims it, delete it in the OpenAI dashboard (Project > API keys).",
+            "If an application needs it, move that application to a keyrot-managed key.",
+        ],
+        f"{runbook_url}#unmanaged-key",
+    )
+    return Notification(f"unmanaged:{key_id}", subject, body)
+
+
+def retired_key_in_use(
+    environment: str, key_name: str, key_id: str, role: str, requests: int, last_active: int, runbook_url: str
+) -> Notification:
+    state = "was revoked" if role == "revoked" else "is past its grace period"
+    subject, body = _text(
+        environment,
+        f"Retired key of {key_name} still in use",
+        f"Key {key_id} of {key_name} {state} but made {requests} request(s), last at {_when(last_active)}. "
+        "Some process has not picked up the new key.",
+        [
+            f"See which processes serve which key id: keyrot status --env {environment}",
+            "Restart or redeploy the applications reading this secret (KeyProvider refreshes on 401).",
+            f"If the key leaked, revoke it now: keyrot revoke-previous --env {environment} --key {key_name}",
+        ],
+        f"{runbook_url}#retired-key-in-use",
+    )
+    return Notification(f"retired:{key_id}", subject, body)
+
+
+def in_use_at_max_grace(
+    environment: str, key_name: str, key_id: str, last_used: int | None, policy: str, runbook_url: str
+) -> Notification:
+    outcome = (
+        "keyrot revoked it anyway (policy: revoke)" if policy == "revoke" else "keyrot is keeping it (policy: keep)"
+    )
+    subject, body = _text(
+        environment,
+        f"Previous key of {key_name} used past maximum grace",
+        f"Key {key_id} of {key_name} was still used at {_when(last_used)}, past the maximum grace period; {outcome}.",
+        [
+            "Find the application still using the old key and restart it.",
+            f"Check the new key works for it: keyrot doctor --env {environment} --key {key_name}",
+            f"When it is idle, revoke: keyrot revoke-previous --env {environment} --key {key_name}",
+        ],
+        f"{runbook_url}#retired-key-in-use",
+    )
+    return Notification(f"max-grace:{key_id}", subject, body)
+
+
+def revocation_failed(
+    environment: str, key_name: str, key_id: str, error: BaseException, runbook_url: str
+) -> Notification:
+    subject, body = _text(
+        environment,
+        f"Revoking the previous key of {key_name} failed",
+        f"keyrot could not revoke key {key_id} of {key_name}: {type(error).__name__}: {error}. "
+        "It retries on every monitor run until it succeeds.",
+        [
+            f"Check OpenAI and the admin key: keyrot doctor --env {environment} --key {key_name}",
+            f"Retry by hand: keyrot revoke-previous --env {environment} --key {key_name}",
+            "If OpenAI keeps the key alive, delete its service account in the OpenAI dashboard.",
+        ],
+        f"{runbook_url}#revocation-failed",
+    )
+    return Notification(f"revocation-failed:{key_id}", subject, body)
+
+
+def malformed_secret(environment: str, secret_name: str, problem: str, runbook_url: str) -> Notification:
+    subject, body = _text(
+        environment,
+        f"Secret {secret_name} is malformed",
+        f"keyrot cannot read {secret_name}: {problem}. Its usage cannot be attributed and rotation may fail.",
+        [
+            f"Inspect labels (not values): aws secretsmanager describe-secret --secret-id {secret_name}",
+            f"Rotate to write a fresh value: keyrot rotate --env {environment} --key <name>",
+            "If someone put a value by hand, remove that version's labels.",
+        ],
+        f"{runbook_url}#secret-malformed",
+    )
+    return Notification(f"malformed:{secret_name}", subject, body)
+
+
+def orphaned_account(environment: str, key_id: str, account_name: str, runbook_url: str) -> Notification:
+    subject, body = _text(
+        environment,
+        f"Orphaned keyrot service account ({key_id})",
+        f"Service account {account_name} was minted by keyrot but no secret refers to its key {key_id}.",
+        [
+            f"List drift: keyrot audit --env {environment}",
+            "If no rotation is in progress, delete the service account in the OpenAI dashboard.",
+            "Check recent rotation failures in the rotation Lambda's logs.",
+        ],
+        f"{runbook_url}#orphaned-service-account",
+    )
+    return Notification(f"orphan:{key_id}", subject, body)
+
+
+def usage_gap(environment: str, skipped_from: int, skipped_to: int, runbook_url: str) -> Notification:
+    subject, body = _text(
+        environment,
+        "Usage metrics gap",
+        f"Usage between {_when(skipped_from)} and {_when(skipped_to)} is older than CloudWatch accepts and "
+        "was not published.",
+        [
+            "Find why the monitor did not run (its Errors alarm, logs).",
+            "Read that period in the OpenAI usage dashboard if needed.",
+            "No action is needed for later usage.",
+        ],
+        f"{runbook_url}#monitor-not-running",
+    )
+    return Notification(f"gap:{skipped_from}", subject, body)
+
+
+@dataclass
+class Notifier:
+    """Publishes notifications, skipping any whose dedup key is still active in the monitor state."""
+
+    sns: Any
+    topic_arn: str
+    state: MonitorState
+    dedup_seconds: int
+    now: int
+    sent: list[Notification] = field(default_factory=list)
+    suppressed: list[Notification] = field(default_factory=list)
+
+    def notify(self, notification: Notification) -> bool:
+        if self.state.notified.get(notification.dedup_key, 0) > self.now:
+            self.suppressed.append(notification)
+            return False
+        subject = scrub(notification.subject).encode("ascii", "replace").decode()[:_SUBJECT_LIMIT]
+        with aws_errors("Publish"):
+            self.sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=scrub(notification.body))
+        self.state.notified[notification.dedup_key] = self.now + self.dedup_seconds
+        self.sent.append(notification)
+        logger.info("notified on-call: %s", subject)
+        return True

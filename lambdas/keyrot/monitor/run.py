@@ -1,0 +1,345 @@
+"""One monitor run: publish usage exactly once, publish gauges, report unknown and retired keys, run the janitor."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from keyrot import metric_names as m
+from keyrot.errors import KeyrotError
+from keyrot.monitor import notifications as notes
+from keyrot.monitor.attribution import Attribution, attribute, is_foreign
+from keyrot.monitor.janitor import JanitorAction, JanitorDecision, decide
+from keyrot.monitor.ledger import Ledger, load_ledger
+from keyrot.monitor.notifications import Notifier
+from keyrot.monitor.publisher import Datum, MetricPublisher, heartbeat, select_batch, split_usage
+from keyrot.monitor.state import MonitorState, PublishIntent, StateStore
+from keyrot.monitor.usage import BUCKET_SECONDS, CostsToday, fetch_costs_today, fetch_usage
+from keyrot.openai_admin import OpenAIAdminClient, ProjectApiKey
+from keyrot.rotation import RotationContext, revoke_previous
+from keyrot.rotation.context import admin_errors
+from keyrot.rotation.naming import ServiceAccountName
+from keyrot.settings import MonitorSettings
+
+logger = logging.getLogger(__name__)
+
+# Catch up at most this much usage per run (a longer outage is worked off over several runs, without a gap).
+# It spans more than one Usage API page of 1-minute buckets (1440), so paging is part of every catch-up.
+MAX_WINDOW_SECONDS = 36 * 3600
+MAX_USAGE_CALLS = 50
+# CloudWatch accepts datapoints up to two weeks old; stay clear of the edge.
+MAX_BACKFILL_SECONDS = 14 * 86400 - 3600
+# A publish marker may take a while to become readable; only decide "it did not land" after this long.
+RESOLVE_INTENT_AFTER_SECONDS = 180
+# A keyrot-named account not yet in any secret may belong to a rotation in progress.
+ORPHAN_AFTER_SECONDS = 3600
+
+
+@dataclass
+class MonitorDependencies:
+    settings: MonitorSettings
+    admin: OpenAIAdminClient
+    rotation: RotationContext  # store, admin and probe for the janitor's revocations
+    cloudwatch: Any
+    ssm: Any
+    sns: Any
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass
+class MonitorReport:
+    window: tuple[int, int] | None = None
+    usage_datums: int = 0
+    resumed_intent: str | None = None  # "committed", "republished", "discarded" or "deferred"
+    unmanaged_keys: list[str] = field(default_factory=list)
+    retired_keys: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
+    revocation_failures: list[str] = field(default_factory=list)
+    kept_in_use: list[str] = field(default_factory=list)
+    notifications_sent: int = 0
+    notifications_suppressed: int = 0
+    metric_calls: int = 0
+
+
+def align(moment: int) -> int:
+    return moment - moment % BUCKET_SECONDS
+
+
+def run_monitor(deps: MonitorDependencies) -> MonitorReport:
+    settings = deps.settings
+    now = int(deps.now().timestamp())
+    report = MonitorReport()
+    store = StateStore(deps.ssm, settings.state_parameter)
+    state = store.load() or MonitorState(watermark=align(now - settings.settle_delay_seconds))
+    publisher = MetricPublisher(deps.cloudwatch)
+    notifier = Notifier(deps.sns, settings.topic_arn, state, settings.notify_dedup_seconds, now)
+
+    ledger = load_ledger(deps.rotation.store, settings.environment)
+    with admin_errors():
+        inventory = {key.id: key for key in deps.admin.iter_project_api_keys(settings.project_id)}
+
+    attribution = Attribution()
+    ready = True
+    if state.intent is not None:
+        ready = _resume(deps, state, store, publisher, ledger, inventory, now, report)
+    if ready:
+        attribution = _publish_new_usage(deps, state, store, publisher, notifier, ledger, inventory, now, report)
+
+    with admin_errors():
+        costs = fetch_costs_today(deps.admin, settings.project_id, deps.now())
+    unmanaged_inventory = _unmanaged_inventory(ledger, inventory, settings.environment, now)
+    janitor_metrics = _janitor(deps, ledger, inventory, attribution, notifier, now, report)
+    gauges = _gauges(settings.environment, ledger, costs, unmanaged_inventory, now) + janitor_metrics
+    publisher.put([*gauges, heartbeat(settings.environment, now, state.marker)])
+
+    _report_findings(settings, ledger, inventory, attribution, unmanaged_inventory, notifier, report)
+    report.notifications_sent, report.notifications_suppressed = len(notifier.sent), len(notifier.suppressed)
+    report.metric_calls = publisher.calls
+    state.prune_notified(now)
+    store.save(state)
+    return report
+
+
+def _usage_datums(
+    deps: MonitorDependencies, ledger: Ledger, inventory: dict[str, ProjectApiKey], start: int, end: int
+) -> Attribution:
+    settings = deps.settings
+    with admin_errors():
+        totals = fetch_usage(deps.admin, settings.usage_kinds, settings.project_id, start, end)
+    return attribute(
+        totals, ledger, inventory, environment=settings.environment, grace_period_seconds=settings.grace_period_seconds
+    )
+
+
+def _resume(
+    deps: MonitorDependencies,
+    state: MonitorState,
+    store: StateStore,
+    publisher: MetricPublisher,
+    ledger: Ledger,
+    inventory: dict[str, ProjectApiKey],
+    now: int,
+    report: MonitorReport,
+) -> bool:
+    """Finish a publish an earlier run started. False when it is too early to know what landed."""
+    intent = state.intent
+    assert intent is not None
+    highest = publisher.highest_marker(deps.settings.environment, intent.created_at, now) or 0
+    landed = max(0, min(len(intent.boundaries), highest - intent.first_marker + 1))
+    if landed == len(intent.boundaries):
+        report.resumed_intent = "committed"
+    elif now - intent.created_at < RESOLVE_INTENT_AFTER_SECONDS:
+        report.resumed_intent = "deferred"
+        logger.warning(
+            "an interrupted publish is too recent to resolve (%d of %d calls seen); deferring",
+            landed,
+            len(intent.boundaries),
+        )
+        return False
+    elif landed == 0:
+        report.resumed_intent = "discarded"
+        state.intent = None
+        return True
+    else:
+        report.resumed_intent = "republished"
+        attribution = _usage_datums(deps, ledger, inventory, intent.start, intent.end)
+        for index in range(landed, len(intent.boundaries)):
+            batch = select_batch(attribution.datums, intent.boundaries, index)
+            publisher.put([*batch, heartbeat(deps.settings.environment, now, intent.first_marker + index)])
+    _commit(state, store, intent)
+    return True
+
+
+def _commit(state: MonitorState, store: StateStore, intent: PublishIntent) -> None:
+    state.watermark, state.marker, state.intent = intent.end, max(state.marker, intent.last_marker), None
+    store.save(state)
+
+
+def _publish_new_usage(
+    deps: MonitorDependencies,
+    state: MonitorState,
+    store: StateStore,
+    publisher: MetricPublisher,
+    notifier: Notifier,
+    ledger: Ledger,
+    inventory: dict[str, ProjectApiKey],
+    now: int,
+    report: MonitorReport,
+) -> Attribution:
+    settings = deps.settings
+    oldest = align(now - MAX_BACKFILL_SECONDS)
+    if state.watermark < oldest:
+        notifier.notify(notes.usage_gap(settings.environment, state.watermark, oldest, settings.runbook_url))
+        state.watermark = oldest
+    start = state.watermark
+    end = min(align(now - settings.settle_delay_seconds), start + MAX_WINDOW_SECONDS)
+    if end <= start:
+        return Attribution()
+    attribution = _usage_datums(deps, ledger, inventory, start, end)
+    end, datums = _fit(attribution.datums, start, end)
+    batches = split_usage(datums)
+    report.window, report.usage_datums = (start, end), len(datums)
+    if not batches:
+        state.watermark = end
+        return attribution
+    intent = PublishIntent(start, end, state.marker + 1, [batch[0].sort_key for batch in batches], now)
+    state.intent = intent
+    store.save(state)
+    for index, batch in enumerate(batches):
+        publisher.put([*batch, heartbeat(settings.environment, now, intent.first_marker + index)])
+    _commit(state, store, intent)
+    return attribution
+
+
+def _fit(datums: list[Datum], start: int, end: int) -> tuple[int, list[Datum]]:
+    """Shrink the window (at a bucket boundary) until its datums fit in MAX_USAGE_CALLS calls."""
+    limit = MAX_USAGE_CALLS * 999
+    if len(datums) <= limit:
+        return end, datums
+    per_bucket: dict[int, int] = {}
+    for datum in datums:
+        per_bucket[datum.timestamp] = per_bucket.get(datum.timestamp, 0) + 1
+    total, cut = 0, start
+    for bucket in range(start, end, BUCKET_SECONDS):
+        if total + per_bucket.get(bucket, 0) > limit:
+            break
+        total += per_bucket.get(bucket, 0)
+        cut = bucket + BUCKET_SECONDS
+    if cut == start:
+        raise KeyrotError(f"one minute of usage holds more than {limit} datapoints; raise MAX_USAGE_CALLS")
+    return cut, [datum for datum in datums if datum.timestamp < cut]
+
+
+def _unmanaged_inventory(
+    ledger: Ledger, inventory: dict[str, ProjectApiKey], environment: str, now: int
+) -> dict[str, ProjectApiKey]:
+    """Project keys keyrot did not mint for this environment (young keyrot accounts may be mid-rotation)."""
+    found = {}
+    for key_id, key in inventory.items():
+        if ledger.lookup(key_id) is not None or is_foreign(key, environment):
+            continue
+        name = ServiceAccountName.parse(key.owner_name or "") if key.owner_type == "service_account" else None
+        if name is not None and now - key.created_at < ORPHAN_AFTER_SECONDS:
+            continue
+        found[key_id] = key
+    return found
+
+
+def _gauges(
+    environment: str, ledger: Ledger, costs: CostsToday, unmanaged: dict[str, ProjectApiKey], now: int
+) -> list[Datum]:
+    env_dims = m.environment_dimensions(environment)
+    datums = [Datum.of(m.SPEND_TODAY_USD, env_dims, now, round(costs.total, 6), "None")]
+    if unmanaged:
+        datums.append(Datum.of(m.UNMANAGED_KEYS, env_dims, now, len(unmanaged)))
+    for secret in ledger.secrets:
+        dims = m.key_dimensions(environment, secret.key_name)
+        if secret.current is not None:
+            age_hours = (now - secret.current.created_at.timestamp()) / 3600
+            datums.append(Datum.of(m.KEY_AGE_HOURS, dims, now, round(max(age_hours, 0.0), 3), "None"))
+        spend = sum(costs.per_key.get(meta.key_id, 0.0) for meta in secret.keys.values())
+        if spend:
+            datums.append(Datum.of(m.COST_TODAY_USD, dims, now, round(spend, 6), "None"))
+    return datums
+
+
+def _janitor(
+    deps: MonitorDependencies,
+    ledger: Ledger,
+    inventory: dict[str, ProjectApiKey],
+    attribution: Attribution,
+    notifier: Notifier,
+    now: int,
+    report: MonitorReport,
+) -> list[Datum]:
+    """Revoke previous keys whose time has come. Failures are reported and retried next run, never dropped."""
+    settings = deps.settings
+    for secret in ledger.secrets:
+        previous = secret.previous
+        if previous is None:
+            continue
+        listed = inventory.get(previous.key_id)
+        last_used = max(
+            filter(None, [listed.last_used_at if listed else None, attribution.last_active.get(previous.key_id)]),
+            default=None,
+        )
+        decision = decide(secret, now=now, last_used=last_used, settings=settings)
+        if decision is None or decision.action in (JanitorAction.WAIT_GRACE, JanitorAction.WAIT_QUIET):
+            continue
+        if decision.action is JanitorAction.KEEP_IN_USE:
+            report.kept_in_use.append(decision.key_id)
+        if decision.action in (JanitorAction.KEEP_IN_USE, JanitorAction.REVOKE_IN_USE):
+            notifier.notify(
+                notes.in_use_at_max_grace(
+                    settings.environment,
+                    secret.key_name,
+                    decision.key_id,
+                    last_used,
+                    settings.in_use_policy,
+                    settings.runbook_url,
+                )
+            )
+        if decision.revokes:
+            _revoke(deps, decision, notifier, report)
+    env_dims = m.environment_dimensions(settings.environment)
+    metrics = []
+    if report.revoked:
+        metrics.append(Datum.of(m.KEY_REVOKED, env_dims, now, len(report.revoked)))
+    if report.revocation_failures:
+        metrics.append(Datum.of(m.REVOCATION_FAILED, env_dims, now, len(report.revocation_failures)))
+    return metrics
+
+
+def _revoke(deps: MonitorDependencies, decision: JanitorDecision, notifier: Notifier, report: MonitorReport) -> None:
+    settings = deps.settings
+    try:
+        result = revoke_previous(deps.rotation, decision.secret.arn, expected_version=decision.version_id)
+    except KeyrotError as exc:
+        logger.error("revoking %s of %s failed: %s", decision.key_id, decision.secret.key_name, exc)
+        report.revocation_failures.append(decision.key_id)
+        notifier.notify(
+            notes.revocation_failed(
+                settings.environment, decision.secret.key_name, decision.key_id, exc, settings.runbook_url
+            )
+        )
+        return
+    if result.status == "revoked":
+        report.revoked.append(decision.key_id)
+        logger.info("janitor revoked %s of %s (%s)", decision.key_id, decision.secret.key_name, decision.action.value)
+
+
+def _report_findings(
+    settings: MonitorSettings,
+    ledger: Ledger,
+    inventory: dict[str, ProjectApiKey],
+    attribution: Attribution,
+    unmanaged_inventory: dict[str, ProjectApiKey],
+    notifier: Notifier,
+    report: MonitorReport,
+) -> None:
+    env, runbook = settings.environment, settings.runbook_url
+    for key_id in sorted(set(unmanaged_inventory) | set(attribution.unmanaged)):
+        key = inventory.get(key_id)
+        activity = attribution.unmanaged.get(key_id)
+        name = ServiceAccountName.parse(key.owner_name or "") if key and key.owner_type == "service_account" else None
+        if name is not None and name.environment == env:
+            notifier.notify(notes.orphaned_account(env, key_id, key.owner_name or "", runbook))
+        else:
+            notifier.notify(
+                notes.unmanaged_key(
+                    env, settings.project_id, key_id, key, activity.requests if activity else 0, runbook
+                )
+            )
+        report.unmanaged_keys.append(key_id)
+    for key_id, activity in sorted(attribution.retired.items()):
+        notifier.notify(
+            notes.retired_key_in_use(
+                env, activity.key_name, key_id, activity.role.value, activity.requests, activity.last_active, runbook
+            )
+        )
+        report.retired_keys.append(key_id)
+    for secret_name, problem in ledger.problems:
+        notifier.notify(notes.malformed_secret(env, secret_name, problem, runbook))

@@ -1,0 +1,122 @@
+"""The monitor's durable state in one SSM parameter: the usage watermark, the publish intent and notification dedup.
+
+The watermark only moves after the usage it covers is published. An intent is written before publishing, so a
+run that dies in between can tell, next time, which of its PutMetricData calls landed (see publisher.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from keyrot.aws.errors import aws_errors, error_code
+from keyrot.errors import AwsCallError, KeyrotError
+
+STATE_VERSION = 1
+# Keep the parameter within SSM's standard tier (4 KB): notification keys are pruned when they expire, and at
+# most this many are kept (the oldest go first; at worst a notification repeats).
+_MAX_NOTIFIED = 40
+
+
+class MonitorStateError(KeyrotError):
+    """The state parameter holds something that is not keyrot monitor state. It is left untouched."""
+
+
+@dataclass
+class PublishIntent:
+    """Usage for [start, end) is being published in len(boundaries) PutMetricData calls, numbered from first_marker.
+
+    boundaries[i] is the sort key (timestamp, key name, metric) of call i's first datum.
+    """
+
+    start: int
+    end: int
+    first_marker: int
+    boundaries: list[list[Any]]
+    created_at: int
+
+    @property
+    def last_marker(self) -> int:
+        return self.first_marker + len(self.boundaries) - 1
+
+
+@dataclass
+class MonitorState:
+    watermark: int  # usage buckets before this (Unix seconds) are published
+    marker: int = 0  # the last publish marker committed
+    intent: PublishIntent | None = None
+    notified: dict[str, int] = field(default_factory=dict)  # dedup key -> do not notify again before this time
+
+    def to_json(self) -> str:
+        payload = {"version": STATE_VERSION, **asdict(self)}
+        return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, name: str) -> MonitorState:
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            raise MonitorStateError(
+                f"SSM parameter {name} is not JSON; fix or delete it (docs/runbook.md#monitor-state)"
+            ) from None
+        if not isinstance(payload, dict) or payload.get("version") != STATE_VERSION:
+            raise MonitorStateError(f"SSM parameter {name} is not keyrot monitor state version {STATE_VERSION}")
+        try:
+            intent = payload.get("intent")
+            state = cls(
+                watermark=_int(payload["watermark"]),
+                marker=_int(payload.get("marker", 0)),
+                intent=PublishIntent(
+                    start=_int(intent["start"]),
+                    end=_int(intent["end"]),
+                    first_marker=_int(intent["first_marker"]),
+                    boundaries=[list(b) for b in intent["boundaries"]],
+                    created_at=_int(intent["created_at"]),
+                )
+                if intent
+                else None,
+                notified={str(k): _int(v) for k, v in (payload.get("notified") or {}).items()},
+            )
+        except (KeyError, TypeError, ValueError):
+            raise MonitorStateError(
+                f"SSM parameter {name} has a malformed field; fix or delete it (docs/runbook.md#monitor-state)"
+            ) from None
+        if state.watermark % 60:
+            raise MonitorStateError(f"SSM parameter {name} watermark {state.watermark} is not minute-aligned")
+        return state
+
+    def prune_notified(self, now: int) -> None:
+        live = sorted(((until, key) for key, until in self.notified.items() if until > now), reverse=True)
+        self.notified = {key: until for until, key in live[:_MAX_NOTIFIED]}
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("not an integer")
+    return value
+
+
+class StateStore:
+    """Reads and writes the state parameter."""
+
+    def __init__(self, ssm: Any, name: str) -> None:
+        self._ssm = ssm
+        self.name = name
+
+    def load(self) -> MonitorState | None:
+        """The stored state, or None on the very first run."""
+        try:
+            with aws_errors("GetParameter"):
+                response = self._ssm.get_parameter(Name=self.name)
+        except AwsCallError as exc:
+            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) == "ParameterNotFound":
+                return None
+            raise
+        return MonitorState.from_json(response["Parameter"]["Value"], self.name)
+
+    def save(self, state: MonitorState) -> None:
+        with aws_errors("PutParameter"):
+            self._ssm.put_parameter(Name=self.name, Value=state.to_json(), Type="String", Overwrite=True)

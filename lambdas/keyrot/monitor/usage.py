@@ -1,0 +1,151 @@
+"""Read the Usage and Costs APIs for one project, grouped by api_key_id, and check what comes back.
+
+The number of OpenAI calls depends on the usage kinds and pages, never on the number of keys. Every bucket of
+the requested window must be present exactly once; anything else is an error and nothing is published.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from keyrot import metric_names as m
+from keyrot.errors import KeyrotError
+from keyrot.openai_admin import OpenAIAdminClient
+
+BUCKET_SECONDS = 60
+_MAX_BUCKETS_PER_PAGE = 1440  # the Usage API's maximum `limit` for 1-minute buckets
+
+# Per usage kind: which result field feeds which metric. Every listed field is required by OpenAI's spec.
+KIND_FIELDS: Mapping[str, Mapping[str, str]] = {
+    "completions": {"num_model_requests": m.REQUESTS, "input_tokens": m.INPUT_TOKENS, "output_tokens": m.OUTPUT_TOKENS},
+    "embeddings": {"num_model_requests": m.REQUESTS, "input_tokens": m.INPUT_TOKENS},
+    "moderations": {"num_model_requests": m.REQUESTS, "input_tokens": m.INPUT_TOKENS},
+    "images": {"num_model_requests": m.REQUESTS, "images": m.IMAGES},
+    "audio_speeches": {"num_model_requests": m.REQUESTS, "characters": m.AUDIO_CHARACTERS},
+    "audio_transcriptions": {"num_model_requests": m.REQUESTS, "seconds": m.AUDIO_SECONDS},
+}
+
+
+class MalformedUsageError(KeyrotError):
+    """The Usage or Costs API answered with something keyrot cannot trust; nothing is published."""
+
+
+# (bucket start, api key id or None) -> metric name -> value
+UsageTotals = dict[tuple[int, str | None], Counter[str]]
+
+
+@dataclass(frozen=True)
+class CostsToday:
+    """Spend so far in the current UTC day, per key id (None: not attributable to a key) and in total."""
+
+    day_start: int
+    per_key: Mapping[str | None, float] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(self.per_key.values())
+
+
+def fetch_usage(admin: OpenAIAdminClient, kinds: Iterable[str], project_id: str, start: int, end: int) -> UsageTotals:
+    """Usage in [start, end) (minute-aligned) for `kinds`, summed per minute bucket and key id."""
+    if start % BUCKET_SECONDS or end % BUCKET_SECONDS or end <= start:
+        raise ValueError(f"usage window must be minute-aligned and non-empty, got [{start}, {end})")
+    totals: UsageTotals = defaultdict(Counter)
+    expected = set(range(start, end, BUCKET_SECONDS))
+    for kind in kinds:
+        fields = KIND_FIELDS[kind]
+        params = {
+            "start_time": start,
+            "end_time": end,
+            "bucket_width": "1m",
+            "group_by": ["api_key_id"],
+            "project_ids": [project_id],
+            "limit": min(_MAX_BUCKETS_PER_PAGE, len(expected)),
+        }
+        seen: set[int] = set()
+        for page in admin.iter_usage_pages(kind, params):
+            for bucket in page["data"]:
+                bucket_start = _bucket_start(bucket, kind, start, end)
+                if bucket_start in seen:
+                    raise MalformedUsageError(f"{kind} usage returned bucket {_iso(bucket_start)} twice")
+                seen.add(bucket_start)
+                for result in _results(bucket, kind):
+                    key_id = _key_id(result, kind)
+                    counter = totals[(bucket_start, key_id)]
+                    for field_name, metric in fields.items():
+                        counter[metric] += _count(result, field_name, kind)
+        missing = expected - seen
+        if missing:
+            raise MalformedUsageError(
+                f"{kind} usage is missing {len(missing)} bucket(s) from {_iso(min(missing))}; nothing published"
+            )
+    return totals
+
+
+def fetch_costs_today(admin: OpenAIAdminClient, project_id: str, now: datetime) -> CostsToday:
+    """Today's (UTC) spend for the project, grouped by api_key_id."""
+    day_start = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+    params = {
+        "start_time": day_start,
+        "end_time": day_start + 86400,
+        "bucket_width": "1d",
+        "group_by": ["api_key_id"],
+        "project_ids": [project_id],
+        "limit": 1,
+    }
+    per_key: dict[str | None, float] = defaultdict(float)
+    for page in admin.iter_cost_pages(params):
+        for bucket in page["data"]:
+            for result in _results(bucket, "costs"):
+                amount = result.get("amount")
+                if not isinstance(amount, Mapping) or not _is_number(amount.get("value")):
+                    raise MalformedUsageError("costs result has no numeric amount.value")
+                currency = amount.get("currency")
+                if not isinstance(currency, str) or currency.lower() != "usd":
+                    raise MalformedUsageError(f"costs result is in {currency!r}; keyrot reports USD only")
+                per_key[_key_id(result, "costs")] += float(amount["value"])
+    return CostsToday(day_start, dict(per_key))
+
+
+def _bucket_start(bucket: Any, kind: str, start: int, end: int) -> int:
+    if not isinstance(bucket, Mapping):
+        raise MalformedUsageError(f"{kind} usage bucket is not an object")
+    value = bucket.get("start_time")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedUsageError(f"{kind} usage bucket has no integer start_time")
+    if kind != "costs" and (value % BUCKET_SECONDS or not start <= value < end):
+        raise MalformedUsageError(f"{kind} usage bucket {value} is outside the requested window or not aligned")
+    return value
+
+
+def _results(bucket: Any, kind: str) -> list[Mapping[str, Any]]:
+    results = bucket.get("results") if isinstance(bucket, Mapping) else None
+    if not isinstance(results, list) or not all(isinstance(result, Mapping) for result in results):
+        raise MalformedUsageError(f"{kind} bucket has no list of result objects")
+    return results
+
+
+def _key_id(result: Mapping[str, Any], kind: str) -> str | None:
+    value = result.get("api_key_id")
+    if value is not None and (not isinstance(value, str) or not value):
+        raise MalformedUsageError(f"{kind} result api_key_id must be a string or null")
+    return value
+
+
+def _count(result: Mapping[str, Any], name: str, kind: str) -> int:
+    value = result.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise MalformedUsageError(f"{kind} result field {name} is missing or not a non-negative integer")
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value  # NaN check
+
+
+def _iso(moment: int) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")

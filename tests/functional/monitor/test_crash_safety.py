@@ -1,0 +1,102 @@
+"""A monitor run that dies after any remote call is safe to repeat: no bucket counted twice, none skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from keyrot import metric_names as m
+from keyrot.monitor import publisher
+from keyrot.monitor.run import run_monitor
+from keyrot.testing.monitor_scenario import MonitorWorld
+from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash
+
+from .conftest import current_key_id, rotated, usage
+
+SETTLE = 600
+EXPECTED = {1: 3, 2: 4, 3: 5}  # minute -> requests, for each of two keys
+
+
+def _prepared(world: MonitorWorld) -> MonitorWorld:
+    chat, search = rotated(world, "chat-backend"), rotated(world, "search")
+    world.run()
+    for minute, requests in EXPECTED.items():
+        for arn in (chat, search):
+            usage(
+                world, current_key_id(world, arn), minute, num_model_requests=requests, input_tokens=1, output_tokens=1
+            )
+    world.clock.advance(5 * 60 + SETTLE)
+    return world
+
+
+def _assert_exact(world: MonitorWorld) -> None:
+    t = world.start
+    expected = {t + minute * 60: float(requests) for minute, requests in EXPECTED.items()}
+    for key_name in ("chat-backend", "search"):
+        dims = m.key_dimensions(world.settings.environment, key_name)
+        assert world.sums(m.REQUESTS, dims, t - 3600, t + 7200) == expected, key_name
+
+
+def _crash_after(world: MonitorWorld, call_number: int) -> RemoteCallLog:
+    log = RemoteCallLog()
+    log.crash_after = call_number
+    with pytest.raises(SimulatedCrash):
+        run_monitor(world.recorded_dependencies(log))
+    return log
+
+
+@pytest.mark.parametrize("per_call", [999, 6], ids=["one-usage-batch", "three-usage-batches"])
+def test_crash_after_each_call_then_rerun_counts_every_bucket_once(
+    new_monitor: Callable[[], MonitorWorld], monkeypatch: pytest.MonkeyPatch, per_call: int
+) -> None:
+    monkeypatch.setattr(publisher, "USAGE_DATUMS_PER_CALL", per_call)
+    log = RemoteCallLog()
+    run_monitor(_prepared(new_monitor()).recorded_dependencies(log))
+    sequence = list(log.calls)
+    assert sequence.count("aws:PutMetricData") == (2 if per_call == 999 else 4)
+    for index, call in enumerate(sequence, start=1):
+        world = _prepared(new_monitor())
+        crashed = _crash_after(world, index)
+        assert crashed.calls[-1] == call
+        # the next scheduled runs, once an interrupted publish can be resolved
+        world.clock.advance(240)
+        world.run()
+        world.clock.advance(60)
+        world.run()
+        _assert_exact(world)
+        state = world.state()
+        assert state is not None and state["intent"] is None, call
+
+
+def test_a_too_recent_interrupted_publish_is_deferred_not_guessed(
+    new_monitor: Callable[[], MonitorWorld], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher, "USAGE_DATUMS_PER_CALL", 6)
+    log = RemoteCallLog()
+    run_monitor(_prepared(new_monitor()).recorded_dependencies(log))
+    first_usage_put = log.calls.index("aws:PutMetricData") + 1
+    world = _prepared(new_monitor())
+    _crash_after(world, first_usage_put)
+    # WHEN the Lambda is retried a minute later, one of three batches is visible: too early to decide
+    world.clock.advance(60)
+    assert world.run().resumed_intent == "deferred"
+    # THEN the next scheduled run republishes exactly what did not land
+    world.clock.advance(300)
+    assert world.run().resumed_intent == "republished"
+    _assert_exact(world)
+
+
+def test_openai_calls_per_run_do_not_depend_on_the_number_of_keys(new_monitor: Callable[[], MonitorWorld]) -> None:
+    counts = []
+    for keys in (1, 6):
+        world = new_monitor()
+        arns = [rotated(world, f"app-{i}") for i in range(keys)]
+        world.run()
+        for arn in arns:
+            usage(world, current_key_id(world, arn), 1, num_model_requests=1, input_tokens=1, output_tokens=1)
+        world.clock.advance(5 * 60 + SETTLE)
+        log = RemoteCallLog()
+        run_monitor(world.recorded_dependencies(log))
+        counts.append(log.count("openai:"))
+    assert counts[0] == counts[1]
