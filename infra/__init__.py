@@ -1,0 +1,1 @@
+"""keyrot's Pulumi program. `__main__.py` wires the components; everything else is importable and testable."""
