@@ -1,0 +1,344 @@
+"""CloudWatch alarms: what keyrot's functions emit, and what AWS/Lambda says about them.
+
+`alarm_specs` is a plain function of the configuration (testable without Pulumi); `Alarms` turns the specs into
+`aws.cloudwatch.MetricAlarm`s that notify the on-call topic on ALARM and on OK. Metric names and dimensions come only
+from keyrot.metric_names. Every description says what to do and links a stable runbook anchor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components._util import child
+from infra.config import KeyrotConfig
+from infra.runbook import runbook_link
+from keyrot import metric_names as m
+from keyrot.constants import TAG_ENVIRONMENT
+
+LAMBDA_NAMESPACE = "AWS/Lambda"
+# Rotation can take up to the rotation window to happen; a day of slack before KeyAgeHours alarms.
+KEY_AGE_SLACK_HOURS = 24
+# Usage is reported per hour; anomaly bands are trained on hourly sums.
+USAGE_PERIOD_SECONDS = 3600
+# Usage-derived counts may be published for buckets a little in the past (settle delay): look back this many periods.
+USAGE_LOOKBACK_PERIODS = 3
+FAST_PERIOD_SECONDS = 300
+HEARTBEAT_PERIODS = 3
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    key: str  # logical suffix, unique per stack
+    name: str
+    description: str
+    comparison_operator: str
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    treat_missing_data: str
+    # Static alarms.
+    namespace: str | None = None
+    metric_name: str | None = None
+    dimensions: dict[str, str] = field(default_factory=dict)
+    statistic: str | None = None
+    period: int | None = None
+    threshold: float | None = None
+    # Anomaly alarms: metric queries and the id of the band.
+    metric_queries: tuple[dict[str, Any], ...] = ()
+    threshold_metric_id: str | None = None
+    runbook_anchor: str = ""
+
+
+def _describe(what: str, action: str, anchor: str) -> str:
+    return f"{what} {action} Runbook: {runbook_link(anchor)}"
+
+
+def monitor_period_seconds(config: KeyrotConfig) -> int:
+    """Gauges are published once per monitor run: one period per run keeps every period populated."""
+    return max(60, config.monitor_interval_minutes * 60)
+
+
+def key_age_threshold_hours(config: KeyrotConfig) -> int:
+    return config.rotation_max_interval_hours + KEY_AGE_SLACK_HOURS
+
+
+def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_function_name: str) -> list[AlarmSpec]:
+    env = config.environment
+    prefix = f"keyrot-{env}"
+    env_dims = m.environment_dimensions(env)
+    gauge_period = monitor_period_seconds(config)
+    specs = [
+        AlarmSpec(
+            key="rotation-lambda-errors",
+            name=f"{prefix}-rotation-lambda-errors",
+            description=_describe(
+                f"The keyrot {env} rotation function ({rotation_function_name}) raised an error.",
+                "Read its log group for the failing step and error; the current key stays in service.",
+                "rotation-lambda-errors",
+            ),
+            namespace=LAMBDA_NAMESPACE,
+            metric_name="Errors",
+            dimensions={"FunctionName": rotation_function_name},
+            statistic="Sum",
+            period=FAST_PERIOD_SECONDS,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            runbook_anchor="rotation-lambda-errors",
+        ),
+        AlarmSpec(
+            key="rotation-failed",
+            name=f"{prefix}-rotation-failed",
+            description=_describe(
+                f"A keyrot {env} rotation step failed (RotationFailed).",
+                "Secrets Manager retries; if it keeps failing, fix the cause and clear AWSPENDING, then rotate again.",
+                "rotation-failed",
+            ),
+            namespace=m.NAMESPACE,
+            metric_name=m.ROTATION_FAILED,
+            dimensions=env_dims,
+            statistic="Sum",
+            period=FAST_PERIOD_SECONDS,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            runbook_anchor="rotation-failed",
+        ),
+        AlarmSpec(
+            key="monitor-lambda-errors",
+            name=f"{prefix}-monitor-lambda-errors",
+            description=_describe(
+                f"The keyrot {env} monitor function ({monitor_function_name}) failed in consecutive runs.",
+                "Usage metrics and the previous-key janitor are stalled; read its log group.",
+                "monitor-lambda-errors",
+            ),
+            namespace=LAMBDA_NAMESPACE,
+            metric_name="Errors",
+            dimensions={"FunctionName": monitor_function_name},
+            statistic="Sum",
+            period=max(FAST_PERIOD_SECONDS, gauge_period),
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            runbook_anchor="monitor-lambda-errors",
+        ),
+        AlarmSpec(
+            key="monitor-not-running",
+            name=f"{prefix}-monitor-not-running",
+            description=_describe(
+                f"No keyrot {env} monitor heartbeat for {HEARTBEAT_PERIODS} runs "
+                f"({HEARTBEAT_PERIODS * config.monitor_interval_minutes} min).",
+                f"Check the schedule {prefix}-monitor and the function; nothing watches usage meanwhile.",
+                "monitor-not-running",
+            ),
+            namespace=m.NAMESPACE,
+            metric_name=m.MONITOR_HEARTBEAT,
+            dimensions=env_dims,
+            statistic="SampleCount",
+            period=gauge_period,
+            evaluation_periods=HEARTBEAT_PERIODS,
+            datapoints_to_alarm=HEARTBEAT_PERIODS,
+            threshold=1,
+            comparison_operator="LessThanThreshold",
+            treat_missing_data="breaching",
+            runbook_anchor="monitor-not-running",
+        ),
+        AlarmSpec(
+            key="daily-spend",
+            name=f"{prefix}-daily-spend",
+            description=_describe(
+                f"The OpenAI project's spend today is above {config.daily_spend_limit_usd:g} USD ({env}).",
+                "Find the key driving it on the dashboard; revoke or rotate it if the use is not expected.",
+                "daily-spend-limit",
+            ),
+            namespace=m.NAMESPACE,
+            metric_name=m.SPEND_TODAY_USD,
+            dimensions=env_dims,
+            statistic="Maximum",
+            period=gauge_period,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            threshold=config.daily_spend_limit_usd,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            runbook_anchor="daily-spend-limit",
+        ),
+    ]
+    for metric, anchor, what, action in (
+        (
+            m.UNMANAGED_KEY_REQUESTS,
+            "unmanaged-key-requests",
+            f"Requests in the {env} OpenAI project used a key keyrot did not mint.",
+            "Identify the key in the OpenAI dashboard; move its users to a managed key, then delete it.",
+        ),
+        (
+            m.RETIRED_KEY_REQUESTS,
+            "retired-key-requests",
+            f"Requests used a previous keyrot {env} key past its grace period, or a revoked key.",
+            "Some consumer caches keys too long: find it and make it re-read the secret.",
+        ),
+    ):
+        specs.append(
+            AlarmSpec(
+                key=anchor,
+                name=f"{prefix}-{anchor}",
+                description=_describe(what, action, anchor),
+                namespace=m.NAMESPACE,
+                metric_name=metric,
+                dimensions=env_dims,
+                statistic="Sum",
+                period=USAGE_PERIOD_SECONDS,
+                evaluation_periods=USAGE_LOOKBACK_PERIODS,
+                datapoints_to_alarm=1,
+                threshold=0,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                runbook_anchor=anchor,
+            )
+        )
+    specs.append(
+        AlarmSpec(
+            key="revocation-failed",
+            name=f"{prefix}-revocation-failed",
+            description=_describe(
+                f"keyrot {env} could not revoke a previous OpenAI key.",
+                "The old key still works: revoke it by hand (keyrot revoke) and check the admin key's permissions.",
+                "revocation-failed",
+            ),
+            namespace=m.NAMESPACE,
+            metric_name=m.REVOCATION_FAILED,
+            dimensions=env_dims,
+            statistic="Sum",
+            period=FAST_PERIOD_SECONDS,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            runbook_anchor="revocation-failed",
+        )
+    )
+    threshold = key_age_threshold_hours(config)
+    for key in config.key_names:
+        dims = m.key_dimensions(env, key)
+        specs.append(
+            AlarmSpec(
+                key=f"{key}-key-age",
+                name=f"{prefix}-{key}-key-age",
+                description=_describe(
+                    f"keyrot {env} key '{key}' is older than {threshold} h: it missed its rotation "
+                    f"({config.rotation_schedule}).",
+                    "Check the secret's rotation status and the rotation function's logs; rotate it by hand if needed.",
+                    "key-too-old",
+                ),
+                namespace=m.NAMESPACE,
+                metric_name=m.KEY_AGE_HOURS,
+                dimensions=dims,
+                statistic="Maximum",
+                period=gauge_period,
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
+                threshold=threshold,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                runbook_anchor="key-too-old",
+            )
+        )
+        for metric, suffix in ((m.REQUESTS, "requests"), (m.INPUT_TOKENS, "input-tokens")):
+            specs.append(
+                AlarmSpec(
+                    key=f"{key}-{suffix}-anomaly",
+                    name=f"{prefix}-{key}-{suffix}-anomaly",
+                    description=_describe(
+                        f"keyrot {env} key '{key}': {metric} per hour above the expected band "
+                        f"({config.anomaly_band_width:g} standard deviations).",
+                        "Check for a leaked key or a runaway client; rotate the key if the traffic is not yours. "
+                        "The model needs about two weeks of history: expect noise after first deploy.",
+                        "usage-anomaly",
+                    ),
+                    metric_queries=(
+                        {
+                            "id": "m1",
+                            "return_data": True,
+                            "metric": {
+                                "namespace": m.NAMESPACE,
+                                "metric_name": metric,
+                                "dimensions": dims,
+                                "period": USAGE_PERIOD_SECONDS,
+                                "stat": "Sum",
+                            },
+                        },
+                        {
+                            "id": "ad1",
+                            "expression": f"ANOMALY_DETECTION_BAND(m1, {config.anomaly_band_width:g})",
+                            "label": f"{metric} (expected)",
+                            "return_data": True,
+                        },
+                    ),
+                    threshold_metric_id="ad1",
+                    evaluation_periods=USAGE_LOOKBACK_PERIODS,
+                    datapoints_to_alarm=2,
+                    comparison_operator="GreaterThanUpperThreshold",
+                    treat_missing_data="notBreaching",
+                    runbook_anchor="usage-anomaly",
+                )
+            )
+    return specs
+
+
+@dataclass
+class AlarmsArgs:
+    config: KeyrotConfig
+    topic_arn: pulumi.Input[str]
+    rotation_function_name: str
+    monitor_function_name: str
+
+
+class Alarms(pulumi.ComponentResource):
+    alarm_arns: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("keyrot:index:Alarms", name, None, opts)
+        self.alarm_arns = {}
+        for spec in alarm_specs(
+            args.config,
+            rotation_function_name=args.rotation_function_name,
+            monitor_function_name=args.monitor_function_name,
+        ):
+            static: dict[str, Any] = {}
+            if spec.metric_queries:
+                static = {"metric_queries": list(spec.metric_queries), "threshold_metric_id": spec.threshold_metric_id}
+            else:
+                static = {
+                    "namespace": spec.namespace,
+                    "metric_name": spec.metric_name,
+                    "dimensions": spec.dimensions,
+                    "statistic": spec.statistic,
+                    "period": spec.period,
+                    "threshold": spec.threshold,
+                }
+            alarm = aws.cloudwatch.MetricAlarm(
+                f"{name}-{spec.key}",
+                name=spec.name,
+                alarm_description=spec.description,
+                comparison_operator=spec.comparison_operator,
+                evaluation_periods=spec.evaluation_periods,
+                datapoints_to_alarm=spec.datapoints_to_alarm,
+                treat_missing_data=spec.treat_missing_data,
+                alarm_actions=[args.topic_arn],
+                ok_actions=[args.topic_arn],
+                tags={TAG_ENVIRONMENT: args.config.environment},
+                opts=child(self),
+                **static,
+            )
+            self.alarm_arns[spec.key] = alarm.arn
+        self.register_outputs({"alarmArns": self.alarm_arns})

@@ -1,0 +1,127 @@
+"""The secrets: the admin-key secret and one secret per managed key, with their policies and reader policies.
+
+No `SecretVersion` is ever declared: no key value passes through Pulumi (or its state). The admin key is put by an
+operator; managed keys are written only by the rotation function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import policies
+from infra.components._util import child, policy_json
+from infra.config import KeyConfig
+from keyrot.constants import (
+    TAG_ADMIN_SECRET,
+    TAG_ENVIRONMENT,
+    TAG_KEY_NAME,
+    TAG_PROJECT_ID,
+    admin_secret_name,
+    managed_secret_name,
+)
+
+
+@dataclass
+class KeySecretsArgs:
+    environment: str
+    openai_project_id: str
+    region: str
+    keys: Sequence[KeyConfig]
+    kms_key_arn: pulumi.Input[str]
+    rotation_role_arn: pulumi.Input[str]
+    monitor_role_arn: pulumi.Input[str]
+    administrator_arns: Sequence[str] = ()
+    # Use this (populated) admin-key secret instead of creating an empty one.
+    existing_admin_secret_arn: str | None = None
+
+
+class KeySecrets(pulumi.ComponentResource):
+    admin_secret_arn: pulumi.Output[str]
+    secret_arns: dict[str, pulumi.Output[str]]
+    secret_names: dict[str, pulumi.Output[str]]
+    reader_policy_arns: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: KeySecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("keyrot:index:KeySecrets", name, None, opts)
+        env = args.environment
+
+        if args.existing_admin_secret_arn:
+            self.admin_secret_arn = pulumi.Output.from_input(args.existing_admin_secret_arn)
+            admin_secret_name_out: pulumi.Output[str] = pulumi.Output.from_input(args.existing_admin_secret_arn)
+        else:
+            # Created empty: the operator puts the admin key (`keyrot admin-key set --env <env>`), never Pulumi.
+            admin = aws.secretsmanager.Secret(
+                f"{name}-admin-key",
+                name=admin_secret_name(env),
+                description=f"keyrot {env}: OpenAI admin key (put by an operator; read by the keyrot functions)",
+                kms_key_id=args.kms_key_arn,
+                tags={TAG_ENVIRONMENT: env, TAG_ADMIN_SECRET: env},
+                opts=child(self),
+            )
+            self.admin_secret_arn = admin.arn
+            admin_secret_name_out = admin.name
+
+        self.secret_arns = {}
+        self.secret_names = {}
+        self.reader_policy_arns = {}
+        for key in args.keys:
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{key.name}",
+                name=managed_secret_name(env, key.name),
+                description=f"keyrot {env}: OpenAI API key '{key.name}' (rotated by keyrot; read its api_key field)",
+                kms_key_id=args.kms_key_arn,
+                tags={
+                    TAG_ENVIRONMENT: env,
+                    TAG_KEY_NAME: key.name,
+                    TAG_PROJECT_ID: args.openai_project_id,
+                },
+                opts=child(self),
+            )
+            aws.secretsmanager.SecretPolicy(
+                f"{name}-{key.name}-policy",
+                secret_arn=secret.arn,
+                block_public_policy=True,
+                policy=policy_json(
+                    policies.secret_resource_policy,
+                    reader_role_arns=list(key.reader_role_arns),
+                    rotation_role_arn=args.rotation_role_arn,
+                    monitor_role_arn=args.monitor_role_arn,
+                    administrator_arns=list(args.administrator_arns),
+                ),
+                opts=child(self),
+            )
+            reader = aws.iam.Policy(
+                f"{name}-{key.name}-reader",
+                name=f"keyrot-{env}-{key.name}-reader",
+                description=f"Read keyrot {env} OpenAI key '{key.name}' from Secrets Manager",
+                policy=policy_json(
+                    policies.reader_policy, secret_arn=secret.arn, kms_key_arn=args.kms_key_arn, region=args.region
+                ),
+                tags={TAG_ENVIRONMENT: env, TAG_KEY_NAME: key.name},
+                opts=child(self),
+            )
+            for role in key.reader_roles:
+                # AttachRolePolicy takes the role NAME: the last segment of the ARN, without its path.
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-{key.name}-reader-{role.name}",
+                    role=role.name,
+                    policy_arn=reader.arn,
+                    opts=child(self),
+                )
+            self.secret_arns[key.name] = secret.arn
+            self.secret_names[key.name] = secret.name
+            self.reader_policy_arns[key.name] = reader.arn
+
+        self.register_outputs(
+            {
+                "adminSecretArn": self.admin_secret_arn,
+                "adminSecretName": admin_secret_name_out,
+                "secretArns": self.secret_arns,
+                "secretNames": self.secret_names,
+                "readerPolicyArns": self.reader_policy_arns,
+            }
+        )

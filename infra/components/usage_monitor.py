@@ -1,0 +1,136 @@
+"""The monitor function (usage metrics, unknown and retired keys, the janitor) and the schedule that runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import policies
+from infra.components._util import child, policy_json
+from infra.components.function import KeyrotFunction, KeyrotFunctionArgs
+from keyrot.constants import MONITOR_HANDLER, TAG_ENVIRONMENT, state_parameter_name
+
+# Several paginated OpenAI usage reads with retries, plus a possible revocation with validation delays.
+MONITOR_TIMEOUT_SECONDS = 300
+SCHEDULER_RETRY_ATTEMPTS = 2
+
+
+def rate_minutes(minutes: int) -> str:
+    """EventBridge Scheduler wants the singular unit for 1."""
+    return f"rate({minutes} minute{'' if minutes == 1 else 's'})"
+
+
+def state_parameter_arn(*, partition: str, region: str, account_id: str, environment: str) -> str:
+    # The monitor creates the parameter on its first run (PutParameter); the name starts with "/".
+    return f"arn:{partition}:ssm:{region}:{account_id}:parameter{state_parameter_name(environment)}"
+
+
+@dataclass
+class UsageMonitorArgs:
+    environment: str
+    account_id: str
+    partition: str
+    region: str
+    role_arn: pulumi.Input[str]
+    role_name: pulumi.Input[str]
+    secret_arns: Mapping[str, pulumi.Input[str]]
+    admin_secret_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    # True when the on-call topic is ours (encrypted with the environment key); false for an existing topic.
+    topic_encrypted_with_key: bool
+    archive_path: str
+    source_code_hash: str
+    environment_variables: Mapping[str, pulumi.Input[str]]
+    interval_minutes: int
+    log_retention_days: int
+
+
+class UsageMonitor(pulumi.ComponentResource):
+    function_name: pulumi.Output[str]
+    function_arn: pulumi.Output[str]
+    schedule_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: UsageMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("keyrot:index:UsageMonitor", name, None, opts)
+        env = args.environment
+        secret_arns = list(args.secret_arns.values())
+        parameter_arn = state_parameter_arn(
+            partition=args.partition, region=args.region, account_id=args.account_id, environment=env
+        )
+        function = KeyrotFunction(
+            f"{name}-lambda",
+            KeyrotFunctionArgs(
+                environment=env,
+                purpose="monitor",
+                description=f"keyrot {env}: OpenAI usage metrics, unknown and retired keys, previous-key janitor",
+                handler=MONITOR_HANDLER,
+                role_arn=args.role_arn,
+                role_name=args.role_name,
+                role_policy=lambda log_group_arn: policy_json(
+                    policies.monitor_role_policy,
+                    managed_secret_arns=secret_arns,
+                    admin_secret_arn=args.admin_secret_arn,
+                    kms_key_arn=args.kms_key_arn,
+                    log_group_arn=log_group_arn,
+                    state_parameter_arn=parameter_arn,
+                    topic_arn=args.topic_arn,
+                    topic_encrypted_with_key=args.topic_encrypted_with_key,
+                    region=args.region,
+                ),
+                archive_path=args.archive_path,
+                source_code_hash=args.source_code_hash,
+                environment_variables=args.environment_variables,
+                timeout_seconds=MONITOR_TIMEOUT_SECONDS,
+                kms_key_arn=args.kms_key_arn,
+                log_retention_days=args.log_retention_days,
+            ),
+            opts=child(self),
+        )
+        scheduler_role = aws.iam.Role(
+            f"{name}-scheduler-role",
+            name=f"keyrot-{env}-monitor-scheduler",
+            description=f"EventBridge Scheduler: invoke keyrot {env} monitor",
+            assume_role_policy=policy_json(policies.scheduler_trust_policy, account_id=args.account_id),
+            tags={TAG_ENVIRONMENT: env},
+            opts=child(self),
+        )
+        scheduler_policy = aws.iam.RolePolicy(
+            f"{name}-scheduler-permissions",
+            name=f"keyrot-{env}-monitor-scheduler",
+            role=scheduler_role.name,
+            policy=policy_json(policies.scheduler_role_policy, function_arn=function.function_arn),
+            opts=child(self),
+        )
+        schedule = aws.scheduler.Schedule(
+            f"{name}-schedule",
+            name=f"keyrot-{env}-monitor",
+            description=f"Run the keyrot {env} monitor every {args.interval_minutes} min",
+            schedule_expression=rate_minutes(args.interval_minutes),
+            flexible_time_window={"mode": "OFF"},
+            state="ENABLED",
+            target={
+                "arn": function.function_arn,
+                "role_arn": scheduler_role.arn,
+                # A retried run must not overlap the next scheduled one.
+                "retry_policy": {
+                    "maximum_event_age_in_seconds": max(60, args.interval_minutes * 60),
+                    "maximum_retry_attempts": SCHEDULER_RETRY_ATTEMPTS,
+                },
+            },
+            opts=child(self, depends_on=[scheduler_policy]),
+        )
+        self.function_name = function.function_name
+        self.function_arn = function.function_arn
+        self.schedule_name = schedule.name
+        self.register_outputs(
+            {
+                "functionName": function.function_name,
+                "functionArn": function.function_arn,
+                "scheduleName": schedule.name,
+                "stateParameterArn": parameter_arn,
+            }
+        )

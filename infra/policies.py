@@ -1,0 +1,321 @@
+"""Every IAM, KMS, SNS and Secrets Manager policy document the program declares, as plain builder functions.
+
+Builders take plain strings (ARNs, names) and return dicts, so tests (and a later least-privilege check against the
+AWS calls the Lambda code makes) can inspect them directly. Components call them inside `Output.apply`.
+
+Rule: each Lambda role gets exactly the actions its code calls, on exactly this environment's resources. The few
+`"Resource": "*"` grants say why next to them; `WILDCARD_JUSTIFICATIONS` lists them for the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from keyrot import metric_names
+
+VERSION = "2012-10-17"
+Policy = dict[str, Any]
+
+# (policy, Sid) -> why its Resource is "*". Tests fail on any other "*".
+WILDCARD_JUSTIFICATIONS: dict[tuple[str, str], str] = {
+    ("monitor", "ListManagedSecrets"): "secretsmanager:ListSecrets has no resource-level permissions",
+    ("monitor", "PublishKeyrotMetrics"): "cloudwatch:PutMetricData has no resource-level permissions; "
+    "the cloudwatch:namespace condition limits it to keyrot's namespace",
+    ("monitor", "ReadKeyrotMetrics"): "cloudwatch:GetMetricData has no resource-level permissions",
+}
+
+
+def _statement(sid: str, actions: Sequence[str], resources: Sequence[str] | str, **extra: Any) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": resources if isinstance(resources, str) else sorted(resources),
+        **extra,
+    }
+
+
+def _via(service: str, region: str) -> dict[str, Any]:
+    return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
+
+
+def log_stream_resources(log_group_arn: str) -> list[str]:
+    """CreateLogStream acts on the group, PutLogEvents on its streams: `<group arn>:*` covers both."""
+    return [f"{log_group_arn}:*"]
+
+
+def lambda_trust_policy() -> Policy:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "LambdaAssumesRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def rotation_role_policy(
+    *,
+    managed_secret_arns: Sequence[str],
+    admin_secret_arn: str,
+    kms_key_arn: str,
+    log_group_arn: str,
+    region: str,
+) -> Policy:
+    """What keyrot.handlers.rotate calls: the four rotation steps on the managed secrets, the admin key, logs."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _statement(
+                "RotateManagedSecrets",
+                [
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:UpdateSecretVersionStage",
+                ],
+                managed_secret_arns,
+            ),
+            _statement("ReadAdminKey", ["secretsmanager:GetSecretValue"], [admin_secret_arn]),
+            _statement(
+                "UseSecretsKey",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                [kms_key_arn],
+                Condition=_via("secretsmanager", region),
+            ),
+            # No logs:CreateLogGroup: the group is created (with retention and KMS) by the program.
+            _statement(
+                "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_stream_resources(log_group_arn)
+            ),
+        ],
+    }
+
+
+def monitor_role_policy(
+    *,
+    managed_secret_arns: Sequence[str],
+    admin_secret_arn: str,
+    kms_key_arn: str,
+    log_group_arn: str,
+    state_parameter_arn: str,
+    topic_arn: str,
+    topic_encrypted_with_key: bool,
+    region: str,
+) -> Policy:
+    """What the monitor calls: find and read the managed secrets, mark revoked versions, metrics, state, notify."""
+    statements = [
+        # Resource "*": ListSecrets has no resource-level permissions (the monitor filters by keyrot tags).
+        _statement("ListManagedSecrets", ["secretsmanager:ListSecrets"], "*"),
+        _statement(
+            "InspectManagedSecrets",
+            [
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:UpdateSecretVersionStage",
+            ],
+            managed_secret_arns,
+        ),
+        _statement("ReadAdminKey", ["secretsmanager:GetSecretValue"], [admin_secret_arn]),
+        _statement("UseSecretsKey", ["kms:Decrypt"], [kms_key_arn], Condition=_via("secretsmanager", region)),
+        _statement("MonitorState", ["ssm:GetParameter", "ssm:PutParameter"], [state_parameter_arn]),
+        # Resource "*": PutMetricData has no resource-level permissions; the namespace condition narrows it.
+        _statement(
+            "PublishKeyrotMetrics",
+            ["cloudwatch:PutMetricData"],
+            "*",
+            Condition={"StringEquals": {"cloudwatch:namespace": metric_names.NAMESPACE}},
+        ),
+        # Resource "*": GetMetricData has no resource-level permissions.
+        _statement("ReadKeyrotMetrics", ["cloudwatch:GetMetricData"], "*"),
+        _statement("NotifyOncall", ["sns:Publish"], [topic_arn]),
+    ]
+    if topic_encrypted_with_key:
+        statements.append(
+            _statement(
+                "PublishToEncryptedTopic",
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                [kms_key_arn],
+                Condition=_via("sns", region),
+            )
+        )
+    statements.append(
+        _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_stream_resources(log_group_arn))
+    )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def reader_policy(*, secret_arn: str, kms_key_arn: str, region: str) -> Policy:
+    """For an application role: read one key's secret (DescribeSecret too, as the AWS caching client needs)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _statement("ReadKey", ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], [secret_arn]),
+            _statement("DecryptKey", ["kms:Decrypt"], [kms_key_arn], Condition=_via("secretsmanager", region)),
+        ],
+    }
+
+
+def secret_resource_policy(
+    *,
+    reader_role_arns: Sequence[str],
+    rotation_role_arn: str,
+    monitor_role_arn: str,
+    administrator_arns: Sequence[str],
+) -> Policy:
+    """Deny-only resource policy on a managed secret: who may read the key, who may change its versions.
+
+    It grants nothing (IAM policies do), it only caps: a principal outside the lists is denied even if some broad
+    IAM policy (an AdministratorAccess, a `secretsmanager:*`) would allow it.
+
+    Management actions (DescribeSecret, PutResourcePolicy, TagResource, RotateSecret, DeleteSecret, ...) are
+    deliberately NOT denied: the deployer (Pulumi) needs them, and denying them would lock it out of the secret.
+    Requests made by AWS services themselves (no principal ARN) are left alone by the PrincipalIsAWSService check.
+    """
+    readers = _unique([*reader_role_arns, rotation_role_arn, monitor_role_arn, *administrator_arns])
+    writers = _unique([rotation_role_arn, monitor_role_arn, *administrator_arns])
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "OnlyReadersGetTheKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": {
+                    "ArnNotLike": {"aws:PrincipalArn": readers},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            },
+            {
+                "Sid": "OnlyKeyrotChangesVersions",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
+                "Resource": "*",
+                "Condition": {
+                    "ArnNotLike": {"aws:PrincipalArn": writers},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            },
+        ],
+    }
+
+
+def kms_key_policy(*, account_id: str, partition: str, region: str, log_group_arns: Sequence[str]) -> Policy:
+    """Customer-managed key for the secrets, the on-call topic and the log groups."""
+    root = f"arn:{partition}:iam::{account_id}:root"
+    return {
+        "Version": VERSION,
+        "Statement": [
+            # In a key policy "Resource": "*" means this key. The account-root statement lets IAM policies grant
+            # use of the key (every keyrot role gets kms:* actions only through its IAM policy, with conditions).
+            {
+                "Sid": "AccountAdministersKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            # Same shape as the AWS-managed aws/secretsmanager key: principals of this account, only through
+            # Secrets Manager in this region. Who may read a secret is decided by IAM and the secret's policy.
+            {
+                "Sid": "SecretsManagerUse",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": [
+                    "kms:Decrypt",
+                    "kms:DescribeKey",
+                    "kms:Encrypt",
+                    "kms:GenerateDataKey*",
+                    "kms:ReEncrypt*",
+                    "kms:CreateGrant",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:CallerAccount": account_id,
+                        "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                    }
+                },
+            },
+            {
+                "Sid": "CloudWatchLogsEncryptsKeyrotLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": sorted(log_group_arns)}},
+            },
+            # Alarms and the EventBridge rule publish to the encrypted on-call topic as these service principals.
+            # [unconfirmed] whether KMS sees aws:SourceAccount for them, so no condition; the topic policy limits
+            # who may publish.
+            {
+                "Sid": "CloudWatchAlarmsPublishToTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "EventBridgePublishesToTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def topic_policy(*, topic_arn: str, account_id: str, rule_arn: str) -> Policy:
+    """Who besides this account's IAM principals may publish: this account's alarms and the rotation-failure rule."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "CloudWatchAlarmsOfThisAccount",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            },
+            {
+                "Sid": "RotationFailureRule",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            },
+        ],
+    }
+
+
+def scheduler_trust_policy(*, account_id: str) -> Policy:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "SchedulerAssumesRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "scheduler.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def scheduler_role_policy(*, function_arn: str) -> Policy:
+    return {"Version": VERSION, "Statement": [_statement("InvokeMonitor", ["lambda:InvokeFunction"], [function_arn])]}
+
+
+def _unique(values: Sequence[str]) -> list[str]:
+    return sorted(dict.fromkeys(values))

@@ -1,0 +1,26 @@
+"""Links from alarms and notifications into docs/runbook.md. The anchors are stable: the runbook must keep them."""
+
+from __future__ import annotations
+
+from keyrot.settings import DEFAULT_RUNBOOK_URL
+
+# Section anchor -> what the section must cover. tests/infra checks every alarm links one of these, and (once
+# docs/runbook.md exists) that the runbook has a heading for each.
+RUNBOOK_ANCHORS: dict[str, str] = {
+    "rotation-lambda-errors": "the rotation function raised (Lambda Errors)",
+    "rotation-failed": "a rotation step failed / Secrets Manager reported RotationFailed or RotationAbandoned",
+    "key-too-old": "a key has not rotated within its schedule (KeyAgeHours)",
+    "monitor-lambda-errors": "the monitor function raised in consecutive runs",
+    "monitor-not-running": "no monitor heartbeat for three intervals",
+    "usage-anomaly": "requests or input tokens of one key above the anomaly band",
+    "daily-spend-limit": "the project's spend today is above dailySpendLimitUsd",
+    "unmanaged-key-requests": "requests made with a project key keyrot did not mint",
+    "retired-key-requests": "requests made with a previous key past its grace, or a revoked key",
+    "revocation-failed": "a previous key could not be revoked",
+}
+
+
+def runbook_link(anchor: str) -> str:
+    if anchor not in RUNBOOK_ANCHORS:
+        raise KeyError(f"unknown runbook anchor {anchor!r}")
+    return f"{DEFAULT_RUNBOOK_URL}#{anchor}"
