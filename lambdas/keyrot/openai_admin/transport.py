@@ -7,6 +7,7 @@ Requests that create things may thus run twice: ApiResponse.attempts tells the c
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,9 +31,12 @@ from keyrot.openai_admin.errors import (
     RateLimitedError,
     ServerError,
 )
-from keyrot.redaction import scrub
+from keyrot.redaction import redact_key, scrub
 
 USER_AGENT = "keyrot/0.1 (+https://github.com/keyrot/keyrot)"
+_MAX_MESSAGE = 400
+# "sk-" at the start of a word, up to whitespace or a quote: every key and every masked echo of one.
+_KEY_LIKE_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])sk-[^\s'\"]+")
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,9 @@ def error_from_response(response: requests.Response, *, operation: str, secrets:
         message = error.get("message") if isinstance(error.get("message"), str) else ""
     else:
         message = "response body is not an OpenAI error object"
-    text = scrub(f"OpenAI {operation}: HTTP {status}{f' {code}' if code else ''}: {message[:300]}", secrets)
+    # Scrub before truncating: a cut through a secret would leave a slice that no longer matches it.
+    text = _scrub_message(f"OpenAI {operation}: HTTP {status}{f' {code}' if code else ''}: {message}", secrets)
+    text = text if len(text) <= _MAX_MESSAGE else f"{text[:_MAX_MESSAGE]}…"
     kwargs: dict[str, Any] = {
         "status": status,
         "code": code,
@@ -197,14 +203,23 @@ def error_from_response(response: requests.Response, *, operation: str, secrets:
     if status == 404:
         return NotFoundError(text, **kwargs)
     if status == 429:
-        if code in BILLING_ERROR_CODES:
+        # Quota errors carry type insufficient_quota too; either marks a 429 that waiting cannot cure.
+        if code in BILLING_ERROR_CODES or error_type in BILLING_ERROR_CODES:
             return BillingLimitError(text, **kwargs)
         return RateLimitedError(text, retry_after=_retry_after(response.headers), **kwargs)
     if status >= 500:
         return ServerError(text, retry_after=_retry_after(response.headers), **kwargs)
-    if payload is None:
-        return MalformedResponseError(text, **kwargs)
+    # Any other 4xx, JSON or not (a proxy's HTML page): the request itself was refused, and retrying cannot help.
     return BadRequestError(text, **kwargs)
+
+
+def _scrub_message(text: str, secrets: tuple[str, ...]) -> str:
+    """scrub(), plus any token that starts like a key: OpenAI's masked echoes vary ("sk-proj-****abcd",
+    "sk-...****abcd", "sk-abc…wxyz") and may hold characters the key-shape pattern stops at."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, redact_key(secret))
+    return scrub(_KEY_LIKE_TOKEN.sub(lambda match: redact_key(match.group(0)), text))
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
