@@ -1,0 +1,139 @@
+"""Unknown and retired keys raise metrics and one notification per key per day, with no key material."""
+
+from __future__ import annotations
+
+from keyrot import metric_names as m
+from keyrot.testing.monitor_scenario import MonitorWorld
+
+from .conftest import current_key_id, previous_key_id, rotated, usage
+
+SETTLE = 600
+DAY = 86400
+
+
+def test_usage_by_an_unmanaged_key_is_measured_and_notified_once_a_day(monitor: MonitorWorld) -> None:
+    rotated(monitor, "chat-backend")
+    monitor.run()
+    monitor.notifications()
+    state = monitor.rotation.openai.state
+    key_id, value = state.add_user_key(monitor.rotation.project_id, name="laptop key", email="dev@example.com")
+    usage(monitor, key_id, 1, num_model_requests=7, input_tokens=1, output_tokens=1)
+    usage(monitor, key_id, 2, num_model_requests=2, input_tokens=1, output_tokens=1)
+    monitor.clock.advance(4 * 60 + SETTLE)
+    report = monitor.run()
+    t = monitor.start
+    env = m.environment_dimensions("dev")
+    assert report.unmanaged_keys == [key_id]
+    assert monitor.sums(m.UNMANAGED_KEY_REQUESTS, env, t - SETTLE, t + 3600) == {t + 60: 7, t + 120: 2}
+    (note,) = monitor.notifications()
+    assert note["subject"] == f"[keyrot dev] Unmanaged OpenAI key {key_id}"
+    assert "user A Developer" in note["message"] and "9 request(s)" in note["message"]
+    assert "keyrot audit --env dev" in note["message"] and "#unmanaged-key" in note["message"]
+    assert value not in note["message"] and value[-8:] not in note["message"]
+    # the same key does not page again the same day, even with more usage
+    usage(monitor, key_id, 20, num_model_requests=1, input_tokens=1, output_tokens=1)
+    monitor.clock.advance(20 * 60)
+    assert monitor.run().notifications_suppressed == 1
+    assert monitor.notifications() == []
+    monitor.clock.advance(DAY)
+    monitor.run()
+    assert [n["subject"] for n in monitor.notifications()] == [f"[keyrot dev] Unmanaged OpenAI key {key_id}"]
+
+
+def test_an_unmanaged_key_without_usage_is_still_reported(monitor: MonitorWorld) -> None:
+    rotated(monitor, "chat-backend")
+    key_id, _ = monitor.rotation.openai.state.add_user_key(monitor.rotation.project_id)
+    report = monitor.run()
+    assert report.unmanaged_keys == [key_id]
+    (note,) = monitor.notifications()
+    assert "no usage seen yet" in note["message"]
+    gauge = monitor.cloudwatch.get_metric_statistics(
+        Namespace=m.NAMESPACE,
+        MetricName=m.UNMANAGED_KEYS,
+        Dimensions=[{"Name": "Environment", "Value": "dev"}],
+        StartTime=monitor.now().replace(year=2000),
+        EndTime=monitor.now().replace(year=2100),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [point["Maximum"] for point in gauge] == [1.0]
+
+
+def test_keys_minted_for_another_environment_in_a_shared_project_are_not_reported(monitor: MonitorWorld) -> None:
+    prod = MonitorWorld.create(monitor.rotation.openai, monitor.clock, environment="prod")
+    prod.rotation.project_id = monitor.rotation.project_id  # both environments share one OpenAI project
+    arn = prod.rotation.create_managed_secret("chat-backend")
+    assert prod.rotation.driver().rotate(arn).succeeded
+    rotated(monitor, "chat-backend")
+    assert monitor.run().unmanaged_keys == []
+
+
+def test_previous_key_used_after_its_grace_period_is_a_retired_key(monitor: MonitorWorld) -> None:
+    arn = rotated(monitor, "chat-backend", times=2)
+    grace = monitor.settings.grace_period_seconds
+    monitor.run()
+    old = previous_key_id(monitor, arn)
+    usage(monitor, old, 1, num_model_requests=3, input_tokens=1, output_tokens=1)  # inside the grace period
+    monitor.clock.advance(2 * 60 + SETTLE)
+    report = monitor.run()
+    assert report.retired_keys == []
+    monitor.clock.advance(grace)
+    minute = (grace + 5 * 60) // 60
+    usage(monitor, old, minute, num_model_requests=4, input_tokens=1, output_tokens=1)
+    monitor.clock.advance(10 * 60 + SETTLE)
+    report = monitor.run()
+    assert report.retired_keys == [old]
+    t = monitor.start
+    retired = monitor.sums(m.RETIRED_KEY_REQUESTS, m.environment_dimensions("dev"), t, t + grace + 3 * 3600)
+    assert retired == {t + minute * 60: 4}
+    notes = [n for n in monitor.notifications() if "Retired key" in n["subject"]]
+    assert [n["subject"] for n in notes] == ["[keyrot dev] Retired key of chat-backend still in use"]
+    assert old in notes[0]["message"] and "past its grace period" in notes[0]["message"]
+    # the old key's usage is still the application's usage
+    requests = monitor.sums(m.REQUESTS, m.key_dimensions("dev", "chat-backend"), t, t + grace + 3 * 3600)
+    assert requests == {t + 60: 3, t + minute * 60: 4}
+
+
+def test_usage_by_a_revoked_key_is_a_retired_key(monitor: MonitorWorld) -> None:
+    from keyrot.rotation import revoke_previous
+
+    arn = rotated(monitor, "chat-backend", times=2)
+    monitor.run()
+    old = previous_key_id(monitor, arn)
+    assert revoke_previous(monitor.rotation.context(), arn).status == "revoked"
+    monitor.clock.advance(monitor.settings.grace_period_seconds)
+    minute = monitor.settings.grace_period_seconds // 60 + 1
+    usage(monitor, old, minute, num_model_requests=1, input_tokens=1, output_tokens=1)
+    monitor.clock.advance(5 * 60 + SETTLE)
+    report = monitor.run()
+    assert report.retired_keys == [old]
+    (note,) = [n for n in monitor.notifications() if "Retired key" in n["subject"]]
+    assert "was revoked" in note["message"]
+
+
+def test_spend_and_key_age_gauges(monitor: MonitorWorld) -> None:
+    arn = rotated(monitor, "chat-backend")
+    key_id = current_key_id(monitor, arn)
+    state = monitor.rotation.openai.state
+    monitor.clock.advance(2 * 3600)
+    state.record_cost(key_id, 1.25)  # recorded at the run's time, so both fall in the same UTC day
+    user_key, _ = state.add_user_key(monitor.rotation.project_id)
+    state.record_cost(user_key, 0.5)
+    monitor.run()
+    start, end = monitor.now().replace(year=2000), monitor.now().replace(year=2100)
+
+    def maximum(name: str, dims: dict[str, str]) -> list[float]:
+        points = monitor.cloudwatch.get_metric_statistics(
+            Namespace=m.NAMESPACE,
+            MetricName=name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
+            StartTime=start,
+            EndTime=end,
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return [point["Maximum"] for point in points]
+
+    assert maximum(m.SPEND_TODAY_USD, m.environment_dimensions("dev")) == [1.75]
+    assert maximum(m.COST_TODAY_USD, m.key_dimensions("dev", "chat-backend")) == [1.25]
+    assert maximum(m.KEY_AGE_HOURS, m.key_dimensions("dev", "chat-backend")) == [2.0]

@@ -1,0 +1,73 @@
+"""The scheduled Lambda entry point: settings from the environment, a summary, EMF on failure, no secrets."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from keyrot import metric_names as m
+from keyrot.handlers import monitor as monitor_handler
+from keyrot.monitor.state import MonitorStateError
+from keyrot.testing.monitor_scenario import MonitorWorld
+
+from .conftest import current_key_id, rotated
+
+
+@pytest.fixture
+def lambda_env(monitor: MonitorWorld, monkeypatch: pytest.MonkeyPatch) -> MonitorWorld:
+    settings = monitor.settings
+    for name, value in {
+        "KEYROT_ENVIRONMENT": settings.environment,
+        "KEYROT_ADMIN_SECRET_ARN": settings.admin_secret_arn,
+        "KEYROT_OPENAI_PROJECT_ID": settings.project_id,
+        "KEYROT_TOPIC_ARN": settings.topic_arn,
+        "KEYROT_STATE_PARAMETER": settings.state_parameter,
+        "OPENAI_BASE_URL": settings.openai_base_url,
+        "KEYROT_SETTLE_DELAY_SECONDS": "0",
+        "KEYROT_VALIDATION_DELAY_SECONDS": "0.01",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return monitor
+
+
+def _lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_handler_runs_and_logs_a_summary_without_key_material(lambda_env: MonitorWorld, capfd: Any) -> None:
+    world = lambda_env
+    arn = rotated(world, "chat-backend")
+    now = int(time.time())
+    watermark = now - now % 60 - 600
+    world.ssm.put_parameter(
+        Name=world.settings.state_parameter,
+        Type="String",
+        Overwrite=True,
+        Value=json.dumps({"version": 1, "watermark": watermark, "marker": 0, "intent": None, "notified": {}}),
+    )
+    world.rotation.openai.state.record_usage(
+        current_key_id(world, arn), at=watermark + 65, num_model_requests=3, input_tokens=1, output_tokens=1
+    )
+    summary = monitor_handler.handler({}, None)
+    assert summary["usage_datums"] == 3 and summary["window"][0] == watermark
+    out = capfd.readouterr().out
+    (done,) = [line for line in _lines(out) if line.get("message") == "monitor run complete"]
+    assert done["usage_datums"] == 3
+    for value in world.rotation.openai.state.minted_values:
+        assert value not in out
+
+
+def test_handler_failure_is_counted_and_logged(lambda_env: MonitorWorld, capfd: Any) -> None:
+    world = lambda_env
+    world.ssm.put_parameter(Name=world.settings.state_parameter, Type="String", Value="garbage", Overwrite=True)
+    with pytest.raises(MonitorStateError):
+        monitor_handler.handler({}, None)
+    lines = _lines(capfd.readouterr().out)
+    (failure,) = [line for line in lines if line.get("message") == "monitor run failed"]
+    assert failure["error_class"] == "MonitorStateError"
+    emf = [line for line in lines if "_aws" in line]
+    assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == m.MONITOR_RUN_FAILED
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[m.DIM_ENVIRONMENT]]
