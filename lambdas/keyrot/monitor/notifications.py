@@ -58,7 +58,7 @@ def unmanaged_key(
             "If nobody claims it, delete it in the OpenAI dashboard (Project > API keys).",
             "If an application needs it, move that application to a keyrot-managed key.",
         ],
-        f"{runbook_url}#unmanaged-key",
+        f"{runbook_url}#unmanaged-key-requests",
     )
     return Notification(f"unmanaged:{key_id}", subject, body)
 
@@ -77,7 +77,7 @@ def retired_key_in_use(
             "Restart or redeploy the applications reading this secret (KeyProvider refreshes on 401).",
             f"If the key leaked, revoke it now: keyrot revoke-previous --env {environment} --key {key_name}",
         ],
-        f"{runbook_url}#retired-key-in-use",
+        f"{runbook_url}#retired-key-requests",
     )
     return Notification(f"retired:{key_id}", subject, body)
 
@@ -97,7 +97,7 @@ def in_use_at_max_grace(
             f"Check the new key works for it: keyrot doctor --env {environment} --key {key_name}",
             f"When it is idle, revoke: keyrot revoke-previous --env {environment} --key {key_name}",
         ],
-        f"{runbook_url}#retired-key-in-use",
+        f"{runbook_url}#retired-key-requests",
     )
     return Notification(f"max-grace:{key_id}", subject, body)
 

@@ -28,7 +28,7 @@ def test_usage_by_an_unmanaged_key_is_measured_and_notified_once_a_day(monitor: 
     (note,) = monitor.notifications()
     assert note["subject"] == f"[keyrot dev] Unmanaged OpenAI key {key_id}"
     assert "user A Developer" in note["message"] and "9 request(s)" in note["message"]
-    assert "keyrot audit --env dev" in note["message"] and "#unmanaged-key" in note["message"]
+    assert "keyrot audit --env dev" in note["message"] and "#unmanaged-key-requests" in note["message"]
     assert value not in note["message"] and value[-8:] not in note["message"]
     # the same key does not page again the same day, even with more usage
     usage(monitor, key_id, 20, num_model_requests=1, input_tokens=1, output_tokens=1)
