@@ -1,0 +1,220 @@
+"""Harness: run the real Pulumi program (infra/__main__.py) against Pulumi's mocks, once per stack file.
+
+No Pulumi CLI, no AWS: `pulumi.runtime.set_mocks` answers every resource registration with synthesised ids and
+ARNs (per stack account and region), and data-source calls (caller identity, region, partition) with the stack's
+values. Stack configuration comes from Pulumi.<stack>.yaml merged with Pulumi.yaml's declared defaults, the way
+the CLI merges them. Every registered resource is recorded (type, name, parent, inputs, dependencies) with the
+stack outputs, for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MAIN = REPO_ROOT / "infra" / "__main__.py"
+PROJECT = "keyrot"
+STACK_ACCOUNTS = {"dev": "111111111111", "prod": "222222222222"}
+STACKS = tuple(STACK_ACCOUNTS)
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    dependencies: tuple[str, ...]
+    custom: bool
+
+
+@dataclass
+class Deployment:
+    stack: str
+    account: str
+    region: str
+    config: dict[str, str]
+    resources: list[Recorded] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Recorded:
+        matches = [r for r in self.resources if r.name == name]
+        assert len(matches) == 1, f"expected one resource named {name!r}, found {len(matches)}"
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Recorded:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def find(self, type_: str, predicate: Callable[[Recorded], bool]) -> list[Recorded]:
+        return [r for r in self.of_type(type_) if predicate(r)]
+
+    def json_input(self, resource: Recorded, key: str) -> Any:
+        return json.loads(resource.inputs[key])
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:7]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Ids are `<name>_id`; ARNs are synthesised per type in the stack's account and region."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self.account = account
+        self.region = region
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account,
+                "arn": f"arn:aws:sts::{self.account}:assumed-role/deployer/session",
+                "userId": "AROAEXAMPLE:session",
+                "id": self.account,
+            }, []
+        if args.token == "aws:index/getRegion:getRegion":
+            return {
+                "region": self.region,
+                "name": self.region,
+                "id": self.region,
+                "endpoint": "",
+                "description": "",
+            }, []
+        if args.token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+                "reverseDnsPrefix": "com.amazonaws",
+            }, []
+        raise NotImplementedError(f"unmocked call {args.token}")
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        name = inputs.get("name") or f"{args.name}-{_short_hash(args.name)}"
+        acct, region = self.account, self.region
+        suffix = _short_hash(name)[:6]  # Secrets Manager appends 6 random characters to a secret's ARN
+        arn_by_type = {
+            "aws:kms/key:Key": f"arn:aws:kms:{region}:{acct}:key/{_short_hash(args.name)}-key",
+            "aws:kms/alias:Alias": f"arn:aws:kms:{region}:{acct}:{name}",
+            "aws:secretsmanager/secret:Secret": f"arn:aws:secretsmanager:{region}:{acct}:secret:{name}-{suffix}",
+            "aws:iam/role:Role": f"arn:aws:iam::{acct}:role/{name}",
+            "aws:iam/policy:Policy": f"arn:aws:iam::{acct}:policy/{name}",
+            "aws:lambda/function:Function": f"arn:aws:lambda:{region}:{acct}:function:{name}",
+            "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{region}:{acct}:log-group:{name}",
+            "aws:sns/topic:Topic": f"arn:aws:sns:{region}:{acct}:{name}",
+            "aws:cloudwatch/eventRule:EventRule": f"arn:aws:events:{region}:{acct}:rule/{name}",
+            "aws:scheduler/schedule:Schedule": f"arn:aws:scheduler:{region}:{acct}:schedule/default/{name}",
+            "aws:cloudwatch/metricAlarm:MetricAlarm": f"arn:aws:cloudwatch:{region}:{acct}:alarm:{name}",
+            "aws:cloudwatch/dashboard:Dashboard": f"arn:aws:cloudwatch::{acct}:dashboard/{inputs.get('dashboardName')}",
+            "aws:sns/topicSubscription:TopicSubscription": f"arn:aws:sns:{region}:{acct}:{name}",
+        }
+        outputs = {**inputs, "name": name, "arn": arn_by_type.get(args.typ, f"arn:aws:mock:{region}:{acct}:{name}")}
+        if args.typ == "aws:kms/key:Key":
+            outputs["keyId"] = f"{_short_hash(args.name)}-key"
+        if args.typ == "aws:lambda/function:Function":
+            outputs["invokeArn"] = f"arn:aws:apigateway:{region}:lambda:path/functions/{outputs['arn']}/invocations"
+        return f"{args.name}_id", outputs
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that also records each registration's parent, inputs and dependencies."""
+
+    def __init__(self, mocks: RecordingMocks, deployment: Deployment) -> None:
+        super().__init__(mocks)
+        self.deployment = deployment
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            registration = self.resources[response.urn]
+            inputs = rpc.deserialize_properties(request.object)
+            self.deployment.resources.append(
+                Recorded(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    inputs=dict(inputs),
+                    outputs=dict(registration.state),
+                    dependencies=tuple(request.dependencies),
+                    custom=bool(request.custom),
+                )
+            )
+        return response
+
+
+def _encode(value: Any) -> str:
+    """A config value as the CLI hands it to the program: scalars as text, objects and lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None, *, drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """Pulumi.<stack>.yaml merged with Pulumi.yaml's defaults, namespaced, values encoded like the CLI does."""
+    project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
+    stack_values = dict(yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"])
+    for key, value in (overrides or {}).items():
+        stack_values[key] = value
+    for key in drop:
+        stack_values.pop(key, None)
+    merged: dict[str, Any] = {}
+    for key, declaration in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if "default" in declaration:
+            merged[full] = declaration["default"]
+        elif full not in stack_values:
+            raise AssertionError(f"Stack '{stack}' is missing configuration value '{key}' (the CLI would refuse)")
+    merged.update({k: v for k, v in stack_values.items() if v is not None})
+    return {key: _encode(value) for key, value in merged.items()}
+
+
+def run_program(stack: str, config: dict[str, str]) -> Deployment:
+    """Run infra/__main__.py under mocks for `stack` with `config`; return everything it registered."""
+    account = STACK_ACCOUNTS.get(stack, "333333333333")
+    region = config.get("aws:region", "us-east-1")
+    deployment = Deployment(stack=stack, account=account, region=region, config=config)
+    mocks = RecordingMocks(account, region)
+    pulumi_settings.ROOT.set(None)  # a fresh root Stack for every run
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks, deployment)
+    )
+    pulumi.runtime.set_all_config(config)
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        runpy.run_path(str(MAIN), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        return pulumi.Output.from_input(dict(root.outputs)).apply(deployment.outputs.update)
+
+    program()
+    return deployment
+
+
+_CACHE: dict[str, Deployment] = {}
+
+
+def deployed(stack: str) -> Deployment:
+    """The program as deployed from Pulumi.<stack>.yaml, run once per session and cached."""
+    if stack not in _CACHE:
+        _CACHE[stack] = run_program(stack, stack_config(stack))
+    return _CACHE[stack]

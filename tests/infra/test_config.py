@@ -1,0 +1,305 @@
+"""infra/config.py: every configuration problem is reported, named by key, all at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from infra_harness import REPO_ROOT, stack_config
+
+from infra.config import DEFAULTS, SETTINGS, ConfigError, KeyrotConfig, check_account, parse_config
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def raw(stack: str = "dev", **overrides: Any) -> dict[str, str | None]:
+    """The keyrot:* values the CLI would hand the program for `stack`, with some replaced (None removes a key)."""
+    merged = {k.split(":", 1)[1]: v for k, v in stack_config(stack).items() if k.startswith("keyrot:")}
+    for key, value in overrides.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, (list, dict)):
+            merged[key] = json.dumps(value)
+        else:
+            merged[key] = str(value)
+    return merged
+
+
+def problems(stack: str = "dev", **overrides: Any) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw(stack, **overrides), stack=stack)
+    return caught.value.problems
+
+
+def only_problem(stack: str = "dev", **overrides: Any) -> str:
+    found = problems(stack, **overrides)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- the committed stacks ----------------------------------------------------------------------------------------
+
+
+def test_dev_stack_parses_to_expected_values() -> None:
+    config = parse_config(raw("dev"), stack="dev")
+    assert config.environment == "dev"
+    assert config.openai_project_id == "proj_dev7Qm2xKp4LrT9aZ"
+    assert config.key_names == ("chat-backend", "batch-embeddings")
+    assert config.keys[1].reader_role_arns == (
+        "arn:aws:iam::111111111111:role/service/batch-embeddings-dev",
+        "arn:aws:iam::111111111111:role/data-notebooks-dev",
+    )
+    # Role names drop the IAM path: AttachRolePolicy takes the bare name.
+    assert [r.name for r in config.keys[1].reader_roles] == ["batch-embeddings-dev", "data-notebooks-dev"]
+    assert (config.rotation_min_interval_hours, config.rotation_max_interval_hours) == (168, 168)
+    assert config.grace_period_hours == 6 and config.max_grace_period_hours == 24
+    # Default expiry: interval + max grace + 24 h.
+    assert config.key_expiry_hours == 168 + 24 + 24
+    assert config.existing_admin_key_secret_arn is None
+    assert config.oncall_topic_arn is None
+    assert config.openai_base_url is None
+    assert config.dashboard is True
+    assert config.usage_kinds == DEFAULTS["usageKinds"]
+
+
+def test_prod_stack_is_stricter_and_uses_existing_admin_secret() -> None:
+    dev = parse_config(raw("dev"), stack="dev")
+    prod = parse_config(raw("prod"), stack="prod")
+    assert prod.environment == "prod"
+    assert prod.key_names == ("chat-backend", "support-assistant", "batch-embeddings")
+    assert prod.existing_admin_key_secret_arn is not None
+    assert prod.oncall_emails == ("platform-oncall@example.com",)
+    assert prod.key_expiry_hours == 816
+    assert prod.monitor_interval_minutes < dev.monitor_interval_minutes
+    assert prod.anomaly_band_width < dev.anomaly_band_width
+    assert prod.log_retention_days > dev.log_retention_days
+    assert prod.openai_project_id != dev.openai_project_id
+
+
+def test_config_is_frozen() -> None:
+    config = parse_config(raw("dev"), stack="dev")
+    assert isinstance(config, KeyrotConfig)
+    with pytest.raises(AttributeError):
+        config.environment = "prod"  # type: ignore[misc]
+
+
+def test_environment_defaults_to_stack_name() -> None:
+    assert parse_config(raw("dev", environment=None), stack="staging").environment == "staging"
+    assert parse_config(raw("dev", environment="qa-2"), stack="dev").environment == "qa-2"
+
+
+def test_pulumi_yaml_declares_the_same_defaults_as_config_py() -> None:
+    # GIVEN the project file's config declarations
+    declared = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+    settings = {s.key: s for s in SETTINGS}
+    # THEN every declared key is a setting, and its default means the same thing in both places
+    for key, declaration in declared.items():
+        assert key in settings, key
+        assert declaration["description"], key
+        setting = settings[key]
+        if setting.default is None:
+            assert declaration.get("default", "") == "", key  # "" = unset / computed
+        elif setting.kind == "list":
+            assert tuple(declaration["default"]) == tuple(setting.default), key
+        elif setting.kind == "number":
+            assert float(declaration["default"]) == setting.default, key
+        else:
+            assert declaration["default"] == setting.default, key
+    # AND the only undeclared settings are the ones Pulumi's schema cannot express (objects, computed integers)
+    assert set(settings) - set(declared) == {"keys", "keyExpiryHours"}
+    assert "default" not in declared["openaiProjectId"]  # required: the CLI refuses a stack without it
+
+
+# --- every problem, by key ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"environment": "Prod"}, "keyrot:environment: must match ^[a-z][a-z0-9-]{0,31}$"),
+        ({"environment": "a" * 33}, "keyrot:environment: must match"),
+        ({"openaiProjectId": None}, "keyrot:openaiProjectId: is required"),
+        ({"openaiProjectId": "proj abc"}, "keyrot:openaiProjectId: must be an OpenAI project id"),
+        ({"keys": None}, "keyrot:keys: is required"),
+        ({"keys": "chat"}, "keyrot:keys: must be a list of {name, readerRoleArns} objects"),
+        ({"keys": []}, "keyrot:keys: must list at least one key"),
+        ({"keys": ["chat"]}, "keyrot:keys[0]: must be an object {name, readerRoleArns}"),
+        ({"keys": [{"name": "Chat"}]}, "keyrot:keys[0].name: must match ^[a-z][a-z0-9-]{0,63}$"),
+        ({"keys": [{}]}, "keyrot:keys[0].name: must match"),
+        ({"keys": [{"name": "openai-admin-key"}]}, "keyrot:keys[0].name: 'openai-admin-key' is reserved"),
+        ({"keys": [{"name": "a"}, {"name": "a"}]}, "keyrot:keys[1].name: duplicate key name 'a'"),
+        ({"keys": [{"name": "a", "readers": []}]}, "keyrot:keys[0]: unknown field(s) readers"),
+        ({"keys": [{"name": "a", "readerRoleArns": "x"}]}, "keyrot:keys[0].readerRoleArns: must be a list"),
+        (
+            {"keys": [{"name": "a", "readerRoleArns": ["arn:aws:iam::111111111111:user/bob"]}]},
+            "keyrot:keys[0].readerRoleArns[0]: must be an IAM role ARN",
+        ),
+        (
+            {"keys": [{"name": "a", "readerRoleArns": ["arn:aws:iam::111111111111:role/r"] * 2}]},
+            "keyrot:keys[0].readerRoleArns[1]: arn:aws:iam::111111111111:role/r is listed twice",
+        ),
+        ({"rotationSchedule": "cron(5 0 * * ? *)"}, "keyrot:rotationSchedule: cron minutes must be 0, got '5'"),
+        ({"rotationSchedule": "cron(0 0 * * ? 2030)"}, "keyrot:rotationSchedule: cron year must be '*', got '2030'"),
+        (
+            {"rotationSchedule": "rate(2 hours)"},
+            "keyrot:rotationSchedule: Secrets Manager rotates at most every 4 hours",
+        ),
+        (
+            {"rotationSchedule": "cron(0 */2 * * ? *)"},
+            "keyrot:rotationSchedule: Secrets Manager rotates at most every 4",
+        ),
+        ({"rotationSchedule": "rate(1000 days)"}, "keyrot:rotationSchedule: the longest rotation period is 999 days"),
+        ({"rotationSchedule": "every week"}, "keyrot:rotationSchedule: must be rate(N hours|days) or cron("),
+        ({"rotationSchedule": "cron(0 0 * * *)"}, "keyrot:rotationSchedule: cron needs 6 fields"),
+        ({"rotationSchedule": "cron(0 0 * * MON *)"}, "keyrot:rotationSchedule: cron needs '?' in exactly one"),
+        ({"rotationSchedule": "cron(0 25 * * ? *)"}, "keyrot:rotationSchedule: cron hours: '25' is outside 0-23"),
+        ({"rotationWindow": "3 hours"}, "keyrot:rotationWindow: must be a whole number of hours such as '3h'"),
+        ({"rotationWindow": "25h"}, "keyrot:rotationWindow: must be between 1h and 24h, got 25h"),
+        (
+            {
+                "rotationSchedule": "rate(6 hours)",
+                "rotationWindow": "8h",
+                "gracePeriodHours": 1,
+                "maxGracePeriodHours": 2,
+            },
+            "keyrot:rotationWindow: the 8h window would run into the next rotation window (6 h apart)",
+        ),
+        (
+            {
+                "rotationSchedule": "cron(0 22 * * ? *)",
+                "rotationWindow": "3h",
+                "gracePeriodHours": 1,
+                "maxGracePeriodHours": 2,
+            },
+            "keyrot:rotationWindow: the 3h window opening at 22:00 UTC would run into the next UTC day",
+        ),
+        ({"gracePeriodHours": -1}, "keyrot:gracePeriodHours: must be >= 0, got -1"),
+        ({"gracePeriodHours": "six"}, "keyrot:gracePeriodHours: must be a whole number, got 'six'"),
+        ({"maxGracePeriodHours": 3}, "keyrot:maxGracePeriodHours: must be >= gracePeriodHours (6), got 3"),
+        ({"maxGracePeriodHours": 168}, "keyrot:maxGracePeriodHours: must be shorter than the rotation interval (168 h"),
+        ({"quietWindowMinutes": 20000}, "keyrot:quietWindowMinutes: must be between 0 and 10080, got 20000"),
+        ({"inUsePolicy": "delete"}, "keyrot:inUsePolicy: must be one of keep, revoke, got 'delete'"),
+        (
+            {"keyExpiryHours": 100},
+            "keyrot:keyExpiryHours: must be 0 (no expiry) or at least the rotation interval plus",
+        ),
+        ({"keyExpiryHours": 9000}, "keyrot:keyExpiryHours: must be between 0 and 8760, got 9000"),
+        ({"oncallEmails": ["not-an-address"]}, "keyrot:oncallEmails: 'not-an-address' is not an email address"),
+        ({"oncallEmails": "ops@example.com"}, "keyrot:oncallEmails: must be a list of strings"),
+        (
+            {"oncallHttpsEndpoints": ["http://hooks.example.com/x"]},
+            "keyrot:oncallHttpsEndpoints: must be https:// URLs, got 'http://hooks.example.com/x'",
+        ),
+        (
+            {"oncallTopicArn": "arn:aws:sqs:us-east-1:111111111111:q", "oncallEmails": []},
+            "keyrot:oncallTopicArn: must be an SNS topic ARN",
+        ),
+        ({"oncallEmails": [], "oncallHttpsEndpoints": []}, "keyrot:oncallEmails: nobody would be notified"),
+        ({"dailySpendLimitUsd": 0}, "keyrot:dailySpendLimitUsd: must be greater than 0, got '0'"),
+        ({"dailySpendLimitUsd": "lots"}, "keyrot:dailySpendLimitUsd: must be a number, got 'lots'"),
+        ({"monitorIntervalMinutes": 0}, "keyrot:monitorIntervalMinutes: must be between 1 and 480, got 0"),
+        ({"settleDelayMinutes": -5}, "keyrot:settleDelayMinutes: must be between 0 and 1440, got -5"),
+        ({"usageKinds": ["completions", "videos"]}, "keyrot:usageKinds: unknown usage kind(s) 'videos'"),
+        ({"usageKinds": []}, "keyrot:usageKinds: must list at least one of"),
+        ({"usageKinds": ["images", "images"]}, "keyrot:usageKinds: lists a usage kind more than once"),
+        ({"logRetentionDays": 10}, "keyrot:logRetentionDays: must be one of CloudWatch Logs' values"),
+        (
+            {"existingAdminKeySecretArn": "keyrot/dev/openai-admin-key"},
+            "keyrot:existingAdminKeySecretArn: must be a Secrets Manager secret ARN",
+        ),
+        ({"administratorArns": ["admin"]}, "keyrot:administratorArns: must be IAM role or user ARNs, got 'admin'"),
+        ({"openaiBaseUrl": "http://api.openai.com/v1"}, "keyrot:openaiBaseUrl: must be an https:// URL"),
+        ({"anomalyBandWidth": 0}, "keyrot:anomalyBandWidth: must be greater than 0 and at most 10, got '0'"),
+        ({"anomalyBandWidth": 11}, "keyrot:anomalyBandWidth: must be greater than 0 and at most 10, got '11'"),
+        ({"dashboard": "sometimes"}, "keyrot:dashboard: must be true or false, got 'sometimes'"),
+        ({"rotationSchedul": "rate(7 days)"}, "keyrot:rotationSchedul: is not a keyrot setting; known settings:"),
+        (
+            {"GracePeriodHours": "6"},
+            "keyrot:GracePeriodHours: is not a keyrot setting; did you mean keyrot:gracePeriodHours?",
+        ),
+    ],
+)
+def test_invalid_setting_is_reported_by_key(overrides: dict[str, Any], expected: str) -> None:
+    message = only_problem("dev", **overrides)
+    assert message.startswith(expected), message
+
+
+def test_grace_period_must_be_shorter_than_interval() -> None:
+    found = problems("dev", gracePeriodHours=168, maxGracePeriodHours=200)
+    assert found[0] == (
+        "keyrot:gracePeriodHours: must be shorter than the rotation interval (168 h for rate(7 days)), "
+        "or a previous key would outlive the next rotation, got 168"
+    )
+    # The max grace, too long as well, is reported alongside.
+    assert found[1].startswith("keyrot:maxGracePeriodHours: must be shorter than the rotation interval (168 h")
+
+
+def test_oncall_topic_cannot_be_combined_with_subscriptions() -> None:
+    message = only_problem("dev", oncallTopicArn="arn:aws:sns:us-east-1:111111111111:ops")
+    assert message.startswith("keyrot:oncallTopicArn: cannot be combined with oncallEmails/oncallHttpsEndpoints")
+
+
+def test_default_key_expiry_too_long_for_a_slow_schedule() -> None:
+    message = only_problem("dev", rotationSchedule="rate(365 days)")
+    assert message.startswith("keyrot:keyExpiryHours: the default (interval 8760 h + max grace 24 h + 24 h = 8808 h)")
+    # An explicit 0 (no expiry) is the way out.
+    assert (
+        parse_config(raw("dev", rotationSchedule="rate(365 days)", keyExpiryHours=0), stack="dev").key_expiry_hours == 0
+    )
+
+
+def test_every_problem_is_reported_together() -> None:
+    # GIVEN several independent mistakes
+    found = problems(
+        "dev",
+        environment="Dev",
+        rotationSchedule="cron(5 0 * * ? *)",
+        inUsePolicy="delete",
+        dailySpendLimitUsd=-1,
+        logRetentionDays=10,
+    )
+    # THEN one ConfigError lists each of them, named by key
+    keys = [p.split(":", 2)[1] for p in found]
+    assert keys == ["environment", "rotationSchedule", "inUsePolicy", "dailySpendLimitUsd", "logRetentionDays"]
+    # AND the exception text (what `pulumi preview` prints) contains every line
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw("dev", environment="Dev", inUsePolicy="delete"), stack="dev")
+    assert "keyrot:environment:" in str(caught.value) and "keyrot:inUsePolicy:" in str(caught.value)
+
+
+def test_emergency_mode_grace_zero_is_valid() -> None:
+    config = parse_config(raw("dev", gracePeriodHours=0, maxGracePeriodHours=0), stack="dev")
+    assert config.grace_period_hours == 0
+
+
+def test_cron_schedule_uses_longest_gap_for_expiry() -> None:
+    # Weekdays at 02:00: gaps of 24 h and, over the weekend, 72 h.
+    config = parse_config(
+        raw("dev", rotationSchedule="cron(0 2 ? * MON-FRI *)", gracePeriodHours=6, maxGracePeriodHours=12), stack="dev"
+    )
+    assert (config.rotation_min_interval_hours, config.rotation_max_interval_hours) == (24, 72)
+    assert config.key_expiry_hours == 72 + 12 + 24
+
+
+def test_openai_base_url_is_normalised() -> None:
+    config = parse_config(raw("dev", openaiBaseUrl="https://proxy.example.com/v1/"), stack="dev")
+    assert config.openai_base_url == "https://proxy.example.com/v1"
+
+
+# --- the deploying account ---------------------------------------------------------------------------------------
+
+
+def test_reader_roles_must_be_in_the_deploying_account() -> None:
+    config = parse_config(raw("dev"), stack="dev")
+    check_account(config, "111111111111")
+    with pytest.raises(ConfigError) as caught:
+        check_account(config, "222222222222")
+    assert caught.value.problems[0] == (
+        "keyrot:keys: chat-backend: reader role arn:aws:iam::111111111111:role/chat-backend-dev is in account "
+        "111111111111, but this stack deploys to account 222222222222"
+    )
+    # Every role and the administrator are reported.
+    assert len(caught.value.problems) == 4
+    assert caught.value.problems[-1].startswith("keyrot:administratorArns: arn:aws:iam::111111111111:role/")
