@@ -65,7 +65,7 @@ class ProjectApiKey:
 
     id: str
     name: str
-    redacted_value: str
+    redacted_value: str = field(repr=False)  # OpenAI's masked form still shows a prefix and the last characters
     created_at: int
     last_used_at: int | None
     owner_type: str  # "user" or "service_account"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -63,8 +63,8 @@ class Timeouts:
 @dataclass(frozen=True)
 class ApiResponse:
     status: int
-    body: Any
-    headers: Mapping[str, str]
+    body: Any = field(repr=False)  # a create's body holds the new key's value
+    headers: Mapping[str, str] = field(repr=False)
     attempts: int
 
 
