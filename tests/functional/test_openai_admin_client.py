@@ -39,6 +39,7 @@ from keyrot.testing.openai_standin import (
     rate_limited,
     server_error,
 )
+from tests.support.openapi import assert_calls_conform
 
 NOW = 1_767_225_600 + 30 * 86_400 + 999
 UNKNOWN_ADMIN_KEY = "sk-admin-unknown0000unknown0000abcd"
@@ -94,6 +95,7 @@ def env() -> Iterator[Env]:
     clock = ManualClock(NOW)
     with OpenAIStandIn(clock=clock) as standin:
         yield Env(standin, clock, standin.state.add_project(), standin.state.add_admin_key())
+        assert_calls_conform(standin.calls)
 
 
 # --- operations --------------------------------------------------------------------------------------------------

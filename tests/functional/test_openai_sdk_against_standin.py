@@ -14,6 +14,7 @@ from openai import OpenAI
 from pydantic import BaseModel
 
 from keyrot.testing.openai_standin import Fault, ManualClock, OpenAIStandIn, rate_limited
+from tests.support.openapi import assert_calls_conform
 
 NOW = 1_767_225_600 + 20 * 86_400 + 777
 USAGE_KINDS = (
@@ -53,6 +54,7 @@ def sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sdk]:
         client = OpenAI(admin_api_key=admin_key, base_url=standin.base_url, max_retries=0)
         yield Sdk(standin, client, standin.state.add_project())
         client.close()
+        assert_calls_conform(standin.calls)
 
 
 # --- admin resources ---------------------------------------------------------------------------------------------

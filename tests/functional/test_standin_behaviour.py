@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyrot.testing.openai_standin import Fault, ManualClock, OpenAIStandIn, rate_limited, server_error
+from tests.support.openapi import assert_calls_conform
 
 DAY = 86_400
 NOW = 1_767_225_600 + 10 * DAY + 4_321  # 2026-01-11 01:12:01 UTC
@@ -55,6 +56,7 @@ def _org(**kwargs: Any) -> Iterator[Org]:
     clock = ManualClock(NOW)
     with OpenAIStandIn(clock=clock, **kwargs) as standin, requests.Session() as session:
         yield Org(standin, clock, session, standin.state.add_project(), standin.state.add_admin_key())
+        assert_calls_conform(standin.calls)  # every answer in every behaviour also honours the spec
 
 
 @pytest.fixture
@@ -327,6 +329,18 @@ def test_list_keys_shows_owner_union(org: Org) -> None:
     assert owners["service_account"]["service_account"]["id"] == account["id"]
     assert owners["user"]["user"]["email"] == "ada@example.com"
     assert "user" not in owners["service_account"] and "service_account" not in owners["user"]
+
+
+def test_list_admin_keys_honours_order(org: Org) -> None:
+    second = org.standin.state.add_admin_key(name="second")
+    names = {
+        order: [
+            k["name"]
+            for k in org.call("GET", "/organization/admin_api_keys", second, params={"order": order}).json()["data"]
+        ]
+        for order in ("asc", "desc")
+    }
+    assert names == {"asc": ["keyrot-admin", "second"], "desc": ["second", "keyrot-admin"]}
 
 
 def test_last_used_at_updates_when_key_is_used(org: Org) -> None:

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
 import pytest
 import requests
 
 from keyrot.testing.openai_standin import (
+    CallRecord,
     Fault,
     ManualClock,
     OpenAIStandIn,
@@ -25,13 +25,12 @@ from keyrot.testing.openai_standin import (
     server_error,
 )
 from tests.support.openapi import (
+    assert_calls_conform,
     assert_conforms,
     component_schema,
     operation_for,
     operations,
     query_parameter,
-    response_header_schema,
-    response_schema_ref,
 )
 
 NOW = 1_767_225_600 + 3 * 86_400 + 5_000  # 2026-01-04 01:23:20 UTC: not aligned to any bucket width
@@ -92,27 +91,8 @@ def org() -> Iterator[Org]:
 def assert_every_call_conforms(org: Org) -> None:
     """Every recorded call maps to a spec operation and its body (and 429 headers) match that operation's schema."""
     assert org.standin.calls, "the scenario made no calls"
-    for call in org.standin.calls:
-        op = operation_for(call.method, call.path)
-        assert call.status is not None, f"{call.endpoint} dropped the connection in a contract scenario"
-        if op is None:  # a URL the spec does not define: OpenAI answers 404 with its error envelope
-            assert call.status == 404, f"{call.method} {call.path} is not in the spec yet got HTTP {call.status}"
-            assert_conforms(call.body, "ErrorResponse", strict=True)
-            continue
-        if call.body is None:
-            assert call.fault is not None and "non-JSON" in call.fault, f"{call.endpoint} answered without a body"
-            continue
-        schema = response_schema_ref(op, call.status)
-        assert schema is not None, f"the spec documents no JSON body for {op.operation_id} HTTP {call.status}"
-        assert_conforms(call.body, schema, strict=True)
-    for response in org.responses:
-        if response.status_code == 429 and "retry-after" in response.headers:
-            op = operation_for(response.request.method or "GET", requests.utils.urlparse(response.url).path)
-            assert op is not None
-            schema = response_header_schema(op, 429, "Retry-After") or {"type": "integer", "minimum": 1}
-            value = response.headers["retry-after"]
-            assert value.isdigit(), f"Retry-After must be whole seconds per the spec, got {value!r}"
-            jsonschema.validate(int(value), schema)
+    assert all(call.status is not None for call in org.standin.calls), "a contract scenario dropped a connection"
+    assert_calls_conform(org.standin.calls)
 
 
 Scenario = Callable[[Org], list[tuple[requests.Response, int]]]
@@ -509,3 +489,12 @@ def test_required_query_parameters_follow_spec(org: Org, path: str) -> None:
     # WHEN a call omits it THEN it is a 400 naming the parameter
     response = org.call("GET", path, org.admin, params={"bucket_width": "1d"})
     assert (response.status_code, response.json()["error"]["param"]) == (400, "start_time")
+
+
+def test_contract_check_rejects_fractional_retry_after() -> None:
+    # GUARD: the header check can fail: the spec's Retry-After is whole seconds
+    call = CallRecord(1, "GET", "/v1/models", "list_models", 1, {}, 429, "project", None, "HTTP 429", 0.0, 0.0)
+    call.body = {"error": {"message": "slow down", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
+    call.headers = {"retry-after": "0.25"}
+    with pytest.raises(AssertionError, match="whole seconds"):
+        assert_calls_conform([call])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,3 +189,32 @@ def component_schema(name: str) -> Mapping[str, Any]:
 
 def _escape(path: str) -> str:
     return path.replace("~", "~0").replace("/", "~1")
+
+
+def assert_calls_conform(calls: Iterable[Any]) -> None:
+    """Every answer the stand-in recorded (its CallRecords) matches OpenAI's spec for that operation and status:
+    the body against the response schema (strictly; ErrorResponse for errors, 404 for URLs the spec lacks), and a
+    429's Retry-After against the header schema. Dropped connections and injected non-JSON pages have no body."""
+    fallback_retry_after = load_spec()["components"]["responses"]["TooManyRequests"]["headers"]["Retry-After"]
+    for call in calls:
+        if call.status is None:
+            assert call.fault == "dropped connection", f"{call.endpoint} gave no answer without a drop fault"
+            continue
+        op = operation_for(call.method, call.path)
+        where = f"{call.method} {call.path} (stand-in endpoint {call.endpoint}, HTTP {call.status})"
+        if op is None:  # a URL the spec does not define: OpenAI answers 404 with its error envelope
+            assert call.status == 404, f"{where}: not in the spec, so it must be a 404"
+            assert_conforms(call.body, "ErrorResponse", strict=True)
+            continue
+        if call.body is None:
+            assert call.fault is not None and "non-JSON" in call.fault, f"{where}: answered without a JSON body"
+            continue
+        schema = response_schema_ref(op, call.status)
+        assert schema is not None, f"{where}: the spec documents no JSON body for {op.operation_id}"
+        errors = schema_errors(call.body, schema, strict=True)
+        assert not errors, f"{where} does not conform to {schema}:\n" + "\n".join(errors[:20])
+        retry_after = {name.lower(): value for name, value in call.headers.items()}.get("retry-after")
+        if call.status == 429 and retry_after is not None:
+            header = response_header_schema(op, 429, "Retry-After") or fallback_retry_after["schema"]
+            assert retry_after.isdigit(), f"{where}: Retry-After must be whole seconds, got {retry_after!r}"
+            jsonschema.validate(int(retry_after), header)

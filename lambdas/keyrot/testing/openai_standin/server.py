@@ -52,6 +52,7 @@ class CallRecord:
     started: float
     seconds: float
     body: Any = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # the reply's own headers (Retry-After...)
 
 
 class ApiError(Exception):
@@ -225,6 +226,7 @@ class OpenAIStandIn:
                     started=started,
                     seconds=time.time() - started,
                     body=reply.body,
+                    headers=dict(reply.headers),
                 )
             )
         return reply
@@ -482,6 +484,9 @@ class OpenAIStandIn:
         headers: dict[str, str],
     ) -> Reply:
         self._admin(principal, "api.management.read", headers)
+        order = (query.get("order") or ["asc"])[-1]
+        if order not in ("asc", "desc"):
+            raise ApiError(400, "Invalid value for 'order': expected asc or desc.", param="order")
         keys = [
             {
                 "object": "organization.admin_api_key",
@@ -500,10 +505,10 @@ class OpenAIStandIn:
                     "role": "owner",
                 },
             }
-            for k in self.state.admin_keys.values()
+            for k in self.state.admin_keys.values()  # in creation order
             if not k.revoked
         ]
-        return Reply(200, _cursor_page(keys, query))
+        return Reply(200, _cursor_page(keys[::-1] if order == "desc" else keys, query))
 
     def _usage(
         self,
