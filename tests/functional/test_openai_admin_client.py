@@ -179,6 +179,14 @@ def test_iter_usage_pages_follows_next_page(env: Env) -> None:
     assert env.standin.calls_to("usage")[0].query["group_by"] == ["api_key_id", "model"]
 
 
+def test_iter_usage_pages_sends_booleans_as_openai_spells_them(env: Env) -> None:
+    minted = env.client().create_service_account(env.project, "svc")
+    env.standin.state.record_usage(minted.key_id, at=NOW - 60, input_tokens=5, output_tokens=1)
+    pages = list(env.client().iter_usage_pages("completions", {"start_time": NOW - 120, "batch": False}))
+    assert env.standin.calls_to("usage")[0].query["batch"] == ["false"]
+    assert [r["input_tokens"] for page in pages for b in page["data"] for r in b["results"]] == [5]
+
+
 def test_iter_usage_pages_rejects_unknown_kind(env: Env) -> None:
     with pytest.raises(ValueError, match="unknown usage kind"):
         list(env.client().iter_usage_pages("teleportation", {"start_time": 0}))

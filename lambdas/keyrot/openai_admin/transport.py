@@ -148,7 +148,7 @@ class OpenAITransport:
                 method,
                 url,
                 headers=headers,
-                params=params,
+                params=_query(params),
                 json=json_body,
                 timeout=(self._timeouts.connect_seconds, self._timeouts.read_seconds),
             )
@@ -168,6 +168,21 @@ class OpenAITransport:
                 ) from None
             return response.status_code, body, response.headers
         raise error_from_response(response, operation=operation, secrets=(bearer,))
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Booleans as OpenAI spells them (true/false, as openai-python sends them), not Python's True/False."""
+    if params is None:
+        return None
+
+    def spell(value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, list | tuple):
+            return [spell(item) for item in value]
+        return value
+
+    return {name: spell(value) for name, value in params.items()}
 
 
 def error_from_response(response: requests.Response, *, operation: str, secrets: tuple[str, ...]) -> OpenAIError:
