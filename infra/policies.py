@@ -248,9 +248,12 @@ def kms_key_policy(*, account_id: str, partition: str, region: str, log_group_ar
                 "Sid": "CloudWatchLogsEncryptsKeyrotLogGroups",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                # (AWS's example also lists kms:Describe*, but DescribeKey carries no encryption context, so under
+                # this condition it could never be allowed: left out.)
+                "Action": ["kms:Decrypt*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
                 "Resource": "*",
-                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": sorted(log_group_arns)}},
+                # The context key is a string; exact ARNs of the two function log groups.
+                "Condition": {"StringEquals": {"kms:EncryptionContext:aws:logs:arn": sorted(log_group_arns)}},
             },
             # Alarms and the EventBridge rule publish to the encrypted on-call topic as these service principals.
             # [unconfirmed] whether KMS sees aws:SourceAccount for them, so no condition; the topic policy limits

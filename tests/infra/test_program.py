@@ -124,7 +124,7 @@ def test_secrets_topic_and_log_groups_use_the_environment_key(deployment: Deploy
 def test_managed_secrets_are_named_and_tagged_per_key(deployment: Deployment) -> None:
     config = keyrot_config(deployment)
     secrets = {r.inputs["tags"][c.TAG_KEY_NAME]: r for r in managed_secrets(deployment)}
-    assert list(secrets) == list(config.key_names)
+    assert sorted(secrets) == sorted(config.key_names)
     for name, secret in secrets.items():
         assert secret.inputs["name"] == c.managed_secret_name(deployment.stack, name)
         assert secret.inputs["tags"] == {
