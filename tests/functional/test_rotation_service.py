@@ -73,3 +73,14 @@ def test_rotate_immediately_false_only_tests_and_cleans_up(world: RotationWorld,
     assert not any("AWSPENDING" in stages for stages in world.stages(arn).values())
     assert world.current(arn).key_id == current
     assert len(world.keyrot_accounts()) == 1
+
+
+def test_configuring_rotation_on_an_empty_secret_does_not_fail(world: RotationWorld, service: RotationService) -> None:
+    # GIVEN a fresh secret and no admin key yet: the infrastructure enables rotation without rotating
+    arn = world.create_managed_secret("chat-backend", rotation=False)
+    world.secrets.rotate_secret(SecretId=arn, RotationLambdaARN=ROTATION_LAMBDA_ARN, RotateImmediately=False)
+    service.wait()
+    # THEN the configuration check passes, nothing is minted, and no pending version is left behind
+    assert [event.name for event in service.events_for(arn)] == ["RotationStarted", "RotationSucceeded"]
+    assert world.keyrot_accounts() == []
+    assert not any("AWSPENDING" in stages for stages in world.stages(arn).values())

@@ -80,7 +80,13 @@ def set_secret(ctx: RotationContext, request: RotationRequest, description: Secr
 
 
 def test_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
-    """Prove the pending key belongs to the configured project and authenticates (allowing for propagation)."""
+    """Prove the pending key belongs to the configured project and authenticates (allowing for propagation).
+
+    Configuring rotation with RotateImmediately=false runs testSecret alone, on a copy of the current value; on a
+    secret that has no value yet there is nothing to test, and the configuration must not fail for it.
+    """
+    if description.version_with(STAGE_CURRENT) is None and _pending_is_empty(ctx, request):
+        return StepResult("nothing to test: the secret has no value yet")
     pending = _read_pending(ctx, request, description)
     with admin_errors():
         try:
@@ -158,6 +164,10 @@ def _read_pending(ctx: RotationContext, request: RotationRequest, description: S
     pending = ManagedKey.from_json(stored, what="pending secret value")
     pending.check_identity(identity, what="pending secret value")
     return pending
+
+
+def _pending_is_empty(ctx: RotationContext, request: RotationRequest) -> bool:
+    return ctx.store.get_string(request.secret_id, stage=STAGE_PENDING, version_id=request.token) is None
 
 
 def _pending_stage(description: SecretDescription, request: RotationRequest) -> str:
