@@ -69,6 +69,14 @@ class Deployment:
         return json.loads(resource.inputs[key])
 
 
+def keyrot_config(d: Deployment) -> Any:
+    """The validated configuration the program ran with (the tests' expectations derive from it)."""
+    from infra.config import parse_config
+
+    raw = {k.split(":", 1)[1]: v for k, v in d.config.items() if k.startswith("keyrot:")}
+    return parse_config(raw, stack=d.stack)
+
+
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:7]
 
@@ -188,9 +196,12 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None, *, drop: t
     return {key: _encode(value) for key, value in merged.items()}
 
 
-def run_program(stack: str, config: dict[str, str]) -> Deployment:
-    """Run infra/__main__.py under mocks for `stack` with `config`; return everything it registered."""
-    account = STACK_ACCOUNTS.get(stack, "333333333333")
+def run_program(stack: str, config: dict[str, str], *, account: str | None = None) -> Deployment:
+    """Run infra/__main__.py under mocks for `stack` with `config`; return everything it registered.
+
+    `account` is the AWS account the (mocked) credentials belong to; by default the stack's own.
+    """
+    account = account or STACK_ACCOUNTS.get(stack, "333333333333")
     region = config.get("aws:region", "us-east-1")
     deployment = Deployment(stack=stack, account=account, region=region, config=config)
     mocks = RecordingMocks(account, region)

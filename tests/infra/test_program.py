@@ -10,9 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from infra_harness import Deployment, Recorded, deployed
+from infra_harness import Deployment, Recorded, deployed, keyrot_config
 
-from infra.config import parse_config
 from keyrot import constants as c
 from keyrot.settings import MonitorSettings, RotationSettings
 
@@ -23,11 +22,6 @@ SECRET = "aws:secretsmanager/secret:Secret"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 TOPIC = "aws:sns/topic:Topic"
-
-
-def keyrot_config(d: Deployment):
-    raw = {k.split(":", 1)[1]: v for k, v in d.config.items() if k.startswith("keyrot:")}
-    return parse_config(raw, stack=d.stack)
 
 
 def function(d: Deployment, purpose: str) -> Recorded:

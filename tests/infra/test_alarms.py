@@ -1,0 +1,282 @@
+"""Alarms, the rotation-failure rule and the dashboard: what they watch and whom they tell."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from infra_harness import REPO_ROOT, Deployment, Recorded, keyrot_config
+
+from infra.components.notifications import rotation_event_pattern
+from infra.runbook import RUNBOOK_ANCHORS
+from keyrot import metric_names as m
+from keyrot.settings import DEFAULT_RUNBOOK_URL
+
+pytestmark = pytest.mark.timeout(120)
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def alarms(d: Deployment) -> dict[str, Recorded]:
+    return {a.inputs["name"]: a for a in d.of_type(ALARM)}
+
+
+def static(alarm: Recorded) -> tuple[Any, ...]:
+    i = alarm.inputs
+    return (
+        i["namespace"],
+        i["metricName"],
+        i["dimensions"],
+        i["statistic"],
+        i["period"],
+        i["evaluationPeriods"],
+        i["datapointsToAlarm"],
+        i["comparisonOperator"],
+        i["threshold"],
+        i["treatMissingData"],
+    )
+
+
+def test_environment_alarms(deployment: Deployment) -> None:
+    config = keyrot_config(deployment)
+    env = deployment.stack
+    found = alarms(deployment)
+    interval = config.monitor_interval_minutes * 60
+    env_dims = {m.DIM_ENVIRONMENT: env}
+    expected = {
+        f"keyrot-{env}-rotation-lambda-errors": (
+            "AWS/Lambda", "Errors", {"FunctionName": f"keyrot-{env}-rotation"}, "Sum", 300, 1, 1,
+            "GreaterThanThreshold", 0, "notBreaching",
+        ),
+        f"keyrot-{env}-rotation-failed": (
+            m.NAMESPACE, m.ROTATION_FAILED, env_dims, "Sum", 300, 1, 1, "GreaterThanThreshold", 0, "notBreaching",
+        ),
+        f"keyrot-{env}-monitor-lambda-errors": (
+            "AWS/Lambda", "Errors", {"FunctionName": f"keyrot-{env}-monitor"}, "Sum", max(300, interval), 2, 2,
+            "GreaterThanThreshold", 0, "notBreaching",
+        ),
+        # Three monitor intervals without a heartbeat; no data at all counts as not running.
+        f"keyrot-{env}-monitor-not-running": (
+            m.NAMESPACE, m.MONITOR_HEARTBEAT, env_dims, "SampleCount", interval, 3, 3, "LessThanThreshold", 1,
+            "breaching",
+        ),
+        f"keyrot-{env}-daily-spend": (
+            m.NAMESPACE, m.SPEND_TODAY_USD, env_dims, "Maximum", interval, 1, 1, "GreaterThanThreshold",
+            config.daily_spend_limit_usd, "notBreaching",
+        ),
+        f"keyrot-{env}-unmanaged-key-requests": (
+            m.NAMESPACE, m.UNMANAGED_KEY_REQUESTS, env_dims, "Sum", 3600, 3, 1, "GreaterThanThreshold", 0,
+            "notBreaching",
+        ),
+        f"keyrot-{env}-retired-key-requests": (
+            m.NAMESPACE, m.RETIRED_KEY_REQUESTS, env_dims, "Sum", 3600, 3, 1, "GreaterThanThreshold", 0,
+            "notBreaching",
+        ),
+        f"keyrot-{env}-revocation-failed": (
+            m.NAMESPACE, m.REVOCATION_FAILED, env_dims, "Sum", 300, 1, 1, "GreaterThanThreshold", 0, "notBreaching",
+        ),
+    }  # fmt: skip
+    for name, spec in expected.items():
+        assert static(found[name]) == spec, name
+
+
+def test_key_age_alarm_per_key(deployment: Deployment) -> None:
+    config = keyrot_config(deployment)
+    found = alarms(deployment)
+    for key in config.key_names:
+        alarm = found[f"keyrot-{deployment.stack}-{key}-key-age"]
+        assert static(alarm) == (
+            m.NAMESPACE,
+            m.KEY_AGE_HOURS,
+            m.key_dimensions(deployment.stack, key),
+            "Maximum",
+            config.monitor_interval_minutes * 60,
+            1,
+            1,
+            "GreaterThanThreshold",
+            # The longest gap between rotations plus a day of slack (dev weekly: 192, prod monthly: 744).
+            config.rotation_max_interval_hours + 24,
+            "notBreaching",
+        )
+    expected = {"dev": 7 * 24 + 24, "prod": 30 * 24 + 24}[deployment.stack]
+    assert found[f"keyrot-{deployment.stack}-{config.key_names[0]}-key-age"].inputs["threshold"] == expected
+
+
+@pytest.mark.parametrize(("metric", "suffix"), [(m.REQUESTS, "requests"), (m.INPUT_TOKENS, "input-tokens")])
+def test_anomaly_band_alarms_per_key(deployment: Deployment, metric: str, suffix: str) -> None:
+    config = keyrot_config(deployment)
+    found = alarms(deployment)
+    for key in config.key_names:
+        alarm = found[f"keyrot-{deployment.stack}-{key}-{suffix}-anomaly"].inputs
+        assert alarm["comparisonOperator"] == "GreaterThanUpperThreshold"
+        assert alarm["thresholdMetricId"] == "ad1"
+        assert alarm["treatMissingData"] == "notBreaching"
+        # An anomaly alarm has no static threshold, statistic or metric of its own.
+        for absent in ("threshold", "statistic", "metricName", "namespace", "dimensions", "period"):
+            assert absent not in alarm, absent
+        m1, ad1 = alarm["metricQueries"]
+        assert m1 == {
+            "id": "m1",
+            "returnData": True,
+            "metric": {
+                "namespace": m.NAMESPACE,
+                "metricName": metric,
+                "dimensions": m.key_dimensions(deployment.stack, key),
+                "period": 3600,
+                "stat": "Sum",
+            },
+        }
+        assert ad1["id"] == "ad1"
+        assert ad1["expression"] == f"ANOMALY_DETECTION_BAND(m1, {config.anomaly_band_width:g})"
+        assert ad1["returnData"] is True
+
+
+def test_every_alarm_notifies_oncall_on_alarm_and_ok(deployment: Deployment) -> None:
+    topic = deployment.outputs["oncallTopicArn"]
+    for alarm in deployment.of_type(ALARM):
+        assert alarm.inputs["alarmActions"] == [topic], alarm.name
+        assert alarm.inputs["okActions"] == [topic], alarm.name
+        assert alarm.inputs["name"].startswith(f"keyrot-{deployment.stack}-")
+
+
+def test_alarm_metrics_come_from_metric_names(deployment: Deployment) -> None:
+    keyrot_metrics = {getattr(m, n) for n in dir(m) if n.isupper() and isinstance(getattr(m, n), str)}
+    dimension_names = {m.DIM_ENVIRONMENT, m.DIM_KEY_NAME}
+    for alarm in deployment.of_type(ALARM):
+        queries = alarm.inputs.get("metricQueries") or [{"metric": alarm.inputs}]
+        for query in queries:
+            metric = query.get("metric")
+            if not metric:
+                continue
+            if metric["namespace"] == m.NAMESPACE:
+                assert metric["metricName"] in keyrot_metrics, alarm.name
+                assert set(metric["dimensions"]) <= dimension_names, alarm.name
+            else:
+                assert metric["namespace"] == "AWS/Lambda" and set(metric["dimensions"]) == {"FunctionName"}
+
+
+def test_alarm_descriptions_say_what_to_do_and_link_the_runbook(deployment: Deployment) -> None:
+    for alarm in deployment.of_type(ALARM):
+        description = alarm.inputs["alarmDescription"]
+        links = re.findall(re.escape(DEFAULT_RUNBOOK_URL) + r"#([a-z0-9-]+)", description)
+        assert len(links) == 1, alarm.name
+        assert links[0] in RUNBOOK_ANCHORS, alarm.name
+        assert len(description) <= 1024  # CloudWatch's limit
+    used = {re.search(r"#([a-z0-9-]+)$", a.inputs["alarmDescription"]).group(1) for a in deployment.of_type(ALARM)}
+    assert used == set(RUNBOOK_ANCHORS)
+
+
+def _github_anchor(heading: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_runbook_has_a_section_for_every_anchor() -> None:
+    runbook = REPO_ROOT / "docs" / "runbook.md"
+    if not runbook.exists():
+        pytest.skip("docs/runbook.md is not written yet")
+    headings = {_github_anchor(line.lstrip("#")) for line in runbook.read_text().splitlines() if line.startswith("#")}
+    assert set(RUNBOOK_ANCHORS) <= headings, set(RUNBOOK_ANCHORS) - headings
+
+
+# --- rotation-failure rule --------------------------------------------------------------------------------------
+
+
+def test_rotation_failure_rule_matches_only_this_environments_secrets(deployment: Deployment) -> None:
+    (rule,) = deployment.of_type("aws:cloudwatch/eventRule:EventRule")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    arns = sorted(deployment.outputs["keySecretArns"].values())
+    assert pattern == {
+        "source": ["aws.secretsmanager"],
+        "detail-type": ["AWS Service Event via CloudTrail"],
+        "detail": {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": ["RotationFailed", "RotationAbandoned"],
+            "$or": [
+                {"additionalEventData": {"SecretId": arns}},
+                {"serviceEventDetails": {"secretId": arns}},
+            ],
+        },
+    }
+    assert rule.inputs["name"] == f"keyrot-{deployment.stack}-rotation-failures"
+
+
+def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """A small EventBridge matcher (exact values, nested objects, $or) for the pattern above."""
+    for key, expected in pattern.items():
+        if key == "$or":
+            if not any(_matches(option, event) for option in expected):
+                return False
+        elif isinstance(expected, dict):
+            if not isinstance(event.get(key), dict) or not _matches(expected, event[key]):
+                return False
+        elif event.get(key) not in expected:
+            return False
+    return True
+
+
+def test_rule_pattern_on_sample_events() -> None:
+    ours = "arn:aws:secretsmanager:us-east-1:111111111111:secret:keyrot/dev/chat-backend-AbCdEf"
+    pattern = rotation_event_pattern([ours])
+    # GIVEN the shape of a real RotationFailed CloudTrail service event
+    event = {
+        "source": "aws.secretsmanager",
+        "detail-type": "AWS Service Event via CloudTrail",
+        "detail": {
+            "eventSource": "secretsmanager.amazonaws.com",
+            "eventName": "RotationFailed",
+            "errorMessage": "Error when executing lambda ... during createSecret step",
+            "additionalEventData": {"SecretId": ours},
+        },
+    }
+    assert _matches(pattern, event)
+    abandoned = json.loads(json.dumps(event))
+    abandoned["detail"]["eventName"] = "RotationAbandoned"
+    assert _matches(pattern, abandoned)
+    succeeded = json.loads(json.dumps(event))
+    succeeded["detail"]["eventName"] = "RotationSucceeded"
+    assert not _matches(pattern, succeeded)
+    other_env = json.loads(json.dumps(event))
+    other_env["detail"]["additionalEventData"]["SecretId"] = ours.replace("/dev/", "/prod/")
+    assert not _matches(pattern, other_env)
+
+
+def test_rule_notifies_oncall_with_a_short_message(deployment: Deployment) -> None:
+    (target,) = deployment.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert target.inputs["arn"] == deployment.outputs["oncallTopicArn"]
+    assert target.inputs["rule"] == f"keyrot-{deployment.stack}-rotation-failures"
+    transformer = target.inputs["inputTransformer"]
+    assert transformer["inputPaths"] == {
+        "eventName": "$.detail.eventName",
+        "secretId": "$.detail.additionalEventData.SecretId",
+        "errorMessage": "$.detail.errorMessage",
+        "time": "$.time",
+    }
+    message = json.loads(transformer["inputTemplate"])  # a JSON string literal
+    assert message.startswith(f"keyrot {deployment.stack}: <eventName> for <secretId> at <time>.")
+    assert message.endswith(f"{DEFAULT_RUNBOOK_URL}#rotation-failed")
+    assert len(message) < 400
+
+
+# --- dashboard --------------------------------------------------------------------------------------------------
+
+
+def test_dashboard_shows_usage_spend_age_rotations_and_alarms(deployment: Deployment) -> None:
+    config = keyrot_config(deployment)
+    (board,) = deployment.of_type("aws:cloudwatch/dashboard:Dashboard")
+    assert board.inputs["dashboardName"] == f"keyrot-{deployment.stack}"
+    body = json.loads(board.inputs["dashboardBody"])
+    titles = {w["properties"].get("title") for w in body["widgets"]}
+    assert {"Requests per key", "Spend today (USD)", "Key age (hours)", "Rotations", "Alarms"} <= titles
+    metrics = {w["properties"]["title"]: w["properties"]["metrics"] for w in body["widgets"] if w["type"] == "metric"}
+    for key in config.key_names:
+        assert [m.NAMESPACE, m.REQUESTS, m.DIM_ENVIRONMENT, deployment.stack, m.DIM_KEY_NAME, key, {"label": key}] in (
+            metrics["Requests per key"]
+        )
+    assert {row[1] for row in metrics["Rotations"]} >= {m.ROTATION_STARTED, m.ROTATION_SUCCEEDED, m.ROTATION_FAILED}
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(a.outputs["arn"] for a in deployment.of_type(ALARM))
+    for widget in body["widgets"]:
+        if widget["type"] == "metric":
+            assert widget["properties"]["region"] == deployment.region
