@@ -23,7 +23,7 @@ import pulumi_aws as aws  # noqa: E402
 from infra.components.alarms import Alarms, AlarmsArgs, key_age_threshold_hours  # noqa: E402
 from infra.components.dashboard import Dashboard, DashboardArgs  # noqa: E402
 from infra.components.encryption import Encryption, EncryptionArgs  # noqa: E402
-from infra.components.function import function_name, log_group_name  # noqa: E402
+from infra.components.function import function_name, log_group_arn  # noqa: E402
 from infra.components.key_rotation import KeyRotation, KeyRotationArgs  # noqa: E402
 from infra.components.key_secrets import KeySecrets, KeySecretsArgs  # noqa: E402
 from infra.components.lambda_role import LambdaRole, LambdaRoleArgs  # noqa: E402
@@ -50,7 +50,7 @@ encryption = Encryption(
         partition=partition,
         region=region,
         log_group_arns=[
-            f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name(env, purpose)}"
+            log_group_arn(partition=partition, region=region, account_id=account_id, environment=env, purpose=purpose)
             for purpose in ("rotation", "monitor")
         ],
     ),

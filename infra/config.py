@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import pulumi
+from pulumi.runtime import config as runtime_config
 
 from infra.schedule import ScheduleError, check_window, parse_schedule, parse_window
 from keyrot.constants import admin_secret_name
@@ -547,18 +550,11 @@ def _key_expiry(c: _Collector, schedule: Any, max_grace: int | None) -> int | No
     return expiry
 
 
-def load_config(
-    reader: Callable[[str], str | None] | None = None, *, stack: str | None = None, extra_keys: Sequence[str] = ()
-) -> KeyrotConfig:
+def load_config() -> KeyrotConfig:
     """Read every `keyrot:*` value from Pulumi and validate it (raises ConfigError listing every problem)."""
-    import pulumi
-
     config = pulumi.Config(NAMESPACE)
-    read = reader or config.get
-    raw: dict[str, str | None] = {key: read(key) for key in SETTING_KEYS}
-    for key in extra_keys or _configured_keys():
-        raw.setdefault(key, read(key))
-    return parse_config(raw, stack=stack or pulumi.get_stack())
+    keys = sorted(set(SETTING_KEYS) | set(_configured_keys()))
+    return parse_config({key: config.get(key) for key in keys}, stack=pulumi.get_stack())
 
 
 def _configured_keys() -> list[str]:
@@ -567,8 +563,6 @@ def _configured_keys() -> list[str]:
     Pulumi has no public API listing config keys; this reads the runtime's config map and the PULUMI_CONFIG
     environment the language host fills. If either is unavailable the typo check simply finds nothing.
     """
-    from pulumi.runtime import config as runtime_config
-
     names: set[str] = set()
     store = getattr(runtime_config, "CONFIG", None)
     try:

@@ -25,6 +25,11 @@ def log_group_name(environment: str, purpose: str) -> str:
     return f"/aws/lambda/{function_name(environment, purpose)}"
 
 
+def log_group_arn(*, partition: str, region: str, account_id: str, environment: str, purpose: str) -> str:
+    """The group's ARN, known before it exists (the KMS key policy must name it before the group is created)."""
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name(environment, purpose)}"
+
+
 @dataclass
 class KeyrotFunctionArgs:
     environment: str

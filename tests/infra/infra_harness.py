@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ class Deployment:
     config: dict[str, str]
     resources: list[Recorded] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # sys.path while the program was declaring resources (runpy restores it afterwards).
+    sys_path_during_run: list[str] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
@@ -149,6 +152,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.deployment = deployment
 
     def RegisterResource(self, request: Any) -> Any:
+        if not self.deployment.sys_path_during_run:
+            self.deployment.sys_path_during_run = list(sys.path)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources[response.urn]
@@ -196,10 +201,11 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None, *, drop: t
     return {key: _encode(value) for key, value in merged.items()}
 
 
-def run_program(stack: str, config: dict[str, str], *, account: str | None = None) -> Deployment:
+def run_program(stack: str, config: dict[str, str], *, account: str | None = None, program: Path = MAIN) -> Deployment:
     """Run infra/__main__.py under mocks for `stack` with `config`; return everything it registered.
 
-    `account` is the AWS account the (mocked) credentials belong to; by default the stack's own.
+    `account` is the AWS account the (mocked) credentials belong to; by default the stack's own. `program` is
+    what runpy runs: `__main__.py`, or the `infra/` directory as the Pulumi language host passes it.
     """
     account = account or STACK_ACCOUNTS.get(stack, "333333333333")
     region = config.get("aws:region", "us-east-1")
@@ -212,12 +218,12 @@ def run_program(stack: str, config: dict[str, str], *, account: str | None = Non
     pulumi.runtime.set_all_config(config)
 
     @pulumi.runtime.test
-    def program() -> pulumi.Output[Any]:
-        runpy.run_path(str(MAIN), run_name="__main__")
+    def execute() -> pulumi.Output[Any]:
+        runpy.run_path(str(program), run_name="__main__")
         root = pulumi.runtime.get_root_resource()
         return pulumi.Output.from_input(dict(root.outputs)).apply(deployment.outputs.update)
 
-    program()
+    execute()
     return deployment
 
 

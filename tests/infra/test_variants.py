@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_harness import Deployment, run_program, stack_config
+from infra_harness import REPO_ROOT, Deployment, deployed, run_program, stack_config
 
 from infra.config import SETTING_KEYS, ConfigError
 from keyrot import constants as c
@@ -25,6 +26,21 @@ def run(stack: str = "dev", *, account: str | None = None, drop: tuple[str, ...]
 def statement_ids(d: Deployment, name: str) -> set[str]:
     (policy,) = d.find("aws:iam/rolePolicy:RolePolicy", lambda r: r.name == name)
     return {s["Sid"] for s in json.loads(policy.inputs["policy"])["Statement"]}
+
+
+def test_program_runs_like_the_pulumi_language_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN what `pulumi up` does with `main: infra/`: working directory infra/, runpy on the directory
+    infra_dir = REPO_ROOT / "infra"
+    monkeypatch.chdir(infra_dir)
+    d = run_program("dev", stack_config("dev"), program=infra_dir)
+    # THEN the same program comes out, with the archive built under the repository's build/, not the cwd
+    assert d.outputs["keySecretNames"] == deployed("dev").outputs["keySecretNames"]
+    (rotation,) = d.find("aws:lambda/function:Function", lambda r: r.inputs["name"] == "keyrot-dev-rotation")
+    assert Path(rotation.inputs["code"].path).parent == REPO_ROOT / "build"
+    # AND infra/ was not on sys.path while it ran, where infra/packaging.py would shadow the `packaging` library
+    assert d.sys_path_during_run
+    assert all(Path(p or ".").resolve() != infra_dir for p in d.sys_path_during_run)
+    assert str(REPO_ROOT) in d.sys_path_during_run
 
 
 def test_existing_oncall_topic_is_used_not_created() -> None:
