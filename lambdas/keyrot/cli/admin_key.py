@@ -1,0 +1,54 @@
+"""`keyrot admin-key set`: validate an OpenAI admin key and store it in the environment's admin-key secret.
+
+The key comes from a hidden prompt or from stdin, never from argv (which lands in shell history and `ps`). It is
+checked against OpenAI before anything is stored, and only a redacted prefix is ever printed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from keyrot.aws.errors import aws_errors
+from keyrot.cli import output
+from keyrot.cli.errors import CliError, UsageError
+from keyrot.cli.exit_codes import ExitCode
+from keyrot.cli.interaction import read_secret
+from keyrot.cli.options import Environment, OpenAIBaseUrl, Profile, Region, cli_context
+from keyrot.openai_admin import InvalidKeyError, OpenAIAdminClient, PermissionDeniedError
+from keyrot.redaction import redact_key
+from keyrot.secret_model import OPENAI_ID_PATTERN, AdminCredentials
+
+
+def set_admin_key(
+    ctx: typer.Context,
+    env: Environment,
+    key_id: Annotated[
+        str | None, typer.Option("--key-id", help="The admin key's id (key_…), recorded beside it.")
+    ] = None,
+    profile: Profile = None,
+    region: Region = None,
+    openai_base_url: OpenAIBaseUrl = None,
+) -> None:
+    """Read the admin key (hidden prompt, or stdin), check it with OpenAI, then store it. Never echoes it."""
+    if key_id is not None and not (key_id.startswith("key_") and OPENAI_ID_PATTERN.fullmatch(key_id)):
+        raise UsageError(f"--key-id must be an OpenAI key id (key_…), got {key_id[:40]!r}")
+    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    arn = cli.admin_secret_arn(env)  # before asking: an unknown environment fails without a prompt
+    admin_key = read_secret("OpenAI admin key (input hidden)", what="admin key")
+    shown = redact_key(admin_key)
+    try:
+        OpenAIAdminClient(admin_key, cli.transport()).check_admin_key()
+    except InvalidKeyError as exc:
+        raise CliError(f"OpenAI rejected the admin key {shown}; nothing stored ({exc})", ExitCode.OPENAI) from exc
+    except PermissionDeniedError as exc:
+        raise CliError(
+            f"the key {shown} is not an organization admin key with read access; nothing stored ({exc})",
+            ExitCode.OPENAI,
+        ) from exc
+    with aws_errors("PutSecretValue"):
+        response = cli.secrets.put_secret_value(
+            SecretId=arn, SecretString=AdminCredentials(admin_key, key_id).to_json()
+        )
+    output.line(f"Stored admin key {shown} in {response.get('Name', arn)} (version {response.get('VersionId')})")

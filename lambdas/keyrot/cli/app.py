@@ -1,0 +1,103 @@
+"""The typer application: global options, the commands, and the single place failures become exit codes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from keyrot import __version__
+from keyrot.cli import admin_key, audit, doctor, exec_command, output, revoke, rotate, status
+from keyrot.cli.context import CliContext, CliOptions, check_base_url
+from keyrot.cli.errors import classify
+from keyrot.cli.exit_codes import ExitCode
+from keyrot.cli.options import Profile, Region
+from keyrot.constants import DEFAULT_OPENAI_BASE_URL, ENV_OPENAI_BASE_URL
+
+
+class KeyrotGroup(TyperGroup):
+    """Reports every known failure as one scrubbed line on stderr and exits with its documented code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # exits, aborts and usage errors (exit 2) keep typer's own handling
+        except KeyboardInterrupt:
+            output.error("interrupted")
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            found = classify(exc)
+            if found is None:
+                code, message = ExitCode.FAILURE, f"unexpected {type(exc).__name__}: {exc} (re-run with --debug)"
+            else:
+                code, message = found
+            output.error(message)
+            raise typer.Exit(code) from None
+
+
+def _debug(ctx: Any) -> bool:
+    obj = ctx.find_root().obj
+    return isinstance(obj, CliContext) and obj.options.debug
+
+
+app = typer.Typer(
+    cls=KeyrotGroup,
+    name="keyrot",
+    help="Operate keyrot: rotation and monitoring of OpenAI API keys kept in AWS Secrets Manager.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"keyrot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    profile: Profile = None,
+    region: Region = None,
+    openai_base_url: Annotated[
+        str,
+        typer.Option(
+            "--openai-base-url",
+            envvar=ENV_OPENAI_BASE_URL,
+            help="OpenAI API base URL.",
+        ),
+    ] = DEFAULT_OPENAI_BASE_URL,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Global options apply to every command (commands also accept --profile, --region, --openai-base-url)."""
+    ctx.obj = CliContext(
+        CliOptions(profile=profile, region=region, openai_base_url=check_base_url(openai_base_url), debug=debug)
+    )
+
+
+app.command("status")(status.status)
+app.command("rotate")(rotate.rotate)
+app.command("revoke-previous")(revoke.revoke_previous_key)
+app.command("audit")(audit.audit)
+app.command(
+    "exec",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False},
+)(exec_command.exec_with_key)
+app.command("doctor")(doctor.doctor)
+
+admin_key_app = typer.Typer(
+    name="admin-key", help="Manage the OpenAI admin key of an environment.", no_args_is_help=True, rich_markup_mode=None
+)
+admin_key_app.command("set")(admin_key.set_admin_key)
+app.add_typer(admin_key_app, name="admin-key")

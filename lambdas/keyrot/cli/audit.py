@@ -1,0 +1,142 @@
+"""`keyrot audit`: drift between OpenAI and the secrets. Exit 0 when clean, 1 when drift is found."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+
+from keyrot.cli import output
+from keyrot.cli.drift import Drift, find_drift
+from keyrot.cli.exit_codes import ExitCode
+from keyrot.cli.options import Environment, Json, OpenAIBaseUrl, Profile, Region, cli_context
+from keyrot.rotation.context import admin_errors
+
+_MASK = re.compile(r"\.\.\.|\*|…")
+_PREFIX_LENGTH = 8
+
+
+def audit(
+    ctx: typer.Context,
+    env: Environment,
+    json_output: Json = False,
+    grace_hours: Annotated[
+        float,
+        typer.Option("--grace-hours", min=0, help="A previous key younger than this is not yet drift."),
+    ] = 24,
+    profile: Profile = None,
+    region: Region = None,
+    openai_base_url: OpenAIBaseUrl = None,
+) -> None:
+    """Orphaned service accounts, unmanaged keys, expired or missing managed keys, unrevoked previous keys."""
+    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    ledger = cli.ledger(env)
+    admin = cli.admin_client(env)
+    projects = sorted({secret.identity.project_id for secret in ledger.secrets})
+    with admin_errors():
+        accounts = {project: list(admin.iter_service_accounts(project)) for project in projects}
+        keys = {project: list(admin.iter_project_api_keys(project, owner_project_access="any")) for project in projects}
+    drift = find_drift(ledger, accounts, keys, environment=env, now=cli.now(), grace=timedelta(hours=grace_hours))
+    if json_output:
+        output.emit_json("audit", _json(env, projects, drift))
+    else:
+        _print(env, drift)
+    if drift.found:
+        raise typer.Exit(ExitCode.FAILURE)
+
+
+def shown_value(redacted_value: str) -> str:
+    """Only the prefix of OpenAI's masked form (`sk-pro...xyz` -> `sk-pro…`): never the trailing characters."""
+    prefix = _MASK.split(redacted_value, maxsplit=1)[0][:_PREFIX_LENGTH]
+    return f"{prefix}…" if prefix else "n/a"
+
+
+def _json(env: str, projects: list[str], drift: Drift) -> dict[str, Any]:
+    def issues(items: list[Any]) -> list[dict[str, Any]]:
+        return [asdict(item) for item in items]
+
+    unmanaged = []
+    for key in drift.unmanaged:
+        item = asdict(key)
+        item["redacted_value"] = shown_value(key.redacted_value)
+        unmanaged.append(item)
+    return {
+        "environment": env,
+        "projects": projects,
+        "drift_found": drift.found,
+        "counts": drift.counts,
+        "orphans": issues(drift.orphans),
+        "in_progress": issues(drift.in_progress),
+        "unmanaged_keys": unmanaged,
+        "expired_keys": issues(drift.expired),
+        "missing_keys": issues(drift.missing),
+        "unrevoked_previous_keys": issues(drift.unrevoked),
+        "malformed_secrets": [{"secret": name, "problem": problem} for name, problem in drift.problems],
+    }
+
+
+def _print(env: str, drift: Drift) -> None:
+    if drift.orphans:
+        output.table(
+            f"Orphaned service accounts ({env}): referenced by no secret version",
+            ("Service account", "Name", "Key", "Token", "Key ids", "Created"),
+            (
+                (
+                    o.service_account_id,
+                    o.name,
+                    o.key_name,
+                    o.token,
+                    ", ".join(o.key_ids) or "—",
+                    output.when(o.created_at),
+                )
+                for o in drift.orphans
+            ),
+        )
+    if drift.unmanaged:
+        output.table(
+            f"Unmanaged keys ({env}): not minted by keyrot",
+            ("Key id", "Value", "Name", "Owner", "Created", "Last used"),
+            (
+                (
+                    k.key_id,
+                    shown_value(k.redacted_value),
+                    k.name or "—",
+                    f"{k.owner_type} {k.owner_name or '?'}"
+                    + (f" ({k.owner_project_access})" if k.owner_project_access not in (None, "active") else ""),
+                    output.when(k.created_at),
+                    output.when(k.last_used_at) if k.last_used_at else "never",
+                )
+                for k in drift.unmanaged
+            ),
+        )
+    for title, issues in (
+        ("Managed keys past their expiry backstop", drift.expired),
+        ("Managed keys missing at OpenAI", drift.missing),
+    ):
+        if issues:
+            output.table(
+                f"{title} ({env})",
+                ("Key", "Key id", "Role", "Expired"),
+                ((i.key_name, i.key_id, i.role, output.when(i.at) if i.at else "—") for i in issues),
+            )
+    if drift.unrevoked:
+        output.table(
+            f"Previous keys not revoked ({env})",
+            ("Key", "Key id", "Retired", "Drift"),
+            (
+                (i.key_name, i.key_id, output.when(i.at), "no (within grace)" if i.within_grace else "yes")
+                for i in drift.unrevoked
+            ),
+        )
+    for orphan in drift.in_progress:
+        output.line(f"Rotation in progress: {orphan.name} ({orphan.service_account_id}) belongs to a pending version")
+    for name, problem in drift.problems:
+        output.line(f"Malformed secret {name}: {problem}", style="red")
+    if drift.found:
+        summary = ", ".join(f"{count} {what.replace('_', ' ')}" for what, count in drift.counts.items() if count)
+        output.line(f"Drift found in {env}: {summary}", style="bold red")
+    else:
+        output.line(f"No drift in {env}.", style="green")

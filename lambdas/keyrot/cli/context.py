@@ -1,0 +1,221 @@
+"""What every command needs: an AWS session and clients, discovery of environments, keys and admin secrets, OpenAI.
+
+Clients are created lazily (a command that never reads logs never needs logs permissions). Discovery lists secrets
+by tag and never reads a value; values are read only by the command that needs one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+
+from keyrot.aws.secrets import SecretDescription, SecretStore
+from keyrot.cli.errors import NotFoundError, UsageError
+from keyrot.constants import (
+    DEFAULT_OPENAI_BASE_URL,
+    TAG_ADMIN_SECRET,
+    TAG_ENVIRONMENT,
+    TAG_KEY_NAME,
+    admin_secret_name,
+)
+from keyrot.errors import AwsCallError
+from keyrot.monitor.ledger import Ledger, load_ledger
+from keyrot.openai_admin import OpenAIAdminClient, OpenAITransport, RetryPolicy, Timeouts
+from keyrot.rotation.context import RotationContext, build_rotation_context, load_admin_client
+from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, SecretIdentity
+from keyrot.settings import RotationSettings
+
+_AWS_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+# Interactive commands: a few quick retries, never minutes of backoff.
+CLI_RETRY = RetryPolicy(max_attempts=3, max_elapsed_seconds=20, backoff_initial_seconds=0.5, backoff_max_seconds=4)
+CLI_TIMEOUTS = Timeouts(connect_seconds=5, read_seconds=30)
+
+
+def utc_now() -> datetime:
+    """The CLI's clock (tests move it to age pending rotations)."""
+    return datetime.now(UTC)
+
+
+def new_session(profile: str | None, region: str | None) -> Any:
+    """A boto3 session on the standard credential chain (tests wrap this to add botocore event hooks)."""
+    return boto3.session.Session(profile_name=profile, region_name=region)
+
+
+@dataclass(frozen=True)
+class CliOptions:
+    profile: str | None = None
+    region: str | None = None
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    debug: bool = False
+
+    def merged(self, **overrides: Any) -> CliOptions:
+        """These options with the command-level ones that were given (a command's --region beats the global one)."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        return CliOptions(**{**self.__dict__, **given})
+
+
+@dataclass(frozen=True)
+class KeyTarget:
+    """One managed secret, found by its tags."""
+
+    arn: str
+    name: str
+    identity: SecretIdentity
+    description: SecretDescription
+
+    @property
+    def environment(self) -> str:
+        return self.identity.environment
+
+    @property
+    def key_name(self) -> str:
+        return self.identity.key_name
+
+
+def check_base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise UsageError(f"--openai-base-url must be an http(s) URL, got {value[:80]!r}")
+    return value.rstrip("/")
+
+
+def check_environment(environment: str) -> str:
+    if not ENVIRONMENT_PATTERN.fullmatch(environment):
+        raise UsageError(f"--env {environment[:40]!r} is not a valid environment name (lowercase, digits, '-')")
+    return environment
+
+
+def check_key_name(key_name: str) -> str:
+    if not KEY_NAME_PATTERN.fullmatch(key_name):
+        raise UsageError(f"--key {key_name[:70]!r} is not a valid key name (lowercase, digits, '-')")
+    return key_name
+
+
+@dataclass
+class CliContext:
+    options: CliOptions
+    _session: Any = field(default=None, init=False, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    # --- AWS ----------------------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            self._session = new_session(self.options.profile, self.options.region)
+        return self._session
+
+    @property
+    def region(self) -> str:
+        """The region in use (raises NoRegionError through the client when none is configured)."""
+        return str(self.client("secretsmanager").meta.region_name)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, config=_AWS_CONFIG)
+        return self._clients[service]
+
+    @property
+    def secrets(self) -> Any:
+        return self.client("secretsmanager")
+
+    @property
+    def store(self) -> SecretStore:
+        return SecretStore(self.secrets)
+
+    def now(self) -> datetime:
+        return utc_now()
+
+    # --- discovery -------------------------------------------------------------------------------------
+
+    def environments(self) -> list[str]:
+        """Every environment with a secret tagged keyrot:environment in this account and region."""
+        found = {
+            _tags(listed).get(TAG_ENVIRONMENT, "")
+            for listed in self.store.iter_tagged([{"Key": "tag-key", "Values": [TAG_ENVIRONMENT]}])
+        }
+        return sorted(env for env in found if env)
+
+    def tagged(self, environment: str) -> list[Mapping[str, Any]]:
+        """The managed secrets (not the admin-key secret) of `environment`; NotFoundError when it has none."""
+        filters = [{"Key": "tag-key", "Values": [TAG_ENVIRONMENT]}, {"Key": "tag-value", "Values": [environment]}]
+        listed = [
+            entry for entry in self.store.iter_tagged(filters) if _tags(entry).get(TAG_ENVIRONMENT) == environment
+        ]
+        managed = [entry for entry in listed if TAG_ADMIN_SECRET not in _tags(entry)]
+        if not managed:
+            raise NotFoundError(self.no_environment(environment))
+        return managed
+
+    def no_environment(self, environment: str) -> str:
+        return (
+            f"no keyrot secrets tagged {TAG_ENVIRONMENT}={environment} in region {self.region}: "
+            "check --env, --region and --profile"
+        )
+
+    def ledger(self, environment: str) -> Ledger:
+        self.tagged(environment)  # unknown environment: exit 4 rather than an empty table
+        return load_ledger(self.store, environment)
+
+    def key(self, environment: str, key_name: str) -> KeyTarget:
+        """The secret of `key_name` in `environment`, described (labels and tags, never values)."""
+        managed = self.tagged(check_environment(environment))
+        match = [entry for entry in managed if _tags(entry).get(TAG_KEY_NAME) == check_key_name(key_name)]
+        if not match:
+            known = sorted(_tags(entry).get(TAG_KEY_NAME, "?") for entry in managed)
+            raise NotFoundError(
+                f"no key {key_name!r} in environment {environment} (region {self.region}); "
+                f"known keys: {', '.join(known)}"
+            )
+        description = self.store.describe(match[0]["ARN"])
+        identity = SecretIdentity.from_tags(description.tags)
+        return KeyTarget(description.arn, description.name, identity, description)
+
+    def admin_secret_arn(self, environment: str) -> str:
+        """The admin-key secret: tagged keyrot:admin-key=<env>, else named keyrot/<env>/openai-admin-key."""
+        filters = [{"Key": "tag-key", "Values": [TAG_ADMIN_SECRET]}, {"Key": "tag-value", "Values": [environment]}]
+        for entry in self.store.iter_tagged(filters):
+            if _tags(entry).get(TAG_ADMIN_SECRET) == environment:
+                return str(entry["ARN"])
+        name = admin_secret_name(environment)
+        try:
+            return self.store.describe(name).arn
+        except AwsCallError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+        raise NotFoundError(
+            f"no admin-key secret for environment {environment} in region {self.region} (neither tagged "
+            f"{TAG_ADMIN_SECRET}={environment} nor named {name}): deploy the stack first (pulumi up)"
+        )
+
+    # --- OpenAI ----------------------------------------------------------------------------------------
+
+    def transport(self, retry: RetryPolicy = CLI_RETRY) -> OpenAITransport:
+        return OpenAITransport(self.options.openai_base_url, retry=retry, timeouts=CLI_TIMEOUTS)
+
+    def rotation_settings(self, environment: str, **changes: Any) -> RotationSettings:
+        return RotationSettings(
+            environment=environment,
+            admin_secret_arn=self.admin_secret_arn(environment),
+            openai_base_url=self.options.openai_base_url,
+            **changes,
+        )
+
+    def admin_client(self, environment: str) -> OpenAIAdminClient:
+        """An admin client holding the environment's admin key (AdminKeyError when the secret holds none)."""
+        return load_admin_client(self.store, self.rotation_settings(environment), self.transport())
+
+    def rotation_context(self, environment: str, **changes: Any) -> RotationContext:
+        """The rotation engine's context, as the Lambda builds it, for revocation run from this machine."""
+        settings = self.rotation_settings(environment, **changes)
+        return build_rotation_context(settings, self.secrets, transport=self.transport())
+
+
+def _tags(entry: Mapping[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag.get("Value", "") for tag in entry.get("Tags") or ()}

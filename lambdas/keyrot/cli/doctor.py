@@ -1,0 +1,58 @@
+"""`keyrot doctor`: the troubleshooting checklist for one key. Exit 0 when no check fails, 1 otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+
+import typer
+
+from keyrot.cli import checks, output
+from keyrot.cli.exit_codes import ExitCode
+from keyrot.cli.options import Environment, Json, KeyName, OpenAIBaseUrl, Profile, Region, cli_context
+from keyrot.cli.status import StuckAfter
+
+
+def doctor(
+    ctx: typer.Context,
+    env: Environment,
+    key: KeyName,
+    json_output: Json = False,
+    stuck_after: StuckAfter = 30,
+    profile: Profile = None,
+    region: Region = None,
+    openai_base_url: OpenAIBaseUrl = None,
+) -> None:
+    """Check AWS access, the secret, the key at OpenAI, rate limits, rotation health and the admin key."""
+    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    now = cli.now()
+    findings = [checks.aws_identity(cli)]
+    if findings[-1].status != "fail":
+        found, target = checks.find_secret(cli, env, key)
+        findings.append(found)
+        if target is not None:
+            readable, managed = checks.read_current(cli, target)
+            findings.append(readable)
+            if managed is not None:
+                probed, check = checks.probe_key(cli, target, managed, now)
+                findings.append(probed)
+                if check is not None and check.status.value != "dead":
+                    findings.append(checks.rate_headroom(check.rate_limits))
+            findings += checks.rotation_health(cli, target, now, timedelta(minutes=stuck_after))
+            findings.append(checks.admin_key(cli, env))
+    failed = any(finding.status == "fail" for finding in findings)
+    if json_output:
+        output.emit_json(
+            "doctor",
+            {"environment": env, "key_name": key, "ok": not failed, "findings": [asdict(f) for f in findings]},
+        )
+    else:
+        for finding in findings:
+            output.finding(finding.status, finding.check, finding.detail, finding.hint)
+        counts = {status: sum(1 for f in findings if f.status == status) for status in ("ok", "warn", "fail")}
+        output.line(
+            f"{counts['fail']} failing, {counts['warn']} warning(s), {counts['ok']} ok",
+            style="bold red" if failed else "green",
+        )
+    if failed:
+        raise typer.Exit(ExitCode.FAILURE)

@@ -1,0 +1,144 @@
+"""The rotation state of one managed secret, from its labels, its rotation fields and the ids of its keys.
+
+Built from a ledger entry (status, audit) or from one secret's own versions (doctor, rotate), so a command about
+one key never needs to read the other keys' secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from keyrot.aws.errors import aws_errors
+from keyrot.aws.secrets import SecretDescription, SecretStore
+from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED, TAG_KEY_NAME
+from keyrot.monitor.ledger import KeyMeta, KeyRole
+from keyrot.secret_model import ManagedKey
+
+DEFAULT_STUCK_AFTER = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class PendingRotation:
+    """An AWSPENDING version that is not AWSCURRENT: a rotation under way, failing, or abandoned."""
+
+    version_id: str
+    since: datetime | None
+    key: KeyMeta | None  # None while the pending version is an empty placeholder (createSecret not done)
+
+    def age(self, now: datetime) -> timedelta | None:
+        return now - self.since if self.since else None
+
+    def stuck(self, now: datetime, after: timedelta = DEFAULT_STUCK_AFTER) -> bool:
+        age = self.age(now)
+        return age is not None and age >= after
+
+
+@dataclass(frozen=True)
+class KeyState:
+    key_name: str
+    secret_name: str
+    arn: str
+    rotation_enabled: bool
+    rotation_days: int | None
+    last_rotated: datetime | None
+    next_rotation: datetime | None
+    next_rotation_estimated: bool
+    current_version: str | None
+    current: KeyMeta | None
+    previous_version: str | None
+    previous: KeyMeta | None
+    previous_revoked: bool
+    pending: PendingRotation | None
+
+    def key_age(self, now: datetime) -> timedelta | None:
+        return now - self.current.created_at if self.current else None
+
+    @property
+    def interval(self) -> timedelta | None:
+        return timedelta(days=self.rotation_days) if self.rotation_days else None
+
+
+def pending_version(versions: Mapping[str, tuple[str, ...]]) -> str | None:
+    """The AWSPENDING version when it is not also AWSCURRENT (the label AWS leaves on a finished rotation)."""
+    for version_id, stages in versions.items():
+        if STAGE_PENDING in stages and STAGE_CURRENT not in stages:
+            return version_id
+    return None
+
+
+def build_key_state(
+    secrets_client: Any,
+    description: SecretDescription,
+    keys: Mapping[KeyRole, KeyMeta],
+) -> KeyState:
+    """The state of a described secret, given the key ids of its labelled versions (`keys`, as the ledger has)."""
+    versions = description.versions
+    previous_version = description.version_with(STAGE_PREVIOUS)
+    revoked = previous_version is not None and STAGE_REVOKED in versions.get(previous_version, ())
+    previous = keys.get(KeyRole.REVOKED if revoked else KeyRole.PREVIOUS) if previous_version else None
+    pending_id = pending_version(versions)
+    pending = None
+    if pending_id is not None:
+        meta = keys.get(KeyRole.PENDING)
+        created = _version_created(secrets_client, description.arn, pending_id)
+        since = min((moment for moment in (created, meta.created_at if meta else None) if moment), default=None)
+        pending = PendingRotation(pending_id, since, meta)
+    rules = description.rotation_rules or {}
+    days = rules.get("AutomaticallyAfterDays")
+    next_rotation, estimated = description.next_rotation, False
+    if next_rotation is None and description.last_rotated and days:
+        next_rotation, estimated = description.last_rotated + timedelta(days=int(days)), True
+    return KeyState(
+        key_name=description.tag_map.get(TAG_KEY_NAME, description.name),
+        secret_name=description.name,
+        arn=description.arn,
+        rotation_enabled=description.rotation_enabled,
+        rotation_days=int(days) if days else None,
+        last_rotated=description.last_rotated,
+        next_rotation=next_rotation,
+        next_rotation_estimated=estimated,
+        current_version=description.version_with(STAGE_CURRENT),
+        current=keys.get(KeyRole.CURRENT),
+        previous_version=previous_version,
+        previous=previous,
+        previous_revoked=revoked,
+        pending=pending,
+    )
+
+
+def read_key_metas(secrets_client: Any, description: SecretDescription) -> dict[KeyRole, KeyMeta]:
+    """The key ids of one secret's labelled versions, read from its own values (never kept, never shown)."""
+    store = SecretStore(secrets_client)
+    metas: dict[KeyRole, KeyMeta] = {}
+    labelled = (
+        (KeyRole.CURRENT, STAGE_CURRENT),
+        (KeyRole.PENDING, STAGE_PENDING),
+        (KeyRole.PREVIOUS, STAGE_PREVIOUS),
+        (KeyRole.REVOKED, STAGE_REVOKED),
+    )
+    for role, stage in labelled:
+        version_id = description.version_with(stage)
+        if version_id is None or (role is KeyRole.PENDING and STAGE_CURRENT in description.stages_of(version_id)):
+            continue
+        text = store.get_string(description.arn, stage=stage, version_id=version_id)
+        if text is not None:
+            metas[role] = KeyMeta.of(ManagedKey.from_json(text, what=f"secret {description.name} {stage} value"))
+    return metas
+
+
+def _version_created(secrets_client: Any, arn: str, version_id: str) -> datetime | None:
+    kwargs: dict[str, Any] = {"SecretId": arn, "IncludeDeprecated": False}
+    with aws_errors("ListSecretVersionIds"):
+        while True:
+            page = secrets_client.list_secret_version_ids(**kwargs)
+            for version in page.get("Versions", []):
+                if version.get("VersionId") == version_id:
+                    created = version.get("CreatedDate")
+                    return created if isinstance(created, datetime) else None
+            token = page.get("NextToken")
+            if not token or token == kwargs.get("NextToken"):
+                return None
+            kwargs["NextToken"] = token

@@ -1,0 +1,111 @@
+"""Everything the CLI prints: rich tables and lines for people, stable JSON for scripts, errors on stderr.
+
+Every piece of text that came from outside (AWS or OpenAI messages, names) goes through `safe()`, which scrubs
+anything shaped like a key, so no code path can print key material.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from keyrot.redaction import scrub
+
+STATUS_STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "cyan"}
+JSON_SCHEMA_PREFIX = "keyrot.cli"
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console on the current stdout/stderr (created per call, so captured streams are honoured)."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def safe(text: object) -> str:
+    return scrub(str(text))
+
+
+def line(text: str, *, style: str | None = None) -> None:
+    """One line for people on stdout."""
+    console().print(Text(safe(text), style=style or ""))
+
+
+def note(text: str) -> None:
+    """A side remark on stderr (warnings, progress that must not pollute --json output)."""
+    console(stderr=True).print(Text(safe(text), style="yellow"))
+
+
+def error(text: str) -> None:
+    """The one-line error report on stderr."""
+    typer.echo(f"keyrot: error: {' '.join(safe(text).split())}", err=True)
+
+
+def finding(status: str, title: str, detail: str = "", hint: str = "") -> None:
+    """One checklist line: `[ ok ] title: detail -> what to do`."""
+    text = Text()
+    text.append(f"[{status:^4}] ", style=STATUS_STYLES.get(status, ""))
+    text.append(safe(title), style="bold")
+    if detail:
+        text.append(f": {safe(detail)}")
+    if hint:
+        text.append(f"  → {safe(hint)}", style="dim" if status == "ok" else "")
+    console().print(text)
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    grid = Table(title=safe(title), title_justify="left", show_lines=False)
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(*(cell if isinstance(cell, Text) else Text(safe("—" if cell is None else cell)) for cell in row))
+    console().print(grid)
+
+
+def styled(value: str, status: str) -> Text:
+    return Text(safe(value), style=STATUS_STYLES.get(status, ""))
+
+
+def emit_json(kind: str, document: dict[str, Any]) -> None:
+    """A machine-readable document on stdout: `schema` names its shape and version; keys are sorted."""
+    payload = {"schema": f"{JSON_SCHEMA_PREFIX}.{kind}/v1", **document}
+    text = json.dumps(payload, indent=2, sort_keys=True, default=_default)
+    typer.echo(scrub(text))
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+
+
+def duration(seconds: float | None) -> str:
+    """3d 4h, 5h 12m, 12m, 40s."""
+    if seconds is None:
+        return "—"
+    sign, seconds = ("-" if seconds < 0 else ""), abs(int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes}m"
+    if minutes:
+        return f"{sign}{minutes}m"
+    return f"{sign}{secs}s"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,57 @@
+"""`keyrot revoke-previous`: revoke the AWSPREVIOUS key now, without waiting for the janitor."""
+
+from __future__ import annotations
+
+import typer
+
+from keyrot.cli import output
+from keyrot.cli.interaction import confirm
+from keyrot.cli.key_state import read_key_metas
+from keyrot.cli.options import Environment, Json, KeyName, OpenAIBaseUrl, Profile, Region, Yes, cli_context
+from keyrot.monitor.ledger import KeyRole
+from keyrot.rotation.revoke import revoke_previous
+
+
+def revoke_previous_key(
+    ctx: typer.Context,
+    env: Environment,
+    key: KeyName,
+    yes: Yes = False,
+    json_output: Json = False,
+    profile: Profile = None,
+    region: Region = None,
+    openai_base_url: OpenAIBaseUrl = None,
+) -> None:
+    """Revoke the previous key: delete its service account and confirm OpenAI rejects it."""
+    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    target = cli.key(env, key)
+    metas = read_key_metas(cli.secrets, target.description)
+    previous = metas.get(KeyRole.PREVIOUS)
+    if previous is not None:
+        confirm(
+            f"Revoke the previous key {previous.key_id} of {target.name} now? Processes still using it will fail.",
+            yes=yes,
+            action="revocation",
+        )
+    result = revoke_previous(cli.rotation_context(env, grace_period_seconds=0), target.arn)
+    if json_output:
+        output.emit_json(
+            "revoke-previous",
+            {
+                "environment": env,
+                "key_name": key,
+                "status": result.status,
+                "key_id": result.key_id,
+                "service_account_id": result.service_account_id,
+                "version_id": result.version_id,
+            },
+        )
+        return
+    if result.status == "revoked":
+        output.line(
+            f"revoked: previous key {result.key_id} of {target.name} is revoked; OpenAI rejects it", style="green"
+        )
+    elif result.status == "already-revoked":
+        output.line(f"already-revoked: previous key {result.key_id} of {target.name} was already revoked")
+    else:
+        output.line(f"nothing-to-revoke: {target.name} has no previous key")

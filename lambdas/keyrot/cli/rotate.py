@@ -1,0 +1,175 @@
+"""`keyrot rotate`: start (or resume) a rotation through Secrets Manager and follow it to the end.
+
+--emergency revokes the previous key from this machine as soon as the new key is live; --discard-pending drops a
+stuck attempt (its AWSPENDING label and its service account) before starting a fresh one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from keyrot.aws.errors import aws_errors
+from keyrot.cli import output
+from keyrot.cli.context import CliContext, KeyTarget
+from keyrot.cli.errors import CliError, RotationFailedError, classify
+from keyrot.cli.follow import Progress, RotationFollower, RotationLog
+from keyrot.cli.interaction import confirm
+from keyrot.cli.key_state import KeyState, PendingRotation, build_key_state, read_key_metas
+from keyrot.cli.options import Environment, KeyName, OpenAIBaseUrl, Profile, Region, Yes, cli_context
+from keyrot.constants import STAGE_CURRENT, STAGE_PENDING
+from keyrot.errors import AwsCallError, RevocationError
+from keyrot.monitor.ledger import KeyRole
+from keyrot.openai_admin import OpenAIAdminClient
+from keyrot.rotation.context import admin_errors
+from keyrot.rotation.naming import ServiceAccountName
+from keyrot.rotation.revoke import RevocationResult, revoke_previous
+
+
+def rotate(
+    ctx: typer.Context,
+    env: Environment,
+    key: KeyName,
+    emergency: Annotated[
+        bool, typer.Option("--emergency", help="Revoke the previous key as soon as the new one is live.")
+    ] = False,
+    yes: Yes = False,
+    discard_pending: Annotated[
+        bool,
+        typer.Option("--discard-pending", help="Drop a stuck pending rotation and its service account, then rotate."),
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the rotation.")] = 300,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.01, help="Seconds between progress checks.")
+    ] = 2.0,
+    profile: Profile = None,
+    region: Region = None,
+    openai_base_url: OpenAIBaseUrl = None,
+) -> None:
+    """Rotate a key now and follow the rotation step by step (exit 6 if it fails or times out)."""
+    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    target = cli.key(env, key)
+    if not target.description.rotation_lambda_arn:
+        raise CliError(f"{target.name} has no rotation function configured: deploy the stack (pulumi up) first")
+    state = build_key_state(cli.secrets, target.description, read_key_metas(cli.secrets, target.description))
+    if emergency:
+        current = state.current.key_id if state.current else "(none)"
+        confirm(
+            f"Emergency rotation of {target.name}: a new key is minted, then the current key {current} is revoked "
+            "at once (no grace period); processes still using it will fail. Continue?",
+            yes=yes,
+            action="emergency rotation",
+        )
+        cli.rotation_context(env).admin()  # read the admin key now: fail before rotating, not after
+    token = None
+    if state.pending is not None and discard_pending:
+        _discard(cli, target, state, state.pending)
+    elif state.pending is not None:
+        token = state.pending.version_id
+        output.line(f"Resuming the pending rotation {token} of {target.name}")
+    elif discard_pending:
+        output.line("No pending rotation to discard.")
+    started_ms = int(time.time() * 1000) - 5000
+    token = _start(cli, target, token)
+    output.line(f"Rotating {target.name} (token {token})")
+    RotationFollower(
+        store=cli.store,
+        arn=target.arn,
+        name=target.name,
+        token=token,
+        log=_open_log(cli, target, started_ms),
+        poll_seconds=poll_interval,
+        timeout_seconds=timeout,
+        report=_report,
+    ).run()
+    new = read_key_metas(cli.secrets, cli.store.describe(target.arn)).get(KeyRole.CURRENT)
+    was = f" (was {state.current.key_id})" if state.current else ""
+    output.line(f"Rotation complete: current key {new.key_id if new else '?'}{was}", style="green")
+    if emergency:
+        _revoke(cli, target)
+
+
+def _start(cli: CliContext, target: KeyTarget, token: str | None) -> str:
+    kwargs = {"SecretId": target.arn, **({"ClientRequestToken": token} if token else {})}
+    try:
+        with aws_errors("RotateSecret"):
+            response = cli.secrets.rotate_secret(**kwargs)
+    except AwsCallError as exc:
+        if exc.code == "InvalidRequestException" and "previous rotation" in str(exc).lower():
+            raise RotationFailedError(
+                f"a rotation of {target.name} is already in progress: see `keyrot status --env "
+                f"{target.environment}`, resume it with `keyrot rotate`, or start over with --discard-pending"
+            ) from exc
+        raise
+    return str(response["VersionId"])
+
+
+def _open_log(cli: CliContext, target: KeyTarget, started_ms: int) -> RotationLog | None:
+    try:
+        log = RotationLog.open(cli.client("logs"), target.environment, frozenset({target.arn, target.name}), started_ms)
+    except AwsCallError as exc:
+        found = classify(exc)
+        output.note(f"Following labels only; cannot read the rotation log: {found[1] if found else exc}")
+        return None
+    if log is None:
+        output.note("Following labels only; the rotation log group does not exist (yet).")
+    return log
+
+
+def _report(progress: Progress) -> None:
+    if progress.ok:
+        output.line(f"  ✓ {progress.text}", style="green")
+    else:
+        output.line(f"  ✗ {progress.text}", style="red")
+
+
+def _discard(cli: CliContext, target: KeyTarget, state: KeyState, pending: PendingRotation) -> None:
+    """Remove the stuck attempt's AWSPENDING label first (its steps then refuse to run), then its service account."""
+    admin = cli.admin_client(target.environment)  # before changing anything: deleting needs the admin key
+    age = pending.age(cli.now())
+    if age is not None and age.total_seconds() < 300:
+        output.note(f"The pending rotation {pending.version_id} is only {output.duration(age.total_seconds())} old.")
+    cli.store.remove_stage(target.arn, STAGE_PENDING, from_version=pending.version_id)
+    after = cli.store.describe(target.arn)
+    if STAGE_CURRENT in after.stages_of(pending.version_id):
+        raise CliError(
+            f"the pending rotation {pending.version_id} finished while it was being discarded; its key is now "
+            "current, so nothing was deleted: check `keyrot status`"
+        )
+    live = {meta.service_account_id for meta in read_key_metas(cli.secrets, after).values()}
+    deleted = _delete_attempt_accounts(admin, target, pending.version_id, live)
+    stored = f" (its key {pending.key.key_id} was never promoted)" if pending.key else ""
+    output.line(
+        f"Discarded pending rotation {pending.version_id}{stored}: AWSPENDING removed, "
+        f"{deleted} service account(s) deleted"
+    )
+
+
+def _delete_attempt_accounts(admin: OpenAIAdminClient, target: KeyTarget, token: str, live: set[str]) -> int:
+    name = str(ServiceAccountName(target.environment, target.key_name, token))
+    project = target.identity.project_id
+    deleted = 0
+    with admin_errors():
+        doomed = [account.id for account in admin.iter_service_accounts(project) if account.name == name]
+        for account_id in doomed:
+            if account_id not in live and admin.delete_service_account(project, account_id):
+                deleted += 1
+    return deleted
+
+
+def _revoke(cli: CliContext, target: KeyTarget) -> RevocationResult:
+    rotation = cli.rotation_context(target.environment, grace_period_seconds=0)
+    try:
+        result = revoke_previous(rotation, target.arn)
+    except RevocationError as exc:
+        raise RotationFailedError(
+            f"the new key is live but revoking the previous key failed: {exc}; retry with "
+            f"`keyrot revoke-previous --env {target.environment} --key {target.key_name}`"
+        ) from exc
+    if result.status == "nothing-to-revoke":
+        output.line("No previous key to revoke (this was the first rotation).")
+    else:
+        output.line(f"Revoked previous key {result.key_id} ({result.status}); OpenAI now rejects it", style="green")
+    return result

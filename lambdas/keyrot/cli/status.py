@@ -1,0 +1,190 @@
+"""`keyrot status`: every key's current key, age, rotations, pending or stuck rotation, previous key and alarms."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from keyrot.cli import output
+from keyrot.cli.alarms import Alarm, EnvironmentAlarms, load_alarms, summarise
+from keyrot.cli.context import CliContext, check_environment
+from keyrot.cli.errors import NotFoundError, classify
+from keyrot.cli.key_state import KeyState, build_key_state
+from keyrot.cli.options import Json, OpenAIBaseUrl, Profile, Region, cli_context
+from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.errors import AwsCallError
+
+StuckAfter = Annotated[
+    int, typer.Option("--stuck-after", min=1, help="Minutes after which a pending rotation counts as stuck.")
+]
+
+
+def status(
+    ctx: typer.Context,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment (default: all).")] = None,
+    json_output: Json = False,
+    stuck_after: StuckAfter = 30,
+    profile: Profile = None,
+    region: Region = None,
+    openai_base_url: OpenAIBaseUrl = None,
+) -> None:
+    """Every key: current key id, age, last/next rotation, pending or failed rotation, previous key, alarms."""
+    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    environments = [check_environment(env)] if env else cli.environments()
+    if not environments:
+        raise NotFoundError(f"no keyrot secrets tagged {TAG_ENVIRONMENT} in region {cli.region}")
+    now = cli.now()
+    threshold = timedelta(minutes=stuck_after)
+    reports = [_environment_report(cli, name, now, threshold) for name in environments]
+    if json_output:
+        output.emit_json(
+            "status", {"region": cli.region, "generated_at": now, "environments": [r["json"] for r in reports]}
+        )
+        return
+    for report in reports:
+        _print_environment(report, now, threshold)
+
+
+def _environment_report(cli: CliContext, environment: str, now: datetime, threshold: timedelta) -> dict[str, Any]:
+    ledger = cli.ledger(environment)
+    states = [build_key_state(cli.secrets, cli.store.describe(secret.arn), secret.keys) for secret in ledger.secrets]
+    alarms, alarms_error = _alarms(cli, environment, [state.key_name for state in states])
+    keys = [_key_json(state, alarms.of_key(state.key_name), now, threshold) for state in states]
+    document = {
+        "environment": environment,
+        "keys": keys,
+        "problems": [{"secret": name, "problem": problem} for name, problem in ledger.problems],
+        "alarms": {
+            "available": alarms_error is None,
+            "error": alarms_error,
+            "environment_wide": [alarm.as_json() for alarm in alarms.environment_wide],
+            "firing": [alarm.name for alarm in alarms.firing],
+        },
+    }
+    return {"json": document, "states": states, "alarms": alarms, "alarms_error": alarms_error}
+
+
+def _alarms(cli: CliContext, environment: str, key_names: list[str]) -> tuple[EnvironmentAlarms, str | None]:
+    """Alarms are a bonus: without cloudwatch:DescribeAlarms the rest of the status is still worth showing."""
+    try:
+        return load_alarms(cli.client("cloudwatch"), environment, key_names), None
+    except AwsCallError as exc:
+        found = classify(exc)
+        return EnvironmentAlarms(), found[1] if found else str(exc)
+
+
+def health(state: KeyState, alarms: list[Alarm], now: datetime, threshold: timedelta) -> str:
+    if state.current is None or not state.rotation_enabled:
+        return "fail"
+    if state.pending is not None and state.pending.stuck(now, threshold):
+        return "fail"
+    if any(alarm.state == "ALARM" for alarm in alarms):
+        return "fail"
+    age, interval = state.key_age(now), state.interval
+    if state.pending is not None or (age is not None and interval is not None and age > interval + timedelta(days=1)):
+        return "warn"
+    return "ok"
+
+
+def _key_json(state: KeyState, alarms: list[Alarm], now: datetime, threshold: timedelta) -> dict[str, Any]:
+    current = state.current
+    pending = state.pending
+    age = state.key_age(now)
+    pending_age = pending.age(now) if pending else None
+    return {
+        "key_name": state.key_name,
+        "secret_name": state.secret_name,
+        "secret_arn": state.arn,
+        "health": health(state, alarms, now, threshold),
+        "rotation_enabled": state.rotation_enabled,
+        "rotation_interval_days": state.rotation_days,
+        "last_rotated": state.last_rotated,
+        "next_rotation": state.next_rotation,
+        "next_rotation_estimated": state.next_rotation_estimated,
+        "current": None
+        if current is None
+        else {
+            "key_id": current.key_id,
+            "version_id": state.current_version,
+            "created_at": current.created_at,
+            "age_seconds": int(age.total_seconds()) if age is not None else None,
+            "expires_at": current.expires_at,
+        },
+        "pending": None
+        if pending is None
+        else {
+            "version_id": pending.version_id,
+            "since": pending.since,
+            "age_seconds": int(pending_age.total_seconds()) if pending_age is not None else None,
+            "value_stored": pending.key is not None,
+            "key_id": pending.key.key_id if pending.key else None,
+            "state": "stuck" if pending.stuck(now, threshold) else "in-progress",
+        },
+        "previous": None
+        if state.previous_version is None
+        else {
+            "key_id": state.previous.key_id if state.previous else None,
+            "version_id": state.previous_version,
+            "revoked": state.previous_revoked,
+        },
+        "alarms": [alarm.as_json() for alarm in alarms],
+    }
+
+
+def _print_environment(report: dict[str, Any], now: datetime, threshold: timedelta) -> None:
+    document = report["json"]
+    environment = document["environment"]
+    rows = []
+    for state, key in zip(report["states"], document["keys"], strict=True):
+        rows.append(
+            (
+                output.styled(state.key_name, key["health"]),
+                state.current.key_id if state.current else output.styled("no value yet: keyrot rotate", "fail"),
+                output.duration(state.key_age(now).total_seconds()) if state.current else None,
+                output.when(state.last_rotated),
+                _next_rotation(state),
+                _rotation(state, now, threshold),
+                _previous(state),
+                summarise(Alarm(a["name"], a["state"]) for a in key["alarms"]),
+            )
+        )
+    columns = ("Key", "Current key", "Age", "Last rotated", "Next rotation", "Rotation", "Previous key", "Alarms")
+    output.table(f"keyrot {environment}", columns, rows)
+    if report["alarms_error"]:
+        output.line(f"Alarms unavailable: {report['alarms_error']}", style="yellow")
+    else:
+        output.line(f"Environment alarms: {summarise(report['alarms'].environment_wide)}")
+    for problem in document["problems"]:
+        output.line(f"Malformed secret {problem['secret']}: {problem['problem']}", style="red")
+
+
+def _next_rotation(state: KeyState) -> str:
+    if not state.rotation_enabled:
+        return "—"
+    shown = output.when(state.next_rotation)
+    return f"~{shown}" if state.next_rotation_estimated else shown
+
+
+def _rotation(state: KeyState, now: datetime, threshold: timedelta) -> Text:
+    if not state.rotation_enabled:
+        return output.styled("disabled", "fail")
+    pending = state.pending
+    if pending is None:
+        return output.styled("ok", "ok")
+    age = pending.age(now)
+    step = "value stored" if pending.key else "no value yet"
+    if pending.stuck(now, threshold):
+        return output.styled(f"STUCK {output.duration(age.total_seconds() if age else None)} ({step})", "fail")
+    return output.styled(f"pending {output.duration(age.total_seconds() if age else None)} ({step})", "warn")
+
+
+def _previous(state: KeyState) -> Text | None:
+    if state.previous_version is None:
+        return None
+    key_id = state.previous.key_id if state.previous else "?"
+    if state.previous_revoked:
+        return output.styled(f"{key_id} (revoked)", "ok")
+    return output.styled(f"{key_id} (not revoked)", "warn")
