@@ -97,9 +97,9 @@ class RotationFollower:
     def run(self) -> None:
         deadline = self.clock() + self.timeout_seconds
         while True:
+            done = self._check_labels()
             self._read_log()
-            if self._check_labels():
-                self._read_log()  # the last step lines may land just after the labels move
+            if done:
                 return
             if self.clock() >= deadline:
                 raise RotationFailedError(

@@ -27,6 +27,9 @@ from keyrot.rotation.context import admin_errors
 from keyrot.rotation.naming import ServiceAccountName
 from keyrot.rotation.revoke import RevocationResult, revoke_previous
 
+# Log lines are read from just before RotateSecret: allow this much clock difference between here and AWS.
+LOG_CLOCK_SKEW_MS = 1000
+
 
 def rotate(
     ctx: typer.Context,
@@ -71,7 +74,7 @@ def rotate(
         output.line(f"Resuming the pending rotation {token} of {target.name}")
     elif discard_pending:
         output.line("No pending rotation to discard.")
-    started_ms = int(time.time() * 1000) - 5000
+    started_ms = int(time.time() * 1000) - LOG_CLOCK_SKEW_MS
     token = _start(cli, target, token)
     output.line(f"Rotating {target.name} (token {token})")
     RotationFollower(

@@ -87,6 +87,7 @@ def rotation(world: RotationWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("OPENAI_BASE_URL", world.openai.base_url)
     monkeypatch.setenv("KEYROT_VALIDATION_DELAY_SECONDS", "0.01")
     monkeypatch.setenv("KEYROT_VALIDATION_ATTEMPTS", "2")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines are printed, not logged
     service = RotationService()
     service.register(ROTATION_LAMBDA_ARN, lambda event: rotate_handler.handler(event, None))
     with installed(service):
