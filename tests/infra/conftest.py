@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from infra_harness import STACKS, Deployment, deployed
+from infra_harness import STACKS, Deployment, close_harness_event_loop, deployed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _harness_event_loop() -> Iterator[None]:
+    yield
+    close_harness_event_loop()
 
 
 @pytest.fixture(params=STACKS)

@@ -9,6 +9,7 @@ stack outputs, for the tests to inspect.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import runpy
@@ -201,6 +202,24 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None, *, drop: t
     return {key: _encode(value) for key, value in merged.items()}
 
 
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def _use_harness_event_loop() -> None:
+    """Pulumi's runtime needs a current event loop; other suites (asyncio.run) may have left none."""
+    global _LOOP
+    if _LOOP is None or _LOOP.is_closed():
+        _LOOP = asyncio.new_event_loop()
+    asyncio.set_event_loop(_LOOP)
+
+
+def close_harness_event_loop() -> None:
+    global _LOOP
+    if _LOOP is not None and not _LOOP.is_closed():
+        _LOOP.close()
+    _LOOP = None
+
+
 def run_program(stack: str, config: dict[str, str], *, account: str | None = None, program: Path = MAIN) -> Deployment:
     """Run infra/__main__.py under mocks for `stack` with `config`; return everything it registered.
 
@@ -211,6 +230,7 @@ def run_program(stack: str, config: dict[str, str], *, account: str | None = Non
     region = config.get("aws:region", "us-east-1")
     deployment = Deployment(stack=stack, account=account, region=region, config=config)
     mocks = RecordingMocks(account, region)
+    _use_harness_event_loop()
     pulumi_settings.ROOT.set(None)  # a fresh root Stack for every run
     pulumi.runtime.set_mocks(
         mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks, deployment)
