@@ -52,6 +52,8 @@ class Deployment:
     config: dict[str, str]
     resources: list[Recorded] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # URN -> what each component passed to register_outputs.
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # sys.path while the program was declaring resources (runpy restores it afterwards).
     sys_path_during_run: list[str] = field(default_factory=list)
 
@@ -172,6 +174,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 )
             )
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        self.deployment.component_outputs[request.urn] = dict(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
 
 
 def _encode(value: Any) -> str:

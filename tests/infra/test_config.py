@@ -85,6 +85,15 @@ def test_config_is_frozen() -> None:
         config.environment = "prod"  # type: ignore[misc]
 
 
+def test_invalid_stack_name_is_reported_as_the_environment_default() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw("dev", environment=None), stack="Dev_Stack")
+    assert caught.value.problems == (
+        "keyrot:environment: must match ^[a-z][a-z0-9-]{0,31}$: a lower-case letter, then up to 31 lower-case "
+        "letters, digits or '-' (defaults to the stack name 'Dev_Stack'), got 'Dev_Stack'",
+    )
+
+
 def test_environment_defaults_to_stack_name() -> None:
     assert parse_config(raw("dev", environment=None), stack="staging").environment == "staging"
     assert parse_config(raw("dev", environment="qa-2"), stack="dev").environment == "qa-2"
@@ -205,6 +214,8 @@ def test_pulumi_yaml_declares_the_same_defaults_as_config_py() -> None:
         ({"usageKinds": []}, "keyrot:usageKinds: must list at least one of"),
         ({"usageKinds": ["images", "images"]}, "keyrot:usageKinds: lists a usage kind more than once"),
         ({"logRetentionDays": 10}, "keyrot:logRetentionDays: must be one of CloudWatch Logs' values"),
+        ({"logRetentionDays": 0}, "keyrot:logRetentionDays: must be >= 1, got 0"),
+        ({"monitorIntervalMinutes": "5m"}, "keyrot:monitorIntervalMinutes: must be a whole number, got '5m'"),
         (
             {"existingAdminKeySecretArn": "keyrot/dev/openai-admin-key"},
             "keyrot:existingAdminKeySecretArn: must be a Secrets Manager secret ARN",

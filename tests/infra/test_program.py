@@ -84,6 +84,13 @@ def test_components_follow_house_style(deployment: Deployment) -> None:
         assert resource.name.startswith(f"{parent.name}-"), (resource.name, parent.name)
 
 
+def test_every_component_registers_useful_outputs(deployment: Deployment) -> None:
+    for component in (r for r in deployment.resources if not r.custom):
+        outputs = deployment.component_outputs.get(component.urn)
+        assert outputs, f"{component.name} never called register_outputs with outputs"
+        assert all(value not in (None, "", {}, []) for value in outputs.values()), component.name
+
+
 def test_every_taggable_resource_carries_the_environment_tag(deployment: Deployment) -> None:
     for resource in deployment.resources:
         if resource.custom and "tags" in resource.inputs:
