@@ -71,9 +71,6 @@ class Deployment:
     def find(self, type_: str, predicate: Callable[[Recorded], bool]) -> list[Recorded]:
         return [r for r in self.of_type(type_) if predicate(r)]
 
-    def json_input(self, resource: Recorded, key: str) -> Any:
-        return json.loads(resource.inputs[key])
-
 
 def keyrot_config(d: Deployment) -> Any:
     """The validated configuration the program ran with (the tests' expectations derive from it)."""
