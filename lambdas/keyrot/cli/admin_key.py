@@ -32,6 +32,11 @@ def set_admin_key(
     openai_base_url: OpenAIBaseUrl = None,
 ) -> None:
     """Read the admin key (hidden prompt, or stdin), check it with OpenAI, then store it. Never echoes it."""
+    if ctx.args:
+        raise UsageError(
+            "admin-key set takes no arguments: the key is read from a hidden prompt or stdin, never from the "
+            "command line (if you typed it there, it is in your shell history: replace it)"
+        )
     if key_id is not None and not (key_id.startswith("key_") and OPENAI_ID_PATTERN.fullmatch(key_id)):
         raise UsageError(f"--key-id must be an OpenAI key id (key_…), got {key_id[:40]!r}")
     cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)

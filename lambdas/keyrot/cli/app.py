@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +15,7 @@ from keyrot.cli.errors import classify
 from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.options import Profile, Region
 from keyrot.constants import DEFAULT_OPENAI_BASE_URL, ENV_OPENAI_BASE_URL
+from keyrot.redaction import scrub
 
 
 class KeyrotGroup(TyperGroup):
@@ -22,8 +24,12 @@ class KeyrotGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise  # exits, aborts and usage errors (exit 2) keep typer's own handling
+        except typer.TyperException as exc:
+            # Usage errors (exit 2) quote the offending argument: a key pasted on the command line must not echo.
+            exc.message = scrub(exc.message)
+            raise
+        except (typer.Exit, typer.Abort):
+            raise
         except KeyboardInterrupt:
             output.error("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
@@ -81,9 +87,20 @@ def global_options(
     ] = False,
 ) -> None:
     """Global options apply to every command (commands also accept --profile, --region, --openai-base-url)."""
+    _configure_logging(debug)
     ctx.obj = CliContext(
         CliOptions(profile=profile, region=region, openai_base_url=check_base_url(openai_base_url), debug=debug)
     )
+
+
+def _configure_logging(debug: bool) -> None:
+    """keyrot's library loggers stay quiet (the CLI reports outcomes itself) unless --debug asks for them."""
+    keyrot_logger = logging.getLogger("keyrot")
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        keyrot_logger.setLevel(logging.DEBUG)
+    elif not any(isinstance(handler, logging.NullHandler) for handler in keyrot_logger.handlers):
+        keyrot_logger.addHandler(logging.NullHandler())  # no "last resort" printing of warnings to stderr
 
 
 app.command("status")(status.status)
@@ -99,5 +116,7 @@ app.command("doctor")(doctor.doctor)
 admin_key_app = typer.Typer(
     name="admin-key", help="Manage the OpenAI admin key of an environment.", no_args_is_help=True, rich_markup_mode=None
 )
-admin_key_app.command("set")(admin_key.set_admin_key)
+admin_key_app.command("set", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    admin_key.set_admin_key
+)
 app.add_typer(admin_key_app, name="admin-key")

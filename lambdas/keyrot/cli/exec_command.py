@@ -11,6 +11,7 @@ import typer
 from keyrot.cli.errors import CliError, UsageError
 from keyrot.cli.options import Environment, KeyName, Profile, Region, cli_context
 from keyrot.client import KeyProvider
+from keyrot.constants import STAGE_CURRENT
 
 COMMAND_NOT_FOUND = 127
 COMMAND_NOT_EXECUTABLE = 126
@@ -30,6 +31,10 @@ def exec_with_key(
         raise UsageError("no command given: keyrot exec --env <env> --key <key> -- CMD [ARGS...]")
     cli = cli_context(ctx, profile=profile, region=region)
     target = cli.key(env, key)
+    if target.description.version_with(STAGE_CURRENT) is None:
+        raise CliError(
+            f"{target.name} has no current key yet (never rotated): run `keyrot rotate --env {env} --key {key}`"
+        )
     provider = KeyProvider(target.arn, client=cli.secrets)
     environment = {**os.environ, "OPENAI_API_KEY": provider()}
     try:
