@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keyrot.cli.context import CliContext, KeyTarget
 from keyrot.cli.errors import classify
+from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.follow import STEP_FAILED, RotationLog
 from keyrot.cli.key_state import KeyState, build_key_state, read_key_metas
 from keyrot.constants import STAGE_CURRENT
@@ -158,7 +159,7 @@ def admin_key(cli: CliContext, environment: str) -> Finding:
         return Finding("fail", title, str(exc), fix)
     except _AWS_FAILURES as exc:
         found = classify(exc)
-        if found and found[0].name == "ACCESS_DENIED":
+        if found and found[0] == ExitCode.ACCESS_DENIED:
             hint = "fine for read-only operators; revoking, --emergency, --discard-pending and audit need it"
             return Finding("warn", title, f"cannot check it: {found[1]}", hint)
         return Finding("fail", title, _why(exc), fix)
