@@ -17,6 +17,8 @@ from keyrot.testing.scenario import RotationWorld
 
 REGION = "us-east-1"
 
+pytest_plugins = ["tests.support.hygiene"]
+
 
 @pytest.fixture(autouse=True)
 def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -21,6 +21,49 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{_token(20)}"
 
 
+class IssuedSecrets:
+    """Every secret any stand-in in this process has issued (admin keys and minted keys), for leak checks.
+
+    Values are never removed: a key from an earlier test is still key material if it shows up later.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._lengths: frozenset[int] = frozenset()
+
+    def add(self, value: str) -> None:
+        if not value.startswith("sk-"):
+            raise ValueError("the stand-in issues only sk- keys; found_in() relies on that prefix")
+        with self._lock:
+            self._values.add(value)
+            if len(value) not in self._lengths:
+                self._lengths = self._lengths | {len(value)}
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def found_in(self, text: str) -> list[str]:
+        """The issued secrets that occur in `text`, in order of first appearance. Every one starts with "sk-"."""
+        found: list[str] = []
+        lengths = self._lengths
+        position = text.find("sk-")
+        while position != -1:
+            for length in lengths:
+                candidate = text[position : position + length]
+                if candidate in self._values and candidate not in found:
+                    found.append(candidate)
+            position = text.find("sk-", position + 3)
+        return found
+
+
+# Process-wide: the hygiene plugin (tests/support/hygiene.py) fails any test whose output holds one of these.
+ISSUED_SECRETS = IssuedSecrets()
+
+
 class ManualClock:
     """A clock tests move by hand. Unix seconds as float."""
 
@@ -155,6 +198,7 @@ class OrganizationState:
             key = AdminKey(new_id("key_"), value, name, self.now(), frozenset(scopes))
             self.admin_keys[value] = key
             self.minted_values.append(value)
+            ISSUED_SECRETS.add(value)
             return value
 
     def revoke_admin_key(self, value: str) -> None:
@@ -317,6 +361,7 @@ class OrganizationState:
         self.keys[key.id] = key
         self._keys_by_value[value] = key.id
         self.minted_values.append(value)
+        ISSUED_SECRETS.add(value)
         return key
 
     def _authenticates(self, key: ApiKey) -> bool:
