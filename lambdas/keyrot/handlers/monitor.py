@@ -25,7 +25,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         settings = MonitorSettings.from_env()
         metrics.set_default_dimensions(**m.environment_dimensions(settings.environment))
         try:
-            report = run_monitor(build_dependencies(settings))
+            report = run_monitor(build_dependencies(settings, context))
         except Exception as exc:
             metrics.add_metric(name=m.MONITOR_RUN_FAILED, unit=MetricUnit.Count, value=1)
             logger.error("monitor run failed", extra={"error_class": type(exc).__name__, "error": scrub(str(exc))})
@@ -35,7 +35,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return summary
 
 
-def build_dependencies(settings: MonitorSettings) -> MonitorDependencies:
+def build_dependencies(settings: MonitorSettings, context: Any = None) -> MonitorDependencies:
     transport = OpenAITransport(settings.openai_base_url)
     rotation = build_rotation_context(settings.rotation_settings(), aws_client("secretsmanager"), transport=transport)
     admin = load_admin_client(rotation.store, rotation.settings, transport)
@@ -47,4 +47,11 @@ def build_dependencies(settings: MonitorSettings) -> MonitorDependencies:
         cloudwatch=aws_client("cloudwatch"),
         ssm=aws_client("ssm"),
         sns=aws_client("sns"),
+        # Hold the state no longer than this invocation can live (plus a margin).
+        lease_seconds=_remaining_seconds(context) + 10,
     )
+
+
+def _remaining_seconds(context: Any) -> int:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return int(remaining() / 1000) if callable(remaining) else 300

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +18,7 @@ from keyrot.monitor.janitor import JanitorAction, JanitorDecision, decide
 from keyrot.monitor.ledger import Ledger, load_ledger
 from keyrot.monitor.notifications import Notifier
 from keyrot.monitor.publisher import Datum, MetricPublisher, heartbeat, select_batch, split_usage
-from keyrot.monitor.state import MonitorState, PublishIntent, StateStore
+from keyrot.monitor.state import Lease, MonitorState, PublishIntent, StateStore
 from keyrot.monitor.usage import BUCKET_SECONDS, CostsToday, fetch_costs_today, fetch_usage
 from keyrot.openai_admin import OpenAIAdminClient, ProjectApiKey
 from keyrot.rotation import RotationContext, revoke_previous
@@ -47,6 +49,9 @@ class MonitorDependencies:
     ssm: Any
     sns: Any
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # How long this run may hold the state: the function's remaining time plus a margin, so the lease of a run
+    # that died lapses right after the function's timeout.
+    lease_seconds: int = 310
 
 
 @dataclass
@@ -62,6 +67,7 @@ class MonitorReport:
     notifications_sent: int = 0
     notifications_suppressed: int = 0
     metric_calls: int = 0
+    skipped: str | None = None  # why this run did nothing (another run holds the state)
 
 
 def align(moment: int) -> int:
@@ -69,11 +75,36 @@ def align(moment: int) -> int:
 
 
 def run_monitor(deps: MonitorDependencies) -> MonitorReport:
+    """One run, holding a lease on the state so overlapping runs (slow run, retry) never publish twice."""
     settings = deps.settings
     now = int(deps.now().timestamp())
     report = MonitorReport()
     store = StateStore(deps.ssm, settings.state_parameter)
     state = store.load() or MonitorState(watermark=align(now - settings.settle_delay_seconds))
+    run_id = uuid.uuid4().hex
+    if state.leased_to_another(run_id, now):
+        report.skipped = f"another monitor run holds the state until {_iso(state.lease.until if state.lease else now)}"
+        logger.warning("%s; skipping this run", report.skipped)
+        return report
+    state.lease = Lease(run_id, now + deps.lease_seconds)
+    store.save(state)
+    confirmed = store.load()
+    if confirmed is None or confirmed.lease is None or confirmed.lease.owner != run_id:
+        report.skipped = "another monitor run took the state at the same moment"
+        logger.warning("%s; skipping this run", report.skipped)
+        return report
+    try:
+        _run(deps, state, store, now, report)
+    except Exception:
+        state.lease = None
+        with suppress(KeyrotError):
+            store.save(state)  # release the lease; everything in `state` is already true
+        raise
+    return report
+
+
+def _run(deps: MonitorDependencies, state: MonitorState, store: StateStore, now: int, report: MonitorReport) -> None:
+    settings = deps.settings
     publisher = MetricPublisher(deps.cloudwatch)
     notifier = Notifier(deps.sns, settings.topic_arn, state, settings.notify_dedup_seconds, now)
 
@@ -99,8 +130,12 @@ def run_monitor(deps: MonitorDependencies) -> MonitorReport:
     report.notifications_sent, report.notifications_suppressed = len(notifier.sent), len(notifier.suppressed)
     report.metric_calls = publisher.calls
     state.prune_notified(now)
+    state.lease = None
     store.save(state)
-    return report
+
+
+def _iso(moment: int) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _usage_datums(

@@ -44,11 +44,23 @@ class PublishIntent:
 
 
 @dataclass
+class Lease:
+    """The run that owns the state until `until`: overlapping runs would otherwise publish the same usage."""
+
+    owner: str
+    until: int
+
+
+@dataclass
 class MonitorState:
     watermark: int  # usage buckets before this (Unix seconds) are published
     marker: int = 0  # the last publish marker committed
     intent: PublishIntent | None = None
     notified: dict[str, int] = field(default_factory=dict)  # dedup key -> do not notify again before this time
+    lease: Lease | None = None
+
+    def leased_to_another(self, run_id: str, now: int) -> bool:
+        return self.lease is not None and self.lease.owner != run_id and self.lease.until > now
 
     def to_json(self) -> str:
         payload = {"version": STATE_VERSION, **asdict(self)}
@@ -79,6 +91,9 @@ class MonitorState:
                 if intent
                 else None,
                 notified={str(k): _int(v) for k, v in (payload.get("notified") or {}).items()},
+                lease=Lease(str(payload["lease"]["owner"]), _int(payload["lease"]["until"]))
+                if payload.get("lease")
+                else None,
             )
         except (KeyError, TypeError, ValueError):
             raise MonitorStateError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from keyrot import metric_names as m
 from keyrot.monitor import publisher
 from keyrot.monitor.run import run_monitor
+from keyrot.openai_admin import BadRequestError
 from keyrot.testing.monitor_scenario import MonitorWorld
+from keyrot.testing.openai_standin import Fault
 from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash
 
 from .conftest import current_key_id, rotated, usage
@@ -59,10 +62,10 @@ def test_crash_after_each_call_then_rerun_counts_every_bucket_once(
         world = _prepared(new_monitor())
         crashed = _crash_after(world, index)
         assert crashed.calls[-1] == call
-        # the next scheduled runs, once an interrupted publish can be resolved
-        world.clock.advance(240)
+        # the next scheduled runs, once the dead run's lease has lapsed
+        world.clock.advance(360)
         world.run()
-        world.clock.advance(60)
+        world.clock.advance(300)
         world.run()
         _assert_exact(world)
         state = world.state()
@@ -77,7 +80,10 @@ def test_a_too_recent_interrupted_publish_is_deferred_not_guessed(
     run_monitor(_prepared(new_monitor()).recorded_dependencies(log))
     first_usage_put = log.calls.index("aws:PutMetricData") + 1
     world = _prepared(new_monitor())
-    _crash_after(world, first_usage_put)
+    log = RemoteCallLog()
+    log.crash_after = first_usage_put
+    with pytest.raises(SimulatedCrash):
+        run_monitor(dataclasses.replace(world.recorded_dependencies(log), lease_seconds=30))  # a short function
     # WHEN the Lambda is retried a minute later, one of three batches is visible: too early to decide
     world.clock.advance(60)
     assert world.run().resumed_intent == "deferred"
@@ -100,3 +106,28 @@ def test_openai_calls_per_run_do_not_depend_on_the_number_of_keys(new_monitor: C
         run_monitor(world.recorded_dependencies(log))
         counts.append(log.count("openai:"))
     assert counts[0] == counts[1]
+
+
+def test_an_overlapping_run_is_skipped_and_a_dead_runs_lease_lapses(new_monitor: Callable[[], MonitorWorld]) -> None:
+    world = _prepared(new_monitor())
+    # GIVEN a run that died after taking the lease (its first state write)
+    _crash_after(world, 2)
+    # WHEN another run starts while the lease holds, it does nothing
+    world.clock.advance(60)
+    skipped = world.run()
+    assert skipped.skipped is not None and "another monitor run holds the state" in skipped.skipped
+    assert world.sums(m.REQUESTS, m.key_dimensions(world.settings.environment, "chat-backend"), 0, 2**31) == {}
+    # THEN once the lease lapses (the dead run's timeout), runs resume and count everything once
+    world.clock.advance(300)
+    assert world.run().skipped is None
+    _assert_exact(world)
+
+
+def test_a_failed_run_releases_its_lease(new_monitor: Callable[[], MonitorWorld]) -> None:
+    world = _prepared(new_monitor())
+    world.rotation.openai.faults.add(Fault(endpoint="usage", status=400, message="bad request"))
+    with pytest.raises(BadRequestError):
+        world.run()
+    world.rotation.openai.faults.clear()
+    assert world.run().skipped is None
+    _assert_exact(world)
