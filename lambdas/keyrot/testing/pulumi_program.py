@@ -1,0 +1,179 @@
+"""Run the real Pulumi program (infra/__main__.py) in-process under Pulumi's mocks, with no Pulumi CLI.
+
+Shared by the infra tests (synthesised ids and ARNs) and the local rehearsal (which creates every declared resource
+in the AWS emulator and answers with the emulator's real ids). Stack configuration comes from Pulumi.<stack>.yaml
+merged with Pulumi.yaml's declared defaults, the way the CLI merges them. Every registered resource is recorded
+(type, name, parent, inputs, outputs, dependencies) with the stack outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+MAIN = REPO_ROOT / "infra" / "__main__.py"
+PROJECT = "keyrot"
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    dependencies: tuple[str, ...]
+    custom: bool
+
+
+@dataclass
+class Deployment:
+    stack: str
+    account: str
+    region: str
+    config: dict[str, str]
+    resources: list[Recorded] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    # URN -> what each component passed to register_outputs.
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # sys.path while the program was declaring resources (runpy restores it afterwards).
+    sys_path_during_run: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Recorded:
+        matches = [r for r in self.resources if r.name == name]
+        assert len(matches) == 1, f"expected one resource named {name!r}, found {len(matches)}"
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Recorded:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def find(self, type_: str, predicate: Callable[[Recorded], bool]) -> list[Recorded]:
+        return [r for r in self.of_type(type_) if predicate(r)]
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that also records each registration's parent, inputs and dependencies."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks, deployment: Deployment) -> None:
+        super().__init__(mocks)
+        self.deployment = deployment
+
+    def RegisterResource(self, request: Any) -> Any:
+        if not self.deployment.sys_path_during_run:
+            self.deployment.sys_path_during_run = list(sys.path)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            registration = self.resources[response.urn]
+            inputs = rpc.deserialize_properties(request.object)
+            self.deployment.resources.append(
+                Recorded(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    inputs=dict(inputs),
+                    outputs=dict(registration.state),
+                    dependencies=tuple(request.dependencies),
+                    custom=bool(request.custom),
+                )
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        self.deployment.component_outputs[request.urn] = dict(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def _encode(value: Any) -> str:
+    """A config value as the CLI hands it to the program: scalars as text, objects and lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None, *, drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """Pulumi.<stack>.yaml merged with Pulumi.yaml's defaults, namespaced, values encoded like the CLI does."""
+    project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
+    stack_values = dict(yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"])
+    for key, value in (overrides or {}).items():
+        stack_values[key] = value
+    for key in drop:
+        stack_values.pop(key, None)
+    merged: dict[str, Any] = {}
+    for key, declaration in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if "default" in declaration:
+            merged[full] = declaration["default"]
+        elif full not in stack_values:
+            raise AssertionError(f"Stack '{stack}' is missing configuration value '{key}' (the CLI would refuse)")
+    merged.update({k: v for k, v in stack_values.items() if v is not None})
+    return {key: _encode(value) for key, value in merged.items()}
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def _use_harness_event_loop() -> None:
+    """Pulumi's runtime needs a current event loop; other suites (asyncio.run) may have left none."""
+    global _LOOP
+    if _LOOP is None or _LOOP.is_closed():
+        _LOOP = asyncio.new_event_loop()
+    asyncio.set_event_loop(_LOOP)
+
+
+def close_harness_event_loop() -> None:
+    global _LOOP
+    if _LOOP is not None and not _LOOP.is_closed():
+        _LOOP.close()
+    _LOOP = None
+
+
+def run_program(
+    stack: str,
+    config: dict[str, str],
+    mocks: pulumi.runtime.Mocks,
+    *,
+    account: str,
+    program: Path = MAIN,
+) -> Deployment:
+    """Run the program for `stack` with `config` against `mocks`; return everything it registered.
+
+    `account` is the AWS account the (mocked) credentials belong to. `program` is what runpy runs: `__main__.py`,
+    or the `infra/` directory as the Pulumi language host passes it.
+    """
+    region = config.get("aws:region", "us-east-1")
+    deployment = Deployment(stack=stack, account=account, region=region, config=config)
+    _use_harness_event_loop()
+    pulumi_settings.ROOT.set(None)  # a fresh root Stack for every run
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks, deployment)
+    )
+    pulumi.runtime.set_all_config(config)
+
+    @pulumi.runtime.test
+    def execute() -> pulumi.Output[Any]:
+        runpy.run_path(str(program), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        return pulumi.Output.from_input(dict(root.outputs)).apply(deployment.outputs.update)
+
+    execute()
+    return deployment
