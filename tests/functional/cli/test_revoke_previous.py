@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from keyrot.testing.scenario import RotationWorld
 
@@ -70,3 +71,24 @@ def test_revoke_previous_with_a_rejected_admin_key_exits_7(world: RotationWorld,
     assert "admin key was rejected" in result.stderr
     previous = world.previous(arn)
     assert previous is not None and world.openai.state.key_is_live(previous.key_id)
+
+
+def test_revoke_previous_of_an_unknown_key_exits_4(world: RotationWorld, cli: Cli) -> None:
+    rotated(world, "chat-backend", times=2)
+    result = cli("revoke-previous", "--env", "dev", "--key", "chat-frontend", "--yes")
+    assert result.exit_code == 4
+    assert "known keys: chat-backend" in result.stderr
+
+
+def test_revoke_previous_without_label_permission_exits_5_and_can_be_retried(
+    world: RotationWorld, cli: Cli, deny: Callable[[str], None]
+) -> None:
+    # GIVEN this identity may not move labels
+    arn = rotated(world, "chat-backend", times=2)
+    deny("UpdateSecretVersionStage")
+    # WHEN revoking
+    result = cli(*REVOKE, "--yes")
+    # THEN it exits 5 naming the action; the version is not marked revoked, so a retry finishes the job
+    assert result.exit_code == 5
+    assert "secretsmanager:UpdateSecretVersionStage" in result.stderr
+    assert not any("KEYROT_REVOKED" in stages for stages in world.stages(arn).values())

@@ -91,6 +91,13 @@ def test_status_in_the_wrong_region_exits_4_naming_the_region(world: RotationWor
     assert "in region eu-west-1" in result.stderr
 
 
+def test_status_accepts_global_options_before_the_command(world: RotationWorld, cli: Cli) -> None:
+    rotated(world, "chat-backend")
+    result = cli("--region", "eu-west-1", "status", "--env", "dev")
+    assert result.exit_code == 4
+    assert "in region eu-west-1" in result.stderr
+
+
 def test_status_flags_a_pending_rotation_older_than_30_minutes_as_stuck(
     world: RotationWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
