@@ -136,10 +136,11 @@ class CliContext:
 
     def environments(self) -> list[str]:
         """Every environment with a secret tagged keyrot:environment in this account and region."""
-        found = {
-            _tags(listed).get(TAG_ENVIRONMENT, "")
-            for listed in self.store.iter_tagged([{"Key": "tag-key", "Values": [TAG_ENVIRONMENT]}])
-        }
+        found = set()
+        for listed in self.store.iter_tagged([{"Key": "tag-key", "Values": [TAG_ENVIRONMENT]}]):
+            tags = _tags(listed)
+            if TAG_ADMIN_SECRET not in tags:  # an environment is its managed keys, not its admin-key secret
+                found.add(tags.get(TAG_ENVIRONMENT, ""))
         return sorted(env for env in found if env)
 
     def tagged(self, environment: str) -> list[Mapping[str, Any]]:

@@ -117,7 +117,9 @@ class RotationFollower:
     def _check_labels(self) -> bool:
         description = self.store.describe(self.arn)
         stages = description.stages_of(self.token)
-        if not stages or (STAGE_PENDING not in stages and STAGE_CURRENT not in stages):
+        if not stages and "created" not in self._milestones:
+            return False  # not visible yet: DescribeSecret may lag RotateSecret for a moment
+        if STAGE_PENDING not in stages and STAGE_CURRENT not in stages:
             raise RotationFailedError(
                 f"rotation {self.token} of {self.name} was abandoned: its version lost the AWSPENDING label "
                 f"(a value was put outside the rotation, or the pending rotation was discarded); last error: "

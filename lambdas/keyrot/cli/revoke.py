@@ -8,6 +8,7 @@ from keyrot.cli import output
 from keyrot.cli.interaction import confirm
 from keyrot.cli.key_state import read_key_metas
 from keyrot.cli.options import Environment, Json, KeyName, OpenAIBaseUrl, Profile, Region, Yes, cli_context
+from keyrot.constants import STAGE_PREVIOUS, STAGE_REVOKED
 from keyrot.monitor.ledger import KeyRole
 from keyrot.rotation.revoke import revoke_previous
 
@@ -25,9 +26,9 @@ def revoke_previous_key(
     """Revoke the previous key: delete its service account and confirm OpenAI rejects it."""
     cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
     target = cli.key(env, key)
-    metas = read_key_metas(cli.secrets, target.description)
-    previous = metas.get(KeyRole.PREVIOUS)
-    if previous is not None:
+    previous_version = target.description.version_with(STAGE_PREVIOUS)
+    previous = read_key_metas(cli.secrets, target.description).get(KeyRole.PREVIOUS)
+    if previous is not None and STAGE_REVOKED not in target.description.stages_of(previous_version or ""):
         confirm(
             f"Revoke the previous key {previous.key_id} of {target.name} now? Processes still using it will fail.",
             yes=yes,

@@ -99,3 +99,19 @@ def test_admin_key_set_without_put_permission_exits_5(
     assert result.exit_code == 5
     assert "secretsmanager:PutSecretValue" in result.stderr
     assert _stored(world)[0].admin_key == world.admin_key
+
+
+def test_admin_key_set_finds_the_admin_secret_by_its_tag(world: RotationWorld, cli: Cli) -> None:
+    # GIVEN an admin-key secret with another name, tagged as the stack tags it
+    tagged = world.secrets.create_secret(
+        Name="org/openai-admin",
+        Tags=[{"Key": "keyrot:environment", "Value": "dev"}, {"Key": "keyrot:admin-key", "Value": "dev"}],
+    )["ARN"]
+    new_key = world.openai.state.add_admin_key("replacement")
+    # WHEN the admin key is set
+    result = cli(*SET, input=new_key)
+    # THEN it lands in the tagged secret
+    assert result.exit_code == 0, result.output
+    stored = world.secrets.get_secret_value(SecretId=tagged, VersionStage="AWSCURRENT")["SecretString"]
+    assert AdminCredentials.from_json(stored).admin_key == new_key
+    assert "org/openai-admin" in result.stdout

@@ -76,6 +76,17 @@ def test_status_without_env_covers_every_tagged_environment(world: RotationWorld
     assert names == ["dev", "prod"]
 
 
+def test_status_ignores_an_environment_that_has_only_an_admin_key_secret(world: RotationWorld, cli: Cli) -> None:
+    rotated(world, "chat-backend")
+    world.secrets.create_secret(
+        Name="keyrot/qa/openai-admin-key",
+        Tags=[{"Key": "keyrot:environment", "Value": "qa"}, {"Key": "keyrot:admin-key", "Value": "qa"}],
+    )
+    result = cli("status", "--json")
+    assert result.exit_code == 0, result.output
+    assert [env["environment"] for env in json.loads(result.stdout)["environments"]] == ["dev"]
+
+
 def test_status_unknown_environment_exits_4(world: RotationWorld, cli: Cli) -> None:
     rotated(world, "chat-backend")
     result = cli("status", "--env", "qa")
