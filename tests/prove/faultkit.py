@@ -1,0 +1,321 @@
+"""Shared machinery of the fault matrices: a call log that injects faults, the fault kinds, telemetry parsing, tallies.
+
+A scenario is (one remote call of a recorded run) x (one fault kind). Calls are identified by their name and by
+their occurrence, so a scenario targets "the 2nd GetSecretValue" or "the 1st call to the stand-in's list_models":
+
+- AWS faults are raised by botocore event hooks on the n-th occurrence of an operation: before the request is sent
+  (it never reaches AWS) or after the answer came back (it reached AWS, the Lambda never saw the answer).
+- OpenAI faults are stand-in `Fault`s on the n-th call to an endpoint and on the transport's retries of it, so the
+  logical call fails after the transport has done all it does.
+- A crash is `SimulatedCrash` (a BaseException, like the process dying) right after the call's answer arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+from keyrot import metric_names as m
+from keyrot.testing.openai_standin import Fault, OpenAIStandIn, rate_limited, server_error
+from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash, openai_call_name
+from keyrot.testing.rotation_driver import RotationDriver
+
+AWS_ENDPOINT = "https://aws.amazonaws.com/"
+# A read timeout: the stand-in answers only after LATENCY, the client gives up after READ_TIMEOUT. Only the faulted
+# call (and its retries) gets the short read timeout, so no other call can time out by accident.
+READ_TIMEOUT_SECONDS = 0.05
+LATENCY_SECONDS = 0.25
+RETRY_AFTER_SECONDS = 1.0
+
+
+# --- fault kinds --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AwsFaultKind:
+    name: str
+    code: str  # the AwsCallError code keyrot must report
+    make: Callable[[str], Exception]
+    after_effect: bool = False  # raise after the call reached AWS (its effect happened) instead of before
+
+    @property
+    def expected_error(self) -> str:
+        return "AwsCallError"
+
+
+@dataclass(frozen=True)
+class OpenAIFaultKind:
+    name: str
+    expected_error: str
+    make: Callable[[str, Iterable[int]], Fault]
+    short_read_timeout: bool = False
+    after_effect: bool = False  # the call's effect happens although the client sees a failure
+
+
+@dataclass(frozen=True)
+class CrashKind:
+    name: str = "crash after the call"
+    expected_error: str = "SimulatedCrash"
+
+
+def _client_error(code: str, status: int, message: str) -> Callable[[str], Exception]:
+    def make(operation: str) -> Exception:
+        error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return ClientError(error, operation)  # type: ignore[arg-type]
+
+    return make
+
+
+AWS_FAULTS: tuple[AwsFaultKind, ...] = (
+    AwsFaultKind(
+        "AWS 500 InternalServiceError", "InternalServiceError", _client_error("InternalServiceError", 500, "x")
+    ),
+    AwsFaultKind("AWS throttled", "ThrottlingException", _client_error("ThrottlingException", 400, "Rate exceeded")),
+    AwsFaultKind(
+        "AWS read timeout after the call landed",
+        "ReadTimeoutError",
+        lambda _: ReadTimeoutError(endpoint_url=AWS_ENDPOINT),
+        after_effect=True,
+    ),
+    AwsFaultKind(
+        "AWS endpoint unreachable",
+        "EndpointConnectionError",
+        lambda _: EndpointConnectionError(endpoint_url=AWS_ENDPOINT),
+    ),
+)
+
+OPENAI_FAULTS: tuple[OpenAIFaultKind, ...] = (
+    OpenAIFaultKind("HTTP 500", "ServerError", lambda endpoint, calls: server_error(endpoint, calls, status=500)),
+    OpenAIFaultKind("HTTP 503", "ServerError", lambda endpoint, calls: server_error(endpoint, calls, status=503)),
+    OpenAIFaultKind(
+        "HTTP 429 with Retry-After",
+        "RateLimitedError",
+        lambda endpoint, calls: rate_limited(endpoint, calls, retry_after=RETRY_AFTER_SECONDS),
+    ),
+    OpenAIFaultKind(
+        "read timeout",
+        "OpenAIConnectionError",
+        lambda endpoint, calls: Fault(endpoint, calls, status=None, latency_seconds=LATENCY_SECONDS),
+        short_read_timeout=True,
+        after_effect=True,
+    ),
+    OpenAIFaultKind(
+        "dropped connection after the call landed",
+        "OpenAIConnectionError",
+        lambda endpoint, calls: Fault(endpoint, calls, drop_connection=True, after_effect=True),
+        after_effect=True,
+    ),
+    OpenAIFaultKind(
+        "non-JSON 200 body after the call landed",
+        "MalformedResponseError",
+        lambda endpoint, calls: Fault(endpoint, calls, status=200, non_json=True, after_effect=True),
+        after_effect=True,
+    ),
+)
+
+CRASH = CrashKind()
+FaultKind = AwsFaultKind | OpenAIFaultKind | CrashKind
+
+
+# --- the recorded run ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    index: int  # 1-based position in the run
+    name: str  # "aws:PutSecretValue", "openai:GET /models", ...
+    occurrence: int  # 1-based: the how-many-th call of this AWS operation, or to this stand-in endpoint
+    step: str | None = None  # the rotation step that made it
+    endpoint: str | None = None  # the stand-in endpoint of an OpenAI call
+
+    @property
+    def is_aws(self) -> bool:
+        return self.name.startswith("aws:")
+
+    def kinds(self) -> tuple[FaultKind, ...]:
+        return (*(AWS_FAULTS if self.is_aws else OPENAI_FAULTS), CRASH)
+
+    def label(self) -> str:
+        where = f" in {self.step}" if self.step else ""
+        return f"#{self.index} {self.name} (occurrence {self.occurrence}){where}"
+
+
+def sequence(log: FaultLog, openai: OpenAIStandIn) -> list[Call]:
+    """The calls of a recorded run. The stand-in's own call records (reset before the run) name the endpoints."""
+    endpoints = [record.endpoint for record in openai.calls]
+    openai_names = [name for name in log.calls if name.startswith("openai:")]
+    assert len(endpoints) == len(openai_names), (endpoints, openai_names)
+    endpoint_of = iter(endpoints)
+    seen: Counter[str] = Counter()
+    calls = []
+    for index, (name, step) in enumerate(zip(log.calls, log.steps, strict=True), start=1):
+        endpoint = next(endpoint_of) if name.startswith("openai:") else None
+        key = endpoint or name
+        seen[key] += 1
+        calls.append(Call(index, name, seen[key], step, endpoint))
+    return calls
+
+
+@dataclass(frozen=True)
+class AwsFault:
+    call: str
+    occurrence: int
+    kind: AwsFaultKind
+
+
+@dataclass(frozen=True)
+class SlowCall:
+    """Calls `call` number occurrence .. occurrence + attempts - 1 are sent with a short read timeout."""
+
+    call: str
+    occurrence: int
+    attempts: int
+
+    def covers(self, name: str, number: int) -> bool:
+        return name == self.call and self.occurrence <= number < self.occurrence + self.attempts
+
+
+class FaultLog(RemoteCallLog):
+    """A RemoteCallLog that also records AWS calls answered with an error, notes the step each call belongs to,
+    runs `watch` after every call (before any crash), and injects one AWS fault."""
+
+    def __init__(self, watch: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self.steps: list[str | None] = []
+        self.step: str | None = None
+        self.watch = watch
+        self.aws_fault: AwsFault | None = None
+        self.slow_call: SlowCall | None = None
+        self._occurrences: Counter[str] = Counter()
+        self._fault_lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        """A session that records each answered request and shortens the read timeout of the slow call."""
+        log = self
+
+        class FaultSession(requests.Session):
+            def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+                name = openai_call_name(str(method), str(url))
+                number = log._count(name)
+                slow = log.slow_call
+                if slow is not None and slow.covers(name, number):
+                    connect, _ = kwargs.get("timeout") or (2.0, None)
+                    kwargs["timeout"] = (connect, READ_TIMEOUT_SECONDS)
+                response = super().request(method, url, *args, **kwargs)
+                log.record(name)
+                return response
+
+        return FaultSession()
+
+    def _count(self, name: str) -> int:
+        with self._fault_lock:
+            self._occurrences[name] += 1
+            return self._occurrences[name]
+
+    def attach(self, boto3_client: Any) -> Any:
+        boto3_client.meta.events.register("before-call.*.*", self._before_aws_call)
+        boto3_client.meta.events.register("after-call.*.*", self._after_aws_call)
+        return boto3_client
+
+    def record(self, name: str) -> None:
+        with self._lock:
+            self.calls.append(name)
+            self.steps.append(self.step)
+            crash = self.crash_after is not None and len(self.calls) == self.crash_after
+        if self.watch is not None:
+            self.watch(name)
+        if crash:
+            raise SimulatedCrash(f"crash after call {len(self.calls)}: {name}")
+
+    def _before_aws_call(self, model: Any = None, context: Any = None, **_: Any) -> None:
+        name = f"aws:{model.name}"
+        number = self._count(name)
+        fault = self.aws_fault
+        if fault is None or fault.call != name or fault.occurrence != number:
+            return
+        if fault.kind.after_effect:
+            context["keyrot_fault"] = fault.kind
+            return
+        raise fault.kind.make(model.name)
+
+    def _after_aws_call(self, model: Any = None, context: Any = None, **_: Any) -> None:
+        self.record(f"aws:{model.name}")
+        kind = context.pop("keyrot_fault", None) if context is not None else None
+        if kind is not None:
+            raise kind.make(model.name)
+
+
+def openai_fault(kind: OpenAIFaultKind, call: Call, attempts: int) -> Fault:
+    """The fault for `call` and every retry the transport makes of it."""
+    assert call.endpoint is not None
+    return kind.make(call.endpoint, range(call.occurrence, call.occurrence + attempts))
+
+
+class ArnDriver(RotationDriver):
+    """The rotation driver, minus a DescribeSecret per step to turn an ARN into the ARN it already is."""
+
+    def arn(self, secret_id: str) -> str:
+        return secret_id if secret_id.startswith("arn:") else super().arn(secret_id)
+
+
+# --- telemetry ----------------------------------------------------------------------------------------------------
+
+
+def json_lines(output: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in output.splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def failure_metrics(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """EMF documents carrying RotationFailed."""
+    found = []
+    for line in lines:
+        for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
+            if any(metric["Name"] == m.ROTATION_FAILED for metric in directive["Metrics"]):
+                found.append(line)
+    return found
+
+
+def failure_logs(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line.get("message") == "rotation step failed"]
+
+
+# --- tallies, printed by tests/prove/conftest.py -----------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    scenarios: Counter[str] = field(default_factory=Counter)  # per variant
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.scenarios.values())
+
+
+TALLIES: dict[str, Tally] = {"rotation": Tally(), "monitor": Tally()}
+FIGURES: list[str] = []
+
+
+@dataclass
+class Checks:
+    """Invariant checks of one scenario: every failed check is recorded, none stops the matrix."""
+
+    scenario: str
+    violations: list[str] = field(default_factory=list)
+
+    def check(self, condition: object, message: str) -> bool:
+        text = f"{self.scenario}: {message}"
+        if not condition and text not in self.violations:
+            self.violations.append(text)
+        return bool(condition)

@@ -1,0 +1,381 @@
+"""Fault matrix, rotation: every remote call of a rotation x every fault kind, then Secrets Manager's retry.
+
+The calls come from a recorded successful rotation, so a call added to the engine is covered without editing this
+file. Each scenario runs in its own environment (OpenAI project, admin key, secret) on one shared moto and one
+shared stand-in. Invariants, checked in every scenario:
+
+- at every moment (after each remote call): AWSCURRENT holds a key that authenticates, and no more than two keyrot
+  keys of the secret are live besides those being minted for the rotation in flight;
+- the fault surfaces as a failure of the step that made the call, with keyrot's typed error, a RotationFailed
+  metric and a log line naming the step and error class (a crashed process reports nothing), and no key material;
+- right after the failure: AWSCURRENT still authenticates (checked over HTTP), the previous key's grace period is
+  not cut short, and AWSPENDING is where the next attempt can resume from (or clear);
+- Secrets Manager's retry with the same token succeeds at once, and leaves the new key current and working, no
+  AWSPENDING, the previous key as it should be (valid, or revoked in emergency mode) and no orphan account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import time
+from collections import Counter
+from contextlib import redirect_stdout
+from typing import Any
+
+import boto3
+import pytest
+
+from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED
+from keyrot.errors import AwsCallError, KeyrotError, SecretContractError
+from keyrot.handlers import rotate
+from keyrot.observability import PowertoolsRotationTelemetry, flush_metrics
+from keyrot.openai_admin import NO_RETRY, KeyStatus, OpenAIKeyProbe, OpenAITransport
+from keyrot.rotation import RotationRequest, revoke_previous, run_rotation_step
+from keyrot.secret_model import ManagedKey
+from keyrot.testing.moto_gaps import moto_secret
+from keyrot.testing.openai_standin import OpenAIStandIn
+from keyrot.testing.openai_standin.state import ISSUED_SECRETS
+from keyrot.testing.remote_calls import SimulatedCrash
+from keyrot.testing.scenario import FAST_RETRY, RotationWorld
+from tests.prove.faultkit import (
+    RETRY_AFTER_SECONDS,
+    TALLIES,
+    ArnDriver,
+    AwsFault,
+    AwsFaultKind,
+    Call,
+    Checks,
+    CrashKind,
+    FaultKind,
+    FaultLog,
+    OpenAIFaultKind,
+    SlowCall,
+    failure_logs,
+    failure_metrics,
+    json_lines,
+    openai_fault,
+    sequence,
+)
+
+REGION = "us-east-1"
+KEY_NAME = "chat-backend"
+ATTEMPTS = FAST_RETRY.max_attempts  # the transport's attempts per logical OpenAI call
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """Where the secret stands before the faulted rotation, and how that state is restored after each scenario."""
+
+    name: str
+    rotated: bool  # False: a secret with no value yet; True: a current key and a previous key already revoked
+    emergency: bool  # grace period 0: finishSecret revokes the previous key
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"grace_period_seconds": 0} if self.emergency else {}
+
+
+VARIANTS = (
+    Variant("first-rotation", rotated=False, emergency=False),
+    Variant("steady-state", rotated=True, emergency=False),
+    Variant("emergency", rotated=True, emergency=True),
+)
+
+
+class Matrix:
+    """One variant's scenarios on a shared moto and stand-in.
+
+    A first rotation gets a fresh environment (OpenAI project, admin key, secret) per scenario. The other variants
+    keep rotating one long-lived secret: after each scenario's retry has converged, the janitor's revocation of the
+    previous key (done by finishSecret itself in emergency mode) brings it back to the same state, a current key and
+    a revoked previous one. A scenario with violations is followed by a fresh environment.
+    """
+
+    def __init__(self, openai: OpenAIStandIn, variant: Variant) -> None:
+        self.openai = openai
+        self.variant = variant
+        self.secrets = boto3.client("secretsmanager", region_name=REGION)
+        self.probe = OpenAIKeyProbe(OpenAITransport(openai.base_url, retry=NO_RETRY))
+        self._count = itertools.count(1)
+        self._kept: tuple[RotationWorld, str] | None = None
+
+    def world(self) -> tuple[RotationWorld, str]:
+        if self._kept is None:
+            self._kept = self._fresh()
+        elif not self.variant.emergency:
+            world, arn = self._kept
+            assert revoke_previous(world.context(), arn).status == "revoked"
+        world, arn = self._kept
+        if not self.variant.rotated:
+            self._kept = None
+        self.openai.faults.clear()
+        self.openai.reset_calls()
+        return world, arn
+
+    def discard(self) -> None:
+        """Start the next scenario from a fresh environment."""
+        self._kept = None
+
+    def _fresh(self) -> tuple[RotationWorld, str]:
+        environment = f"{self.variant.name[:5]}-{next(self._count)}"
+        world = RotationWorld.create(self.openai, self.secrets, environment=environment, **self.variant.settings)
+        arn = world.create_managed_secret(KEY_NAME)
+        if self.variant.rotated:
+            for _ in range(2):
+                assert world.driver().rotate(arn).succeeded
+            if not self.variant.emergency:
+                assert revoke_previous(world.context(), arn).status == "revoked"
+        return world, arn
+
+    def lambda_driver(self, world: RotationWorld, log: FaultLog) -> tuple[ArnDriver, list[str]]:
+        """Secrets Manager's side plain; the function's own calls go through `log`. Returns the stdout of each step."""
+        client = log.attach(boto3.client("secretsmanager", region_name=REGION))
+        function_world = dataclasses.replace(world, secrets=client, session_factory=log.session)
+        rotate.metrics.default_dimensions.clear()  # one Lambda per environment: drop the previous scenario's
+        rotate.metrics.clear_metrics()
+        telemetry = PowertoolsRotationTelemetry(rotate.metrics, rotate.logger, world.environment)
+        outputs: list[str] = []
+
+        def invoke(event: dict[str, Any]) -> Any:
+            # As the handler does: one context per invocation, telemetry, metrics flushed however the step ends.
+            log.step = event["Step"]
+            buffer = io.StringIO()
+            try:
+                with redirect_stdout(buffer), flush_metrics(rotate.metrics):
+                    context = function_world.context()
+                    return run_rotation_step(RotationRequest.from_event(event), context, telemetry)
+            finally:
+                outputs.append(buffer.getvalue())
+
+        return ArnDriver(world.secrets, invoke), outputs
+
+    def record(self) -> list[Call]:
+        world, arn = self.world()
+        log = FaultLog()
+        driver, _ = self.lambda_driver(world, log)
+        run = driver.rotate(arn, token=driver.start(arn))
+        assert run.succeeded and run.attempts == 1, run.failures
+        return sequence(log, self.openai)
+
+    def status(self, api_key: str) -> KeyStatus:
+        return self.probe.check(api_key).status
+
+
+# --- state read straight from moto and the stand-in (no remote calls, so it can run after every call) -------------
+
+
+def _moto_value(arn: str, stage: str) -> ManagedKey | None:
+    for version in moto_secret(REGION, arn).versions.values():
+        if stage in version["version_stages"] and "secret_string" in version:
+            return ManagedKey.from_json(version["secret_string"])
+    return None
+
+
+def _moto_stages(arn: str) -> dict[str, list[str]]:
+    return {vid: list(version["version_stages"]) for vid, version in moto_secret(REGION, arn).versions.items()}
+
+
+def _moto_current(arn: str) -> ManagedKey:
+    current = _moto_value(arn, STAGE_CURRENT)
+    assert current is not None, "the secret has no AWSCURRENT value"
+    return current
+
+
+def _live_keys_by_token(world: RotationWorld) -> Counter[str]:
+    state = world.openai.state
+    prefix = f"keyrot:{world.environment}:{KEY_NAME}:"
+    with state.lock:
+        keys = [k for k in state.keys.values() if k.project_id == world.project_id and k.owner_name.startswith(prefix)]
+    return Counter(key.owner_name[len(prefix) :] for key in keys if state.key_is_live(key.id))
+
+
+class Watch:
+    """Runs after every remote call of the function."""
+
+    def __init__(self, world: RotationWorld, arn: str, checks: Checks) -> None:
+        self.world, self.arn, self.checks = world, arn, checks
+        self.token: str | None = None
+        self._failed: set[str] = set()  # report each invariant once per scenario, at the first call that broke it
+
+    def __call__(self, name: str) -> None:
+        state = self.world.openai.state
+        current = _moto_value(self.arn, STAGE_CURRENT)
+        if current is not None:
+            key = state.keys.get(current.key_id)
+            works = key is not None and key.value == current.api_key and state.key_is_live(current.key_id)
+            self._check("current", works, f"after {name}: the AWSCURRENT key does not authenticate")
+        live = _live_keys_by_token(self.world)
+        in_flight = live.pop(self.token, 0) if self.token else 0
+        others = sum(live.values())
+        self._check("others", others <= 2, f"after {name}: {others} keys live besides the one being minted")
+        self._check("twins", in_flight <= ATTEMPTS, f"after {name}: {in_flight} keys live for the rotation in flight")
+
+    def _check(self, invariant: str, condition: bool, message: str) -> None:
+        if invariant not in self._failed and not self.checks.check(condition, message):
+            self._failed.add(invariant)
+
+
+# --- one scenario -------------------------------------------------------------------------------------------------
+
+
+def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
+    openai, variant = matrix.openai, matrix.variant
+    world, arn = matrix.world()
+    checks = Checks(f"{variant.name} {call.label()} x {kind.name}")
+    before = _moto_value(arn, STAGE_CURRENT)
+    watch = Watch(world, arn, checks)
+    log = FaultLog(watch)
+    driver, outputs = matrix.lambda_driver(world, log)
+    token = driver.start(arn)
+    watch.token = token
+    slept = len(world.sleeps)
+
+    # WHEN the fault hits the call
+    if isinstance(kind, AwsFaultKind):
+        log.aws_fault = AwsFault(call.name, call.occurrence, kind)
+    elif isinstance(kind, OpenAIFaultKind):
+        openai.faults.add(openai_fault(kind, call, ATTEMPTS))
+        if kind.short_read_timeout:
+            log.slow_call = SlowCall(call.name, call.occurrence, ATTEMPTS)
+    else:
+        log.crash_after = call.index
+    try:
+        run = driver.rotate(arn, token=token, max_attempts=1)
+    except SimulatedCrash:
+        run = None
+
+    # THEN it surfaces where it was injected, typed and reported (or, for a crash, not reported at all)
+    lines = json_lines("".join(outputs))
+    if isinstance(kind, CrashKind):
+        checks.check(run is None and log.calls[-1:] == [call.name], f"the crash point moved: {log.calls[-3:]}")
+        checks.check(not failure_metrics(lines) and not failure_logs(lines), "a crashed process reported a failure")
+    else:
+        _check_failure(checks, call, kind, run, json_lines(outputs[-1]) if outputs else [])
+    if isinstance(kind, OpenAIFaultKind) and kind.expected_error == "RateLimitedError":
+        waits = world.sleeps[slept:].count(RETRY_AFTER_SECONDS)
+        checks.check(waits == ATTEMPTS - 1, f"Retry-After honoured {waits} times, not {ATTEMPTS - 1}")
+    leaked = ISSUED_SECRETS.found_in("".join(outputs))
+    checks.check(not leaked, f"{len(leaked)} key value(s) in the function's logs or metrics")
+
+    # Requests the function gave up on still land; Secrets Manager retries minutes later, after they have.
+    if isinstance(kind, OpenAIFaultKind) and kind.after_effect and call.endpoint is not None:
+        _settle(openai, call.endpoint)
+    openai.faults.clear()
+    log.aws_fault, log.crash_after, log.slow_call = None, None, None
+    _check_resumable(checks, matrix, world, arn, token, before)
+
+    # AND Secrets Manager's retry with the same token converges
+    outputs.clear()
+    retry = driver.rotate(arn, token=token)
+    checks.check(retry.succeeded and retry.attempts == 1, f"the retry did not succeed at once: {retry.failures}")
+    checks.check(not failure_metrics(json_lines("".join(outputs))), "the retry reported a failure")
+    if retry.succeeded:
+        _check_converged(checks, matrix, world, arn, token, before)
+    if checks.violations:
+        matrix.discard()
+    return checks
+
+
+def _check_failure(checks: Checks, call: Call, kind: FaultKind, run: Any, lines: list[dict[str, Any]]) -> None:
+    if not checks.check(run is not None and not run.succeeded and len(run.failures) == 1, f"no failure: {run}"):
+        return
+    step, error = run.failures[0]
+    error_class = type(error).__name__
+    checks.check(step == call.step, f"failed in {step}, not in {call.step} which made the call")
+    checks.check(isinstance(error, KeyrotError), f"untyped error {error_class}")
+    checks.check(error_class == kind.expected_error, f"{error_class} instead of {kind.expected_error}")
+    if isinstance(kind, AwsFaultKind):
+        code = error.code if isinstance(error, AwsCallError) else None
+        checks.check(code == kind.code, f"AWS error code {code} instead of {kind.code}")
+    metrics = failure_metrics(lines)
+    checks.check(
+        [(d.get("step"), d.get("error_class")) for d in metrics] == [(step, error_class)],
+        f"RotationFailed metric metadata {[(d.get('step'), d.get('error_class')) for d in metrics]}",
+    )
+    logs = failure_logs(lines)
+    checks.check(
+        [(d.get("step"), d.get("error_class")) for d in logs] == [(step, error_class)],
+        f"failure log lines {[(d.get('step'), d.get('error_class')) for d in logs]}",
+    )
+
+
+def _settle(openai: OpenAIStandIn, endpoint: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(openai.calls_to(endpoint)) < openai.faults.count(endpoint) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _check_resumable(
+    checks: Checks, matrix: Matrix, world: RotationWorld, arn: str, token: str, before: ManagedKey | None
+) -> None:
+    stages = _moto_stages(arn)
+    promoted = STAGE_CURRENT in stages.get(token, [])
+    if before is not None:
+        current = _moto_current(arn)
+        checks.check(matrix.status(current.api_key) is KeyStatus.VALID, "mid-scenario: AWSCURRENT does not work")
+        if not (promoted and matrix.variant.emergency):
+            checks.check(matrix.status(before.api_key) is KeyStatus.VALID, "mid-scenario: the old key was cut off")
+    pending = [version for version, labels in stages.items() if STAGE_PENDING in labels]
+    checks.check(pending in ([token], [] if promoted else [token]), f"mid-scenario: AWSPENDING on {pending}")
+    if promoted or pending != [token]:
+        return
+    try:
+        value = _moto_value(arn, STAGE_PENDING)
+    except SecretContractError as exc:
+        checks.check(False, f"mid-scenario: the pending value cannot be read: {exc}")
+        return
+    if value is not None:
+        identity = (value.environment, value.key_name, value.project_id)
+        checks.check(identity == (world.environment, KEY_NAME, world.project_id), "mid-scenario: foreign pending")
+        checks.check(world.openai.state.key_is_live(value.key_id), "mid-scenario: the pending key is dead")
+
+
+def _check_converged(
+    checks: Checks, matrix: Matrix, world: RotationWorld, arn: str, token: str, before: ManagedKey | None
+) -> None:
+    stages = _moto_stages(arn)
+    current = _moto_current(arn)
+    checks.check(STAGE_CURRENT in stages.get(token, []), "the rotated version is not AWSCURRENT")
+    checks.check(matrix.status(current.api_key) is KeyStatus.VALID, "the new current key does not work")
+    checks.check(not any(STAGE_PENDING in labels for labels in stages.values()), f"AWSPENDING left: {stages}")
+    previous = _moto_value(arn, STAGE_PREVIOUS)
+    expected = {current.service_account_id}
+    if before is None:
+        checks.check(previous is None, "a first rotation has a previous key")
+    elif checks.check(previous is not None and previous.key_id == before.key_id, "AWSPREVIOUS is not the old key"):
+        old = matrix.status(before.api_key)
+        if matrix.variant.emergency:
+            checks.check(old is KeyStatus.DEAD, f"emergency mode left the old key {old.value}")
+            revoked = [version for version, labels in stages.items() if STAGE_REVOKED in labels]
+            checks.check(revoked and STAGE_CURRENT not in stages[revoked[0]], "the revocation is not recorded")
+        else:
+            checks.check(old is KeyStatus.VALID, "the old key lost its grace period")
+            expected.add(before.service_account_id)
+    live = {account.id for account in world.keyrot_accounts()}
+    checks.check(live == expected, f"orphan or missing accounts: {len(live - expected)} extra, {expected - live}")
+
+
+# --- the matrix ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[variant.name for variant in VARIANTS])
+def test_a_fault_at_any_call_leaves_a_working_key_and_the_retry_converges(
+    aws: None, openai_standin: OpenAIStandIn, variant: Variant
+) -> None:
+    # GIVEN the remote calls of a successful rotation, recorded
+    matrix = Matrix(openai_standin, variant)
+    calls = matrix.record()
+    names = {call.name for call in calls}
+    assert {"aws:PutSecretValue", "aws:UpdateSecretVersionStage", "openai:GET /models"} <= names, names
+    assert any(call.endpoint == "create_service_account" for call in calls)
+    # WHEN each kind of fault hits each call in turn, THEN every invariant holds
+    tally = TALLIES["rotation"]
+    violations: list[str] = []
+    for call in calls:
+        for kind in call.kinds():
+            violations += run_scenario(matrix, call, kind).violations
+            tally.scenarios[variant.name] += 1
+    tally.violations += violations
+    assert not violations, f"{len(violations)} invariant violation(s):\n" + "\n".join(violations[:40])
