@@ -392,8 +392,10 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
     base_url = c.text("openaiBaseUrl")
     if base_url is not None:
         parts = urlsplit(base_url)
-        if parts.scheme != "https" or not parts.netloc:
-            c.problem("openaiBaseUrl", f"must be an https:// URL, got {base_url[:120]!r}")
+        loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if (parts.scheme != "https" and not loopback) or not parts.netloc:
+            # Plain http only for a local stand-in (the rehearsal); anything that leaves the machine is https.
+            c.problem("openaiBaseUrl", f"must be an https:// URL (http only on loopback), got {base_url[:120]!r}")
         base_url = base_url.rstrip("/")
 
     band = c.number("anomalyBandWidth", exclusive_minimum=0, maximum=MAX_ANOMALY_BAND_WIDTH)

@@ -222,6 +222,7 @@ def test_pulumi_yaml_declares_the_same_defaults_as_config_py() -> None:
         ),
         ({"administratorArns": ["admin"]}, "keyrot:administratorArns: must be IAM role or user ARNs, got 'admin'"),
         ({"openaiBaseUrl": "http://api.openai.com/v1"}, "keyrot:openaiBaseUrl: must be an https:// URL"),
+        ({"openaiBaseUrl": "http://10.0.0.5:8080/v1"}, "keyrot:openaiBaseUrl: must be an https:// URL (http only on"),
         ({"anomalyBandWidth": 0}, "keyrot:anomalyBandWidth: must be greater than 0 and at most 10, got '0'"),
         ({"anomalyBandWidth": 11}, "keyrot:anomalyBandWidth: must be greater than 0 and at most 10, got '11'"),
         ({"dashboard": "sometimes"}, "keyrot:dashboard: must be true or false, got 'sometimes'"),
@@ -314,3 +315,8 @@ def test_reader_roles_must_be_in_the_deploying_account() -> None:
     # Every role and the administrator are reported.
     assert len(caught.value.problems) == 4
     assert caught.value.problems[-1].startswith("keyrot:administratorArns: arn:aws:iam::111111111111:role/")
+
+
+def test_plain_http_is_accepted_for_a_loopback_stand_in_only() -> None:
+    config = parse_config(raw("dev", openaiBaseUrl="http://127.0.0.1:8080/v1"), stack="dev")
+    assert config.openai_base_url == "http://127.0.0.1:8080/v1"
