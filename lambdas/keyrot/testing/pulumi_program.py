@@ -9,6 +9,7 @@ merged with Pulumi.yaml's declared defaults, the way the CLI merges them. Every 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import runpy
 import sys
@@ -66,6 +67,82 @@ class Deployment:
 
     def find(self, type_: str, predicate: Callable[[Recorded], bool]) -> list[Recorded]:
         return [r for r in self.of_type(type_) if predicate(r)]
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:7]
+
+
+def data_sources(account: str, region: str, caller_arn: str, user_id: str) -> dict[str, dict[str, Any]]:
+    """What the program's data sources (caller identity, region, partition) answer for `account` in `region`."""
+    return {
+        "aws:index/getCallerIdentity:getCallerIdentity": {
+            "accountId": account,
+            "arn": caller_arn,
+            "userId": user_id,
+            "id": account,
+        },
+        "aws:index/getRegion:getRegion": {
+            "region": region,
+            "name": region,
+            "id": region,
+            "endpoint": "",
+            "description": "",
+        },
+        "aws:index/getPartition:getPartition": {
+            "partition": "aws",
+            "dnsSuffix": "amazonaws.com",
+            "id": "aws",
+            "reverseDnsPrefix": "com.amazonaws",
+        },
+    }
+
+
+def answer_data_source(
+    args: pulumi_mocks.MockCallArgs, answers: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    if args.token not in answers:
+        raise NotImplementedError(f"unmocked data source {args.token}")
+    return answers[args.token], []
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Ids are `<name>_id`; ARNs are synthesised per type in the stack's account and region."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self.account = account
+        self.region = region
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        caller = f"arn:aws:sts::{self.account}:assumed-role/deployer/session"
+        return answer_data_source(args, data_sources(self.account, self.region, caller, "AROAEXAMPLE:session"))
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        name = inputs.get("name") or f"{args.name}-{_short_hash(args.name)}"
+        acct, region = self.account, self.region
+        suffix = _short_hash(name)[:6]  # Secrets Manager appends 6 random characters to a secret's ARN
+        arn_by_type = {
+            "aws:kms/key:Key": f"arn:aws:kms:{region}:{acct}:key/{_short_hash(args.name)}-key",
+            "aws:kms/alias:Alias": f"arn:aws:kms:{region}:{acct}:{name}",
+            "aws:secretsmanager/secret:Secret": f"arn:aws:secretsmanager:{region}:{acct}:secret:{name}-{suffix}",
+            "aws:iam/role:Role": f"arn:aws:iam::{acct}:role/{name}",
+            "aws:iam/policy:Policy": f"arn:aws:iam::{acct}:policy/{name}",
+            "aws:lambda/function:Function": f"arn:aws:lambda:{region}:{acct}:function:{name}",
+            "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{region}:{acct}:log-group:{name}",
+            "aws:sns/topic:Topic": f"arn:aws:sns:{region}:{acct}:{name}",
+            "aws:cloudwatch/eventRule:EventRule": f"arn:aws:events:{region}:{acct}:rule/{name}",
+            "aws:scheduler/schedule:Schedule": f"arn:aws:scheduler:{region}:{acct}:schedule/default/{name}",
+            "aws:cloudwatch/metricAlarm:MetricAlarm": f"arn:aws:cloudwatch:{region}:{acct}:alarm:{name}",
+            "aws:cloudwatch/dashboard:Dashboard": f"arn:aws:cloudwatch::{acct}:dashboard/{inputs.get('dashboardName')}",
+            "aws:sns/topicSubscription:TopicSubscription": f"arn:aws:sns:{region}:{acct}:{name}",
+        }
+        outputs = {**inputs, "name": name, "arn": arn_by_type.get(args.typ, f"arn:aws:mock:{region}:{acct}:{name}")}
+        if args.typ == "aws:kms/key:Key":
+            outputs["keyId"] = f"{_short_hash(args.name)}-key"
+        if args.typ == "aws:lambda/function:Function":
+            outputs["invokeArn"] = f"arn:aws:apigateway:{region}:lambda:path/functions/{outputs['arn']}/invocations"
+        return f"{args.name}_id", outputs
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -19,7 +19,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 
 from keyrot.testing.demo.emulator import ACCOUNT, REGION, AwsEmulator
 from keyrot.testing.demo.lambda_runtime import LambdaWorker
-from keyrot.testing.pulumi_program import Deployment, run_program, stack_config
+from keyrot.testing.pulumi_program import Deployment, answer_data_source, data_sources, run_program, stack_config
 
 NOT_EMULATED = (
     "Secrets Manager rotation schedules do not fire: rotations start with `keyrot rotate`.",
@@ -104,30 +104,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         identity = self.client("sts").get_caller_identity()
-        answers = {
-            "aws:index/getCallerIdentity:getCallerIdentity": {
-                "accountId": identity["Account"],
-                "arn": identity["Arn"],
-                "userId": identity["UserId"],
-                "id": identity["Account"],
-            },
-            "aws:index/getRegion:getRegion": {
-                "region": REGION,
-                "name": REGION,
-                "id": REGION,
-                "endpoint": "",
-                "description": "",
-            },
-            "aws:index/getPartition:getPartition": {
-                "partition": "aws",
-                "dnsSuffix": "amazonaws.com",
-                "id": "aws",
-                "reverseDnsPrefix": "com.amazonaws",
-            },
-        }
-        if args.token not in answers:
-            raise NotImplementedError(f"the rehearsal does not answer the data source {args.token}")
-        return answers[args.token], []
+        return answer_data_source(args, data_sources(identity["Account"], REGION, identity["Arn"], identity["UserId"]))
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
