@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -132,8 +133,9 @@ class Call:
     index: int  # 1-based position in the run
     name: str  # "aws:PutSecretValue", "openai:GET /models", ...
     occurrence: int  # 1-based: the how-many-th call of this AWS operation, or to this stand-in endpoint
-    step: str | None = None  # the rotation step that made it
+    step: str | None = None  # the rotation step (or monitor phase) that made it
     endpoint: str | None = None  # the stand-in endpoint of an OpenAI call
+    name_occurrence: int = 0  # 1-based: the how-many-th call with this name (usage kinds share one endpoint)
 
     @property
     def is_aws(self) -> bool:
@@ -153,13 +155,14 @@ def sequence(log: FaultLog, openai: OpenAIStandIn) -> list[Call]:
     openai_names = [name for name in log.calls if name.startswith("openai:")]
     assert len(endpoints) == len(openai_names), (endpoints, openai_names)
     endpoint_of = iter(endpoints)
-    seen: Counter[str] = Counter()
+    per_endpoint: Counter[str] = Counter()
+    per_name: Counter[str] = Counter()
     calls = []
     for index, (name, step) in enumerate(zip(log.calls, log.steps, strict=True), start=1):
         endpoint = next(endpoint_of) if name.startswith("openai:") else None
-        key = endpoint or name
-        seen[key] += 1
-        calls.append(Call(index, name, seen[key], step, endpoint))
+        per_endpoint[endpoint or name] += 1
+        per_name[name] += 1
+        calls.append(Call(index, name, per_endpoint[endpoint or name], step, endpoint, per_name[name]))
     return calls
 
 
@@ -252,10 +255,54 @@ class FaultLog(RemoteCallLog):
             raise kind.make(model.name)
 
 
+class Relay:
+    """Creating boto3 clients is slow: instrument them once and point them at each scenario's log in turn."""
+
+    def __init__(self) -> None:
+        self.log: FaultLog | None = None
+
+    def attach(self, boto3_client: Any) -> Any:
+        boto3_client.meta.events.register("before-call.*.*", self._before)
+        boto3_client.meta.events.register("after-call.*.*", self._after)
+        return boto3_client
+
+    def _before(self, **kwargs: Any) -> None:
+        if self.log is not None:
+            self.log._before_aws_call(**kwargs)
+
+    def _after(self, **kwargs: Any) -> None:
+        if self.log is not None:
+            self.log._after_aws_call(**kwargs)
+
+
 def openai_fault(kind: OpenAIFaultKind, call: Call, attempts: int) -> Fault:
     """The fault for `call` and every retry the transport makes of it."""
     assert call.endpoint is not None
     return kind.make(call.endpoint, range(call.occurrence, call.occurrence + attempts))
+
+
+def inject(log: FaultLog, openai: OpenAIStandIn, call: Call, kind: FaultKind, attempts: int) -> None:
+    """Arm `kind` at `call`: a botocore hook, a stand-in fault (and a short read timeout), or a crash."""
+    if isinstance(kind, AwsFaultKind):
+        log.aws_fault = AwsFault(call.name, call.occurrence, kind)
+    elif isinstance(kind, OpenAIFaultKind):
+        openai.faults.add(openai_fault(kind, call, attempts))
+        if kind.short_read_timeout:
+            log.slow_call = SlowCall(call.name, call.name_occurrence, attempts)
+    else:
+        log.crash_after = call.index
+
+
+def disarm(log: FaultLog, openai: OpenAIStandIn, call: Call, kind: FaultKind) -> None:
+    """Let requests the function gave up on land (a retry comes later), then remove every fault."""
+    if isinstance(kind, OpenAIFaultKind) and kind.after_effect and call.endpoint is not None:
+        deadline = time.monotonic() + 5.0
+        while len(openai.calls_to(call.endpoint)) < openai.faults.count(call.endpoint):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    openai.faults.clear()
+    log.aws_fault, log.crash_after, log.slow_call = None, None, None
 
 
 class ArnDriver(RotationDriver):

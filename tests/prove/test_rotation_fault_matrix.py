@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
-import time
 from collections import Counter
 from contextlib import redirect_stdout
 from typing import Any
@@ -43,7 +42,6 @@ from tests.prove.faultkit import (
     RETRY_AFTER_SECONDS,
     TALLIES,
     ArnDriver,
-    AwsFault,
     AwsFaultKind,
     Call,
     Checks,
@@ -51,11 +49,12 @@ from tests.prove.faultkit import (
     FaultKind,
     FaultLog,
     OpenAIFaultKind,
-    SlowCall,
+    Relay,
+    disarm,
     failure_logs,
     failure_metrics,
+    inject,
     json_lines,
-    openai_fault,
     sequence,
 )
 
@@ -96,7 +95,9 @@ class Matrix:
     def __init__(self, openai: OpenAIStandIn, variant: Variant) -> None:
         self.openai = openai
         self.variant = variant
-        self.secrets = boto3.client("secretsmanager", region_name=REGION)
+        self.secrets = boto3.client("secretsmanager", region_name=REGION)  # Secrets Manager's side, and checks
+        self.relay = Relay()
+        self.function_secrets = self.relay.attach(boto3.client("secretsmanager", region_name=REGION))
         self.probe = OpenAIKeyProbe(OpenAITransport(openai.base_url, retry=NO_RETRY))
         self._count = itertools.count(1)
         self._kept: tuple[RotationWorld, str] | None = None
@@ -131,8 +132,8 @@ class Matrix:
 
     def lambda_driver(self, world: RotationWorld, log: FaultLog) -> tuple[ArnDriver, list[str]]:
         """Secrets Manager's side plain; the function's own calls go through `log`. Returns the stdout of each step."""
-        client = log.attach(boto3.client("secretsmanager", region_name=REGION))
-        function_world = dataclasses.replace(world, secrets=client, session_factory=log.session)
+        self.relay.log = log
+        function_world = dataclasses.replace(world, secrets=self.function_secrets, session_factory=log.session)
         rotate.metrics.default_dimensions.clear()  # one Lambda per environment: drop the previous scenario's
         rotate.metrics.clear_metrics()
         telemetry = PowertoolsRotationTelemetry(rotate.metrics, rotate.logger, world.environment)
@@ -233,14 +234,7 @@ def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
     slept = len(world.sleeps)
 
     # WHEN the fault hits the call
-    if isinstance(kind, AwsFaultKind):
-        log.aws_fault = AwsFault(call.name, call.occurrence, kind)
-    elif isinstance(kind, OpenAIFaultKind):
-        openai.faults.add(openai_fault(kind, call, ATTEMPTS))
-        if kind.short_read_timeout:
-            log.slow_call = SlowCall(call.name, call.occurrence, ATTEMPTS)
-    else:
-        log.crash_after = call.index
+    inject(log, openai, call, kind, ATTEMPTS)
     try:
         run = driver.rotate(arn, token=token, max_attempts=1)
     except SimulatedCrash:
@@ -259,11 +253,8 @@ def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
     leaked = ISSUED_SECRETS.found_in("".join(outputs))
     checks.check(not leaked, f"{len(leaked)} key value(s) in the function's logs or metrics")
 
-    # Requests the function gave up on still land; Secrets Manager retries minutes later, after they have.
-    if isinstance(kind, OpenAIFaultKind) and kind.after_effect and call.endpoint is not None:
-        _settle(openai, call.endpoint)
-    openai.faults.clear()
-    log.aws_fault, log.crash_after, log.slow_call = None, None, None
+    # Secrets Manager retries minutes later: requests the function gave up on have landed by then
+    disarm(log, openai, call, kind)
     _check_resumable(checks, matrix, world, arn, token, before)
 
     # AND Secrets Manager's retry with the same token converges
@@ -299,12 +290,6 @@ def _check_failure(checks: Checks, call: Call, kind: FaultKind, run: Any, lines:
         [(d.get("step"), d.get("error_class")) for d in logs] == [(step, error_class)],
         f"failure log lines {[(d.get('step'), d.get('error_class')) for d in logs]}",
     )
-
-
-def _settle(openai: OpenAIStandIn, endpoint: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(openai.calls_to(endpoint)) < openai.faults.count(endpoint) and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def _check_resumable(
