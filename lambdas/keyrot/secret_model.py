@@ -17,8 +17,9 @@ from keyrot.errors import AdminKeyError, SecretContractError
 
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 KEY_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
-# OpenAI ids (proj_..., key_..., svc_acct_...) are opaque; accept the characters they are made of.
-OPENAI_ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+# OpenAI ids (proj_..., key_..., svc_acct_...) are opaque; accept the characters they are made of. Never "sk-...":
+# that is a key pasted where an id belongs, and ids are logged freely.
+OPENAI_ID_PATTERN = re.compile(r"^(?!sk-)[A-Za-z0-9_\-]{1,128}$")
 
 _REQUIRED_FIELDS = ("api_key", "key_id", "service_account_id", "project_id", "environment", "key_name", "created_at")
 
@@ -44,8 +45,9 @@ class SecretIdentity:
         identity.validate(source="tag")
         return identity
 
-    def validate(self, source: str) -> None:
-        """Raise SecretContractError if a field has the wrong shape. `source` says where it came from."""
+    def validate(self, source: str, *, quote: bool = True) -> None:
+        """Raise SecretContractError if a field has the wrong shape. `source` says where it came from; a value read
+        from a secret is not quoted (`quote=False`): whatever sits in the field may be key material."""
         checks = (
             (TAG_ENVIRONMENT, self.environment, ENVIRONMENT_PATTERN),
             (TAG_KEY_NAME, self.key_name, KEY_NAME_PATTERN),
@@ -53,7 +55,8 @@ class SecretIdentity:
         )
         for name, value, pattern in checks:
             if not pattern.fullmatch(value):
-                raise SecretContractError(f"{source} {name} has an invalid value {value[:70]!r}")
+                shown = f" {value[:70]!r}" if quote else ""
+                raise SecretContractError(f"{source} {name} has an invalid value{shown}")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ class ManagedKey:
             created_at=_parse_time(payload["created_at"], what, "created_at"),
             expires_at=_parse_time(expires_at, what, "expires_at") if expires_at else None,
         )
-        key.identity.validate(source=what)
+        key.identity.validate(source=what, quote=False)
         return key
 
     def check_identity(self, expected: SecretIdentity, *, what: str = "secret value") -> None:
@@ -172,4 +175,7 @@ def _parse_time(value: str, what: str, name: str) -> datetime:
         raise SecretContractError(f"{what} field {name} is not an ISO 8601 timestamp") from None
     if moment.tzinfo is None:
         raise SecretContractError(f"{what} field {name} must carry a UTC offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past the last representable UTC moment
+        raise SecretContractError(f"{what} field {name} is out of range") from None

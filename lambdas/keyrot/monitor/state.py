@@ -70,7 +70,7 @@ class MonitorState:
     def from_json(cls, text: str, name: str) -> MonitorState:
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise MonitorStateError(
                 f"SSM parameter {name} is not JSON; fix or delete it (docs/runbook.md#monitor-state)"
             ) from None
@@ -95,7 +95,7 @@ class MonitorState:
                 if payload.get("lease")
                 else None,
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):  # AttributeError: a non-object "notified"
             raise MonitorStateError(
                 f"SSM parameter {name} has a malformed field; fix or delete it (docs/runbook.md#monitor-state)"
             ) from None

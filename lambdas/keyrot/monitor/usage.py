@@ -6,6 +6,7 @@ the requested window must be present exactly once; anything else is an error and
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from keyrot.openai_admin import OpenAIAdminClient
 
 BUCKET_SECONDS = 60
 _MAX_BUCKETS_PER_PAGE = 1440  # the Usage API's maximum `limit` for 1-minute buckets
+# No minute holds more than this of anything; a larger count is garbage, and past 2**53 a float (and so CloudWatch,
+# or past ~1e308 even the conversion) can no longer carry it.
+_MAX_COUNT = 2**53
 
 # Per usage kind: which result field feeds which metric. Every listed field is required by OpenAI's spec.
 KIND_FIELDS: Mapping[str, Mapping[str, str]] = {
@@ -140,11 +144,19 @@ def _count(result: Mapping[str, Any], name: str, kind: str) -> int:
     value = result.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise MalformedUsageError(f"{kind} result field {name} is missing or not a non-negative integer")
+    if value > _MAX_COUNT:
+        raise MalformedUsageError(f"{kind} result field {name} is implausibly large ({len(str(value))} digits)")
     return value
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value  # NaN check
+    """A finite int or float that CloudWatch can take (not NaN, not infinite, not an int too big for a float)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _iso(moment: int) -> str:

@@ -83,7 +83,7 @@ class ProjectApiKey:
         detail = owner.get(owner_type) if owner_type in ("user", "service_account") else None
         detail = detail if isinstance(detail, Mapping) else {}
         last_used = obj.get("last_used_at")
-        if last_used is not None and not isinstance(last_used, int):
+        if last_used is not None and (not isinstance(last_used, int) or isinstance(last_used, bool)):
             raise MalformedResponseError("project API key field last_used_at must be an integer or null")
         access = obj.get("owner_project_access")
         return cls(

@@ -160,7 +160,7 @@ class OpenAITransport:
         if 200 <= response.status_code < 300:
             try:
                 body = response.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the decoder goes
                 raise MalformedResponseError(
                     f"OpenAI {operation}: HTTP {response.status_code} with a body that is not JSON",
                     status=response.status_code,
@@ -193,7 +193,7 @@ def error_from_response(response: requests.Response, *, operation: str, secrets:
     message = ""
     try:
         payload = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
