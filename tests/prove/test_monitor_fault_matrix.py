@@ -15,28 +15,20 @@ clock set back to the same start. Invariants:
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import time
-import uuid
 from typing import Any
 
-import boto3
 import pytest
 
-from keyrot import metric_names as m
-from keyrot.constants import STAGE_REVOKED, state_parameter_name
+from keyrot.constants import STAGE_REVOKED
 from keyrot.errors import AwsCallError, KeyrotError
 from keyrot.monitor import ledger, publisher
 from keyrot.monitor import run as monitor_run
-from keyrot.monitor.run import MonitorDependencies, MonitorReport, run_monitor
-from keyrot.monitor.state import MonitorState
-from keyrot.openai_admin import NO_RETRY, KeyStatus, OpenAIKeyProbe, OpenAITransport
-from keyrot.secret_model import ManagedKey
+from keyrot.monitor.run import MonitorReport, run_monitor
+from keyrot.openai_admin import KeyStatus
 from keyrot.testing.monitor_scenario import MonitorWorld
 from keyrot.testing.openai_standin import ManualClock, OpenAIStandIn
 from keyrot.testing.remote_calls import SimulatedCrash
-from keyrot.testing.scenario import FAST_RETRY, RotationWorld
+from keyrot.testing.scenario import FAST_RETRY
 from tests.prove.faultkit import (
     TALLIES,
     AwsFaultKind,
@@ -45,147 +37,16 @@ from tests.prove.faultkit import (
     CrashKind,
     FaultKind,
     FaultLog,
-    Relay,
     disarm,
     inject,
     sequence,
 )
+from tests.prove.monitor_lab import MonitorLab, Prepared, expected_sums, published_sums
 
-KEY_NAME = "chat-backend"
 ATTEMPTS = FAST_RETRY.max_attempts
-SETTLE = 600
-GRACE = 300
 JANITOR_PHASE = "janitor revocation"
 SCHEDULE_SECONDS = 300
-SPACING = 45 * 60  # a scenario spans about 35 minutes; their metrics never share a minute
 SCHEDULED_RUNS = 3
-# minute -> (requests by the current key, by the previous key, by an unmanaged key)
-USAGE = {1: (3, 2, 0), 2: (4, 0, 5), 3: (6, 1, 0)}
-REQUESTS = {minute: current + previous for minute, (current, previous, _) in USAGE.items()}
-UNMANAGED = {minute: unmanaged for minute, (_, _, unmanaged) in USAGE.items() if unmanaged}
-
-
-@dataclasses.dataclass
-class Prepared:
-    world: MonitorWorld
-    arn: str
-    current: ManagedKey
-    previous: ManagedKey
-
-
-class Matrix:
-    """A fresh environment per scenario, on one moto, one stand-in and one clock, and shared (instrumented) clients.
-
-    Each scenario's clock starts SPACING before the previous one's, so their metrics never share a minute.
-    """
-
-    def __init__(self, openai: OpenAIStandIn, clock: ManualClock) -> None:
-        self.openai, self.clock = openai, clock
-        now = int(time.time())
-        self.base = now - now % 60 - 3600
-        self.probe = OpenAIKeyProbe(OpenAITransport(openai.base_url, retry=NO_RETRY))
-        self._count = itertools.count(1)
-        self.clock.set(self.base)
-        self.template = MonitorWorld.create(openai, clock, environment="mon-0")
-        self.relay = Relay()
-        region = self.template.cloudwatch.meta.region_name
-        self.clients = {
-            name: self.relay.attach(boto3.client(name, region_name=region))
-            for name in ("secretsmanager", "cloudwatch", "ssm", "sns")
-        }
-
-    def prepare(self) -> Prepared:
-        """A secret rotated twice (its previous key idle past the grace period), usage in three minutes by both of
-        its keys and by an unmanaged key, and the monitor's watermark at the start: ready for one run."""
-        number = next(self._count)
-        self.clock.set(self.base - number * SPACING)
-        world = self._world(f"mon-{number}")
-        arn = world.rotation.create_managed_secret(KEY_NAME)
-        previous, current = (self._mint(world, arn) for _ in range(2))
-        world.ssm.put_parameter(
-            Name=world.settings.state_parameter, Value=MonitorState(watermark=world.start).to_json(), Type="String"
-        )
-        unmanaged, _ = world.rotation.openai.state.add_user_key(world.rotation.project_id)
-        for minute, (by_current, by_previous, by_unmanaged) in USAGE.items():
-            for key_id, requests in ((current.key_id, by_current), (previous.key_id, by_previous)):
-                if requests:
-                    self._usage(world, key_id, minute, requests)
-            if by_unmanaged:
-                self._usage(world, unmanaged, minute, by_unmanaged, kind="embeddings")
-        self.clock.advance(5 * 60 + SETTLE)
-        self.openai.faults.clear()
-        self.openai.reset_calls()
-        ledger.clear_cache()
-        return Prepared(world, arn, current, previous)
-
-    def _world(self, environment: str) -> MonitorWorld:
-        """MonitorWorld.create's environment (project, admin key, topic and inbox), with the template's clients."""
-        template = self.template
-        rotation = RotationWorld.create(
-            self.openai, template.rotation.secrets, environment=environment, now=template.rotation.now
-        )
-        topic_arn = template.sns.create_topic(Name=f"keyrot-{environment}-oncall")["TopicArn"]
-        queue_url = template.sqs.create_queue(QueueName=f"oncall-inbox-{environment}")["QueueUrl"]
-        attributes = template.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-        template.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=attributes["Attributes"]["QueueArn"])
-        settings = dataclasses.replace(
-            template.settings,
-            environment=environment,
-            admin_secret_arn=rotation.admin_secret_arn,
-            project_id=rotation.project_id,
-            topic_arn=topic_arn,
-            state_parameter=state_parameter_name(environment),
-            grace_period_seconds=GRACE,
-            quiet_window_seconds=GRACE,
-            usage_kinds=("completions", "embeddings"),
-        )
-        return dataclasses.replace(
-            template,
-            rotation=rotation,
-            topic_arn=topic_arn,
-            queue_url=queue_url,
-            settings=settings,
-            start=int(self.clock()),
-        )
-
-    def dependencies(self, world: MonitorWorld, log: FaultLog) -> MonitorDependencies:
-        """What `MonitorWorld.recorded_dependencies` builds, on the shared instrumented clients."""
-        self.relay.log = log
-        clients = self.clients
-        rotation = dataclasses.replace(world.rotation, secrets=clients["secretsmanager"], session_factory=log.session)
-        recorded = dataclasses.replace(world, rotation=rotation)
-        return recorded.dependencies(cloudwatch=clients["cloudwatch"], ssm=clients["ssm"], sns=clients["sns"])
-
-    def _mint(self, world: MonitorWorld, arn: str) -> ManagedKey:
-        """A rotation's outcome, written directly: a keyrot service account and its key, stored as AWSCURRENT
-        (AWSPREVIOUS follows). The monitor, not the rotation, is under test here."""
-        rotation = world.rotation
-        token = str(uuid.uuid4())
-        name = f"keyrot:{rotation.environment}:{KEY_NAME}:{token}"
-        account, key = rotation.openai.state.create_service_account(
-            rotation.project_id, name, with_key=True, expires_in=None
-        )
-        assert key is not None
-        value = ManagedKey(
-            api_key=key.value,
-            key_id=key.id,
-            service_account_id=account.id,
-            project_id=rotation.project_id,
-            environment=rotation.environment,
-            key_name=KEY_NAME,
-            created_at=world.now(),
-        )
-        rotation.secrets.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=value.to_json())
-        return value
-
-    @staticmethod
-    def _usage(world: MonitorWorld, key_id: str, minute: int, requests: int, kind: str = "completions") -> None:
-        world.rotation.openai.state.record_usage(
-            key_id, kind, at=world.start + minute * 60 + 5, num_model_requests=requests, input_tokens=requests * 10
-        )
-
-    def status(self, api_key: str) -> KeyStatus:
-        return self.probe.check(api_key).status
 
 
 @pytest.fixture
@@ -208,36 +69,17 @@ def phases(monkeypatch: pytest.MonkeyPatch) -> dict[str, FaultLog]:
     return active
 
 
-def _sums(world: MonitorWorld) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
-    t, env = world.start, world.settings.environment
-    window = (t - SETTLE, t + 15 * 60)
-    return (
-        world.sums(m.REQUESTS, m.key_dimensions(env, KEY_NAME), *window),
-        world.sums(m.INPUT_TOKENS, m.key_dimensions(env, KEY_NAME), *window),
-        world.sums(m.UNMANAGED_KEY_REQUESTS, m.environment_dimensions(env), *window),
-    )
-
-
-def _expected(world: MonitorWorld) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
-    t = world.start
-    return (
-        {t + minute * 60: float(n) for minute, n in REQUESTS.items()},
-        {t + minute * 60: float(n * 10) for minute, n in REQUESTS.items()},
-        {t + minute * 60: float(n) for minute, n in UNMANAGED.items()},
-    )
-
-
-def record(matrix: Matrix, phases: dict[str, FaultLog]) -> list[Call]:
+def record(matrix: MonitorLab, phases: dict[str, FaultLog]) -> list[Call]:
     prepared = matrix.prepare()
     log = FaultLog()
     phases["log"] = log
     report = run_monitor(matrix.dependencies(prepared.world, log))
     assert report.revoked == [prepared.previous.key_id] and report.unmanaged_keys, report
-    assert _sums(prepared.world) == _expected(prepared.world)
+    assert published_sums(prepared.world) == expected_sums(prepared.world)
     return sequence(log, matrix.openai)
 
 
-def run_scenario(matrix: Matrix, phases: dict[str, FaultLog], call: Call, kind: FaultKind) -> Checks:
+def run_scenario(matrix: MonitorLab, phases: dict[str, FaultLog], call: Call, kind: FaultKind) -> Checks:
     prepared = matrix.prepare()
     world = prepared.world
     checks = Checks(f"monitor {call.label()} x {kind.name}")
@@ -267,9 +109,11 @@ def run_scenario(matrix: Matrix, phases: dict[str, FaultLog], call: Call, kind: 
         if isinstance(kind, AwsFaultKind):
             code = error.code if isinstance(error, AwsCallError) else None
             checks.check(code == kind.code, f"AWS error code {code} instead of {kind.code}")
-    expected = _expected(world)
-    for metric, sums, wanted in zip(("Requests", "InputTokens", "Unmanaged"), _sums(world), expected, strict=True):
-        over = {bucket: value for bucket, value in sums.items() if value > wanted.get(bucket, 0)}
+    expected = expected_sums(world)
+    for metric, found, wanted in zip(
+        ("Requests", "InputTokens", "Unmanaged"), published_sums(world), expected, strict=True
+    ):
+        over = {bucket: value for bucket, value in found.items() if value > wanted.get(bucket, 0)}
         checks.check(not over, f"after the failed run, {metric} counted twice: {over}")
     checks.check(matrix.status(prepared.current.api_key) is KeyStatus.VALID, "the current key was cut off")
 
@@ -283,7 +127,9 @@ def run_scenario(matrix: Matrix, phases: dict[str, FaultLog], call: Call, kind: 
         return checks
     checks.check(later.skipped is None, f"still skipped after {SCHEDULED_RUNS} scheduled runs: {later.skipped}")
     checks.check(not later.revocation_failures, f"the next run could not revoke: {later.revocation_failures}")
-    checks.check(_sums(world) == expected, f"sums after the next run: {_sums(world)} instead of {expected}")
+    checks.check(
+        published_sums(world) == expected, f"sums after the next run: {published_sums(world)} instead of {expected}"
+    )
     state = world.state() or {}
     checks.check(state.get("intent") is None, "an intent is left pending")
     checks.check(state.get("watermark", 0) >= world.start + 4 * 60, "the watermark does not cover the usage")
@@ -295,7 +141,7 @@ def run_scenario(matrix: Matrix, phases: dict[str, FaultLog], call: Call, kind: 
     return checks
 
 
-def _next_runs(matrix: Matrix, world: MonitorWorld) -> MonitorReport:
+def _next_runs(matrix: MonitorLab, world: MonitorWorld) -> MonitorReport:
     """Scheduled runs, every five minutes, until one is not skipped (a dead run's lease lapses on its own)."""
     for _ in range(SCHEDULED_RUNS):
         matrix.clock.advance(SCHEDULE_SECONDS)
@@ -334,7 +180,7 @@ def test_a_fault_at_any_call_of_a_monitor_run_loses_and_doubles_nothing(
     clock = ManualClock(0)
     with OpenAIStandIn(clock=clock) as openai:
         # GIVEN the remote calls of a monitor run that publishes usage, notifies and revokes, recorded
-        matrix = Matrix(openai, clock)
+        matrix = MonitorLab(openai, clock)
         calls = record(matrix, phases)
         names = [call.name for call in calls]
         assert {"aws:PutParameter", "aws:Publish", "aws:UpdateSecretVersionStage"} <= set(names)
