@@ -74,9 +74,8 @@ def create_secret(ctx: RotationContext, request: RotationRequest, description: S
 
 
 def set_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
-    """Nothing to push: OpenAI minted the key. Check the pending value is well formed so testSecret can use it."""
-    pending = _read_pending(ctx, request, description)
-    return StepResult("nothing to set (OpenAI-minted key)", key_id=pending.key_id)
+    """Nothing to push: OpenAI minted the key. testSecret reads and checks the pending value, so no read here."""
+    return StepResult("nothing to set (OpenAI-minted key)")
 
 
 def test_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
@@ -85,9 +84,10 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
     Configuring rotation with RotateImmediately=false runs testSecret alone, on a copy of the current value; on a
     secret that has no value yet there is nothing to test, and the configuration must not fail for it.
     """
-    if description.version_with(STAGE_CURRENT) is None and _pending_is_empty(ctx, request):
+    stored = _read_pending_text(ctx, request, description)  # one read serves both questions
+    if stored is None and description.version_with(STAGE_CURRENT) is None:
         return StepResult("nothing to test: the secret has no value yet")
-    pending = _read_pending(ctx, request, description)
+    pending = _parse_pending(ctx, description, request, stored)
     with admin_errors():
         try:
             listed = ctx.admin().get_project_api_key(pending.project_id, pending.key_id)
@@ -155,19 +155,22 @@ def _identity(ctx: RotationContext, description: SecretDescription) -> SecretIde
 
 
 def _read_pending(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> ManagedKey:
+    return _parse_pending(ctx, description, request, _read_pending_text(ctx, request, description))
+
+
+def _read_pending_text(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> str | None:
+    return ctx.store.get_string(request.secret_id, stage=_pending_stage(description, request), version_id=request.token)
+
+
+def _parse_pending(
+    ctx: RotationContext, description: SecretDescription, request: RotationRequest, stored: str | None
+) -> ManagedKey:
     identity = _identity(ctx, description)
-    stored = ctx.store.get_string(
-        request.secret_id, stage=_pending_stage(description, request), version_id=request.token
-    )
     if stored is None:
         raise RotationStateError(f"version {request.token} of secret {description.name} holds no value yet")
     pending = ManagedKey.from_json(stored, what="pending secret value")
     pending.check_identity(identity, what="pending secret value")
     return pending
-
-
-def _pending_is_empty(ctx: RotationContext, request: RotationRequest) -> bool:
-    return ctx.store.get_string(request.secret_id, stage=STAGE_PENDING, version_id=request.token) is None
 
 
 def _pending_stage(description: SecretDescription, request: RotationRequest) -> str:
