@@ -49,7 +49,7 @@ from tests.prove.strategies import (
     usage_results,
 )
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BEARER = "sk-admin-FUZZBEARERq7Zp3Lx9Vb2Nk5Rt8Yw1Ec4Ua6Hs0Dj0Kk"
 _MAX_MESSAGE = 401  # 400 characters and an ellipsis
 

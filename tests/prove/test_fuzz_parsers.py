@@ -33,7 +33,7 @@ from tests.prove.strategies import (
     text_of,
 )
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _TOKEN = re.compile(r"[A-Za-z0-9\-]{32,64}")
 
 

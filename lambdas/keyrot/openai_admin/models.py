@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyrot.openai_admin.errors import MalformedResponseError
+from keyrot.secret_model import OPENAI_ID_PATTERN
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,10 @@ class MintedServiceAccount:
         if not isinstance(value, str) or not value:
             raise MalformedResponseError("service account api_key has no value")
         return cls(
-            service_account_id=_str(obj, "id", "service account"),
+            service_account_id=_id(obj, "id", "service account"),
             name=_str(obj, "name", "service account"),
             created_at=_int(obj, "created_at", "service account"),
-            key_id=_str(key, "id", "service account api_key"),
+            key_id=_id(key, "id", "service account api_key"),
             api_key=value,
             attempts=attempts,
         )
@@ -150,6 +151,14 @@ def _str(obj: Mapping[str, Any], name: str, what: str) -> str:
     value = obj.get(name)
     if not isinstance(value, str) or not value:
         raise MalformedResponseError(f"{what} field {name} is missing or not a string")
+    return value
+
+
+def _id(obj: Mapping[str, Any], name: str, what: str) -> str:
+    """An id keyrot stores in a secret: it must be one the secret contract accepts when it is read back."""
+    value = _str(obj, name, what)
+    if not OPENAI_ID_PATTERN.fullmatch(value):
+        raise MalformedResponseError(f"{what} field {name} is not an OpenAI id")
     return value
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from keyrot.aws.secrets import SecretDescription
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING
-from keyrot.errors import AwsCallError, KeyValidationError, RotationStateError
+from keyrot.errors import AwsCallError, KeyValidationError, RotationStateError, SecretContractError
 from keyrot.openai_admin import KeyStatus, NotFoundError, OpenAIAdminClient, OpenAIError
 from keyrot.rotation.context import RotationContext, admin_errors
 from keyrot.rotation.events import RotationRequest, StepName
@@ -32,28 +32,25 @@ class StepResult:
 
 
 def create_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
-    """Mint a key on a new service account and store it as AWSPENDING, unless a pending value already exists."""
+    """Mint a key on a new service account and store it as AWSPENDING, unless a pending value already exists.
+
+    Service accounts minted for this token but not stored (a crash before the put, a lost answer that the transport
+    retried, or a duplicate invocation that lost the race to store its key) are deleted once the pending value is
+    settled, never before: until then, any of them may be the one a concurrent invocation is about to store.
+    """
     identity = _identity(ctx, description)
+    name = str(ServiceAccountName(identity.environment, identity.key_name, request.token))
     stored = ctx.store.get_string(request.secret_id, stage=STAGE_PENDING, version_id=request.token)
     if stored is not None:
         pending = ManagedKey.from_json(stored, what="pending secret value")
         pending.check_identity(identity, what="pending secret value")
+        _sweep(ctx.admin(), identity.project_id, name, keep=pending.service_account_id)
         return StepResult("pending value already stored", key_id=pending.key_id)
 
-    name = str(ServiceAccountName(identity.environment, identity.key_name, request.token))
     admin = ctx.admin()
     expiry = ctx.settings.key_expiry_seconds or None
     with admin_errors():
-        # A crash between "service account created" and "pending value stored" leaves an account whose key
-        # nobody can read any more. It carries this token's name: delete it before minting again.
-        swept = _delete_named(admin, identity.project_id, name)
         minted = admin.create_service_account(identity.project_id, name, expires_in_seconds=expiry)
-        if minted.attempts > 1:
-            # An earlier attempt of the same call may have succeeded without us seeing the answer.
-            swept += _delete_named(admin, identity.project_id, name, keep=minted.service_account_id)
-    if swept:
-        logger.warning("deleted %d leftover service account(s) named for this rotation", swept)
-
     created_at = ctx.now()
     key = ManagedKey(
         api_key=minted.api_key,
@@ -68,8 +65,13 @@ def create_secret(ctx: RotationContext, request: RotationRequest, description: S
     try:
         ctx.store.put_pending(request.secret_id, request.token, key.to_json(), rotation_token=request.rotation_token)
     except AwsCallError:
-        _discard_if_unstored(ctx, request, admin, key)
-        raise
+        winner = _discard_if_unstored(ctx, request, admin, key)
+        if winner is None:
+            raise
+        # A duplicate invocation stored its key first (Secrets Manager refuses a second value): that one stands.
+        _sweep(admin, identity.project_id, name, keep=winner.service_account_id)
+        return StepResult("pending value stored by a concurrent invocation", key_id=winner.key_id)
+    _sweep(admin, identity.project_id, name, keep=key.service_account_id)
     return StepResult("minted", key_id=key.key_id)
 
 
@@ -179,19 +181,27 @@ def _pending_stage(description: SecretDescription, request: RotationRequest) -> 
     return STAGE_PENDING if STAGE_PENDING in stages else STAGE_CURRENT
 
 
-def _delete_named(admin: OpenAIAdminClient, project_id: str, name: str, *, keep: str | None = None) -> int:
-    doomed = [account.id for account in admin.iter_service_accounts(project_id) if account.name == name]
-    deleted = 0
-    for account_id in doomed:
-        if account_id != keep and admin.delete_service_account(project_id, account_id):
-            deleted += 1
-    return deleted
+def _sweep(admin: OpenAIAdminClient, project_id: str, name: str, *, keep: str) -> None:
+    """Delete the service accounts named for this rotation except `keep`, the one the pending value holds."""
+    with admin_errors():
+        doomed = [account.id for account in admin.iter_service_accounts(project_id) if account.name == name]
+        deleted = sum(
+            1 for account_id in doomed if account_id != keep and admin.delete_service_account(project_id, account_id)
+        )
+    if deleted:
+        logger.warning("deleted %d leftover service account(s) named for this rotation", deleted)
 
 
 def _discard_if_unstored(
     ctx: RotationContext, request: RotationRequest, admin: OpenAIAdminClient, key: ManagedKey
-) -> None:
-    """After a failed PutSecretValue, delete the new account only if the value provably did not land."""
-    with suppress(AwsCallError, OpenAIError):
-        if ctx.store.get_string(request.secret_id, stage=STAGE_PENDING, version_id=request.token) is None:
-            admin.delete_service_account(key.project_id, key.service_account_id)
+) -> ManagedKey | None:
+    """After a failed PutSecretValue: delete the new account unless its key provably landed. Returns the pending
+    value if another invocation's key is stored instead (then the new account is deleted too), else None."""
+    with suppress(AwsCallError, OpenAIError, SecretContractError):
+        stored = ctx.store.get_string(request.secret_id, stage=STAGE_PENDING, version_id=request.token)
+        other = ManagedKey.from_json(stored, what="pending secret value") if stored is not None else None
+        if other is not None and other.service_account_id == key.service_account_id:
+            return None  # ours landed after all (the answer was lost): the next attempt finds it stored
+        admin.delete_service_account(key.project_id, key.service_account_id)
+        return other
+    return None
