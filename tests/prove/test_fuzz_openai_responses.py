@@ -89,7 +89,8 @@ def test_a_created_service_account_is_read_exactly_or_refused(body: Any, attempt
     )
     assert all(isinstance(value, str) and value for value in (minted.service_account_id, minted.key_id, minted.api_key))
     assert isinstance(minted.created_at, int) and not isinstance(minted.created_at, bool)
-    assert minted.api_key not in repr(minted)
+    if not any(minted.api_key in field for field in (minted.service_account_id, minted.name, minted.key_id)):
+        assert minted.api_key not in repr(minted)  # the value itself is kept out of the repr
 
 
 @FUZZ

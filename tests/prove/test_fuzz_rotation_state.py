@@ -19,15 +19,17 @@ import pytest
 import requests
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.secretsmanager.models import secretsmanager_backends
 
 from keyrot.errors import KeyrotError, KeyValidationError
 from keyrot.handlers import rotate
 from keyrot.observability import PowertoolsRotationTelemetry
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation.events import STEP_NAMES
-from keyrot.testing.moto_gaps import moto_secret
+from keyrot.testing.moto_gaps import enable_rotation, moto_secret
 from keyrot.testing.openai_standin import OpenAIStandIn
-from keyrot.testing.scenario import RotationWorld
+from keyrot.testing.scenario import ROTATION_LAMBDA_ARN, RotationWorld
 from tests.prove.strategies import MARKER, created_service_accounts, key_payloads, tag_lists, text_of
 
 REGION = "us-east-1"
@@ -55,9 +57,7 @@ def _status(world: RotationWorld, api_key: str) -> KeyStatus:
 
 def _snapshot(world: RotationWorld) -> dict[str, Any]:
     """Every secret's versions, labels and values (read from moto directly), every live account and key."""
-    from moto.secretsmanager.models import secretsmanager_backends
-
-    backend = secretsmanager_backends["123456789012"][REGION]
+    backend = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION]
     secrets = {
         secret.arn: {vid: (tuple(v["version_stages"]), v.get("secret_string")) for vid, v in secret.versions.items()}
         for secret in list(backend.secrets.values())
@@ -216,9 +216,6 @@ def test_odd_tags_rotate_correctly_or_mint_nothing(world: RotationWorld, tags: l
     # GIVEN a new secret with generated tags
     aws_tags = _aws_tags(world, tags)
     arn = world.secrets.create_secret(Name=f"keyrot/dev/{uuid.uuid4()}", Tags=aws_tags)["ARN"]
-    from keyrot.testing.moto_gaps import enable_rotation
-    from keyrot.testing.scenario import ROTATION_LAMBDA_ARN
-
     enable_rotation(REGION, arn, ROTATION_LAMBDA_ARN)
     before = _snapshot(world)
     # WHEN Secrets Manager rotates it
