@@ -1,8 +1,10 @@
 """Fault matrix, rotation: every remote call of a rotation x every fault kind, then Secrets Manager's retry.
 
 The calls come from a recorded successful rotation, so a call added to the engine is covered without editing this
-file. Each scenario runs in its own environment (OpenAI project, admin key, secret) on one shared moto and one
-shared stand-in. Invariants, checked in every scenario:
+file. Three starting points: a secret's first rotation, a secret in steady state (a current key, the previous one
+revoked by the janitor) and the same in emergency mode (grace period 0). All scenarios share one moto and one
+stand-in; each variant keeps to its own environments (OpenAI project, admin key, secrets). Invariants, checked in
+every scenario:
 
 - at every moment (after each remote call): AWSCURRENT holds a key that authenticates, and no more than two keyrot
   keys of the secret are live besides those being minted for the rotation in flight;
