@@ -1,0 +1,118 @@
+"""Every benchmark runs once at a tiny size and reports well-formed results; the runner writes one results file.
+
+The figures of a smoke run are real but too small to judge a target by, so only what is deterministic at any size
+is asserted here (call counts, failures, the archive size). `make bench` measures at full size.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import BENCHMARKS
+from bench.__main__ import main, render_table, results_document
+from bench.common import BenchResult
+
+_results: dict[str, BenchResult] = {}
+
+
+def _smoke(name: str) -> BenchResult:
+    if name not in _results:
+        _results[name] = importlib.import_module(f"bench.{name}").run(smoke=True)
+    return _results[name]
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_benchmark_runs_at_smoke_size_and_reports_well_formed_results(name: str) -> None:
+    # WHEN the benchmark runs at its smallest size
+    result = _smoke(name)
+    # THEN it reports rows, at least one target with a verdict, and JSON-ready figures
+    assert result.name == name and result.smoke and result.rows
+    assert result.targets and all(isinstance(row.met, bool) and row.goal for row in result.targets)
+    assert json.loads(json.dumps(result.to_json(), default=str))["targets"]
+
+
+def test_hot_path_reads_secrets_manager_once_per_ttl() -> None:
+    figures = _smoke("hot_path").figures
+    assert figures["calls_per_10k_reads_ttl_300s"]["KeyProvider (keyrot)"]["get_secret_value"] == 1
+    assert figures["median_seconds_per_read"]["KeyProvider (keyrot)"] > 0
+
+
+def test_rotation_path_has_no_unexplained_call_and_no_sleep() -> None:
+    figures = _smoke("rotation_path").figures
+    for label in ("first rotation", "later rotation", "revocation"):
+        calls = figures["calls"][label]
+        assert calls["unexplained"] == [], (label, calls["sequence"])
+        assert calls["openai_calls"] >= 2 and calls["aws_calls"] >= 5
+    assert figures["sleeps"] == 0
+
+
+def test_monitor_usage_calls_do_not_depend_on_key_count() -> None:
+    runs = _smoke("monitor_scale").figures["runs"]
+    usage_calls = {run["openai_by_endpoint"]["usage"] + run["openai_by_endpoint"]["costs"] for run in runs}
+    assert len(usage_calls) == 1
+    assert all(run["usage_datums"] > 0 and run["put_metric_data"] >= 1 for run in runs)
+
+
+def test_cold_start_builds_the_archive_under_five_megabytes() -> None:
+    figures = _smoke("cold_start").figures
+    assert 0 < figures["archive_bytes"] < 5 * 1024 * 1024
+    assert set(figures["ratio_to_boto3"]) >= {"rotate: repo", "monitor: archive"}
+
+
+def test_zero_downtime_loses_no_request() -> None:
+    figures = _smoke("zero_downtime").figures
+    assert figures["requests_sent"] > 0 and figures["requests_failed"] == 0
+    assert figures["rotations_succeeded_first_attempt"] == figures["rotations"]
+
+
+def test_cost_model_breaks_every_estimate_down_by_resource() -> None:
+    estimates = _smoke("cost").figures["estimates"]
+    for label, estimate in estimates.items():
+        assert set(estimate["usd"]) == {
+            "secrets",
+            "kms",
+            "metrics",
+            "alarms",
+            "dashboard",
+            "lambda",
+            "scheduler",
+            "logs",
+            "sns",
+        }
+        assert estimate["total_usd"] == pytest.approx(sum(estimate["usd"].values())), label
+    assert estimates["defaults, 2 keys"]["volumes"]["metrics_published_per_monitor_run"] == 12
+
+
+def test_runner_prints_one_table_and_writes_the_results_file(tmp_path: Path, capsys: Any) -> None:
+    # GIVEN two finished results, one with a missed target
+    done = BenchResult("a", "A", smoke=True)
+    done.row("measure", "1")
+    done.target("goal", "2", "≤ 3", True)
+    missed = BenchResult("b", "B", smoke=True)
+    missed.target("goal", "9", "≤ 3", False)
+    # WHEN they are rendered and written
+    document = results_document([done, missed], __import__("datetime").datetime.now(), 1.0, {"cpus": 2}, [])
+    table = render_table([done, missed], 1.0, smoke=True)
+    # THEN one table holds every row and the document counts the targets
+    assert table.row_count == 3
+    assert (document["targets_met"], document["targets_total"], document["all_targets_met"]) == (1, 2, False)
+    assert document["benchmarks"]["b"]["targets"][0]["met"] is False
+
+
+def test_runner_rejects_an_unknown_benchmark(capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        main(["--only", "nope"])
+    assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_runner_end_to_end_writes_results_with_machine_and_timestamp(tmp_path: Path, capsys: Any) -> None:
+    output = tmp_path / "results.json"
+    assert main(["--only", "rotation_path", "--smoke", "--output", str(output)]) == 0
+    document = json.loads(output.read_text())
+    assert document["generated_at"] and document["machine"]["cpus"] and "rotation_path" in document["benchmarks"]
+    assert "keyrot benchmarks" in capsys.readouterr().out
