@@ -17,7 +17,7 @@ from keyrot.testing.scenario import RotationWorld
 
 REGION = "us-east-1"
 
-pytest_plugins = ["tests.support.hygiene"]
+pytest_plugins = ["tests.support.hygiene", "tests.support.aws_actions"]
 
 
 @pytest.fixture(autouse=True)
