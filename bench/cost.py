@@ -125,10 +125,18 @@ def run(smoke: bool = False) -> BenchResult:
     _breakdown_row(result, base)
     result.target(
         f"environment with {TARGET_KEYS} keys at default settings, per month",
-        f"{base.total:.2f} USD (KMS key rotation adds up to {p.KMS_ROTATIONS_CHARGED * p.KMS_ROTATION_PER_MONTH:.0f} "
-        "USD/month from year 2)",
+        f"{base.total:.2f} USD in year 1 (KMS key rotation: +{p.KMS_ROTATION_PER_MONTH:.0f} in year 2, "
+        f"+{p.KMS_ROTATIONS_CHARGED * p.KMS_ROTATION_PER_MONTH:.0f} from year 3)",
         f"< {TARGET_USD:.0f} USD",
         base.total < TARGET_USD,
+    )
+    volumes = base.volumes
+    result.row(
+        f"custom metrics, defaults, {TARGET_KEYS} keys",
+        f"{volumes['metrics_published_per_monitor_run']:.0f} published every monitor run (per key: Requests, "
+        f"InputTokens, OutputTokens when non-zero, KeyAgeHours, CostTodayUSD; SpendTodayUSD, MonitorHeartbeat) + "
+        f"{volumes['rotation_emf_metrics']:.0f} rotation EMF metrics and KeyRevoked in rotation hours = "
+        f"{volumes['metric_months']:.2f} metric-months; {volumes['alarm_metrics']:.0f} alarm metrics",
     )
     variants = _variants(base, base_config, smoke, estimate)
     singles = [v for v in variants if " and " not in v.label]

@@ -18,7 +18,7 @@ SECRETS_API_PER_10K: Final = 0.05  # per 10,000 API calls
 
 # --- AWS KMS: https://aws.amazon.com/kms/pricing/ -----------------------------------------------------------------
 KMS_KEY_PER_MONTH: Final = 1.00  # per customer managed key per month
-# Automatic rotation: the first and second rotation each add $1/month; later rotations add nothing (since May 2024).
+# Automatic rotation: the first and second rotation each add $1/month; later rotations add nothing (2024 change).
 KMS_ROTATION_PER_MONTH: Final = 1.00
 KMS_ROTATIONS_CHARGED: Final = 2
 KMS_REQUESTS_PER_10K: Final = 0.03  # symmetric requests (Decrypt, GenerateDataKey, ...)
