@@ -157,8 +157,10 @@ def test_error_from_response_never_raises_and_types_every_body(status: int, body
     assert error.retryable == (isinstance(error, (RateLimitedError, ServerError)))
     assert error.retry_after is None or error.retry_after >= 0
     if status == 429 and isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code, error_type = body["error"].get("code"), body["error"].get("type")
         assert isinstance(error, BillingLimitError) == (
-            body["error"].get("code") in BILLING_ERROR_CODES or body["error"].get("type") == "insufficient_quota"
+            (isinstance(code, str) and code in BILLING_ERROR_CODES)
+            or (isinstance(error_type, str) and error_type in BILLING_ERROR_CODES)
         )
 
 
