@@ -181,29 +181,45 @@ def secret_resource_policy(
     return {
         "Version": VERSION,
         "Statement": [
-            {
-                "Sid": "OnlyReadersGetTheKey",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": "*",
-                "Condition": {
-                    "ArnNotLike": {"aws:PrincipalArn": readers},
-                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
-                },
-            },
-            {
-                "Sid": "OnlyKeyrotChangesVersions",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
-                "Resource": "*",
-                "Condition": {
-                    "ArnNotLike": {"aws:PrincipalArn": writers},
-                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
-                },
-            },
+            _deny_all_but("OnlyReadersGetTheKey", ["secretsmanager:GetSecretValue"], readers),
+            _deny_all_but(
+                "OnlyKeyrotChangesVersions",
+                ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
+                writers,
+            ),
         ],
+    }
+
+
+def admin_secret_resource_policy(
+    *, rotation_role_arn: str, monitor_role_arn: str, administrator_arns: Sequence[str]
+) -> Policy:
+    """Deny-only resource policy on the admin-key secret keyrot creates: only the two functions (which call the
+    admin API) and `administratorArns` (break-glass, and the CLI's audit and revocations) may read the admin key.
+
+    Putting a new admin key is NOT capped: `keyrot admin-key set` is run by whoever the platform team's IAM allows
+    (administratorArns may be empty), a put discloses nothing, and the put key must pass validation first. Reading is
+    what an attacker with a broad IAM policy would want, and that is what this policy takes away.
+    """
+    readers = _unique([rotation_role_arn, monitor_role_arn, *administrator_arns])
+    return {
+        "Version": VERSION,
+        "Statement": [_deny_all_but("OnlyKeyrotReadsTheAdminKey", ["secretsmanager:GetSecretValue"], readers)],
+    }
+
+
+def _deny_all_but(sid: str, actions: Sequence[str], principal_arns: Sequence[str]) -> dict[str, Any]:
+    """Deny `actions` on the secret to every principal outside `principal_arns` (AWS services themselves excepted)."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": actions[0] if len(actions) == 1 else list(actions),
+        "Resource": "*",
+        "Condition": {
+            "ArnNotLike": {"aws:PrincipalArn": list(principal_arns)},
+            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+        },
     }
 
 

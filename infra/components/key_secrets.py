@@ -62,6 +62,18 @@ class KeySecrets(pulumi.ComponentResource):
                 tags={TAG_ENVIRONMENT: env, TAG_ADMIN_SECRET: env},
                 opts=child(self),
             )
+            aws.secretsmanager.SecretPolicy(
+                f"{name}-admin-key-policy",
+                secret_arn=admin.arn,
+                block_public_policy=True,
+                policy=policy_json(
+                    policies.admin_secret_resource_policy,
+                    rotation_role_arn=args.rotation_role_arn,
+                    monitor_role_arn=args.monitor_role_arn,
+                    administrator_arns=list(args.administrator_arns),
+                ),
+                opts=child(self),
+            )
             self.admin_secret_arn = admin.arn
             admin_secret_name_out = admin.name
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import parliament
 import pytest
-from infra_harness import Deployment, Recorded
+from infra_harness import Deployment, Recorded, keyrot_config
 
 from infra import policies
 from keyrot import constants as c
@@ -226,7 +226,9 @@ def test_secret_resource_policies_deny_everyone_else(deployment: Deployment) -> 
     policies_by_secret = {
         p.inputs["secretArn"]: p for p in deployment.of_type("aws:secretsmanager/secretPolicy:SecretPolicy")
     }
-    assert sorted(policies_by_secret) == secret_arns(deployment)
+    admin_secret = deployment.outputs["adminKeySecretArn"]
+    created_admin_secret = keyrot_config(deployment).existing_admin_key_secret_arn is None
+    assert sorted(policies_by_secret) == sorted([*secret_arns(deployment), *([admin_secret] * created_admin_secret)])
     for key in config_keys:
         policy = policies_by_secret[deployment.outputs["keySecretArns"][key["name"]]]
         assert policy.inputs["blockPublicPolicy"] is True
@@ -259,6 +261,44 @@ def test_secret_resource_policies_deny_everyone_else(deployment: Deployment) -> 
                 as_list(statement["Action"])
             )
             assert statement["Condition"]["BoolIfExists"] == {"aws:PrincipalIsAWSService": "false"}
+
+
+def test_admin_key_secret_keyrot_creates_is_read_only_by_keyrot_and_administrators(deployment: Deployment) -> None:
+    policies_by_secret = {
+        p.inputs["secretArn"]: p for p in deployment.of_type("aws:secretsmanager/secretPolicy:SecretPolicy")
+    }
+    admin_secret = deployment.outputs["adminKeySecretArn"]
+    if keyrot_config(deployment).existing_admin_key_secret_arn is not None:
+        # The platform team's own secret: keyrot must not overwrite a policy it does not own.
+        assert admin_secret not in policies_by_secret
+        return
+    policy = policies_by_secret[admin_secret]
+    assert policy.inputs["blockPublicPolicy"] is True
+    (statement,) = doc(policy)["Statement"]
+    administrators = json.loads(deployment.config["keyrot:administratorArns"])
+    account, env = deployment.account, deployment.stack
+    assert statement == {
+        "Sid": "OnlyKeyrotReadsTheAdminKey",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*",
+        "Condition": {
+            "ArnNotLike": {
+                "aws:PrincipalArn": sorted(
+                    {
+                        f"arn:aws:iam::{account}:role/keyrot-{env}-rotation",
+                        f"arn:aws:iam::{account}:role/keyrot-{env}-monitor",
+                        *administrators,
+                    }
+                )
+            },
+            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+        },
+    }
+    # No application reader may read the admin key, whatever its own IAM policies say.
+    for key in json.loads(deployment.config["keyrot:keys"]):
+        assert not set(key["readerRoleArns"]) & set(statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
 
 
 # --- KMS and SNS ------------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def test_resource_counts_scale_with_keys(deployment: Deployment) -> None:
     counts = Counter(r.type for r in deployment.resources)
     owns_admin = config.existing_admin_key_secret_arn is None
     assert counts[SECRET] == keys + owns_admin
-    assert counts["aws:secretsmanager/secretPolicy:SecretPolicy"] == keys
+    assert counts["aws:secretsmanager/secretPolicy:SecretPolicy"] == keys + owns_admin
     assert counts["aws:secretsmanager/secretRotation:SecretRotation"] == keys
     assert counts["aws:lambda/permission:Permission"] == keys
     assert counts["aws:iam/policy:Policy"] == keys

@@ -8,11 +8,12 @@ Decisions come from tests/support/iam_eval.py (unit-tested in tests/unit/test_ia
 For every role an environment's stack creates or attaches a policy to (rotation, monitor, scheduler, each reader
 role) and every secret of every other environment (each key's secret and the admin-key secret), reading, writing
 and relabelling are denied: the role's identity policy grants nothing there, and where the secret has a resource
-policy, that policy's deny applies even to a principal whose IAM policy allows `secretsmanager:*`.
+policy, that policy's deny applies even to a principal whose IAM policy allows `secretsmanager:*` (on an admin-key
+secret keyrot creates, the policy caps reading only; see test_the_admin_key_secret_caps_reading).
 
 Not modelled: SCPs, permission boundaries and policies attached to the reader roles by someone else (keyrot only
 controls what it attaches; a reader role with a broad policy of its own is capped by the secrets' resource policy,
-except on the admin-key secret, which has none).
+except on an admin-key secret the platform team brings, where keyrot sets no policy).
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def _cross_environment_findings(source: Environment, target: Environment) -> tup
                     findings.append(f"{where} is ALLOWED")
                 if identity_allows(role.policies, request, role.principal).decision is not Decision.IMPLICIT_DENY:
                     findings.append(f"{where}: the role's own policy grants it")
-                if resource_policy is not None:
+                if resource_policy is not None and (name != "admin-key" or action == "secretsmanager:GetSecretValue"):
                     capped = decide(role, target, action, secret, identity=[BROAD])
                     if capped.decision is not Decision.EXPLICIT_DENY:
                         findings.append(f"{where}: the secret's policy does not deny a broad IAM grant")
@@ -214,14 +215,24 @@ def test_within_one_account_the_secrets_policy_alone_keeps_environments_apart(en
             assert result.because == (f"resource/{expected}",)
 
 
-def test_the_admin_key_secret_is_kept_apart_by_iam_alone(envs: dict[str, Environment]) -> None:
-    # The admin-key secret has no resource policy: keyrot's roles are kept off other environments' admin keys by
-    # their own policies only. docs/security.md lists this; a deny-only policy like the key secrets' would cap it.
-    dev, staging = envs["dev"], envs["staging"]
+def test_the_admin_key_secret_caps_reading(envs: dict[str, Environment]) -> None:
+    # GIVEN staging's admin-key secret, which keyrot created, and dev's rotation role in the same account
+    dev, staging, prod = envs["dev"], envs["staging"], envs["prod"]
     admin = staging.secrets["admin-key"]
-    assert admin not in staging.secret_policies and dev.secrets["admin-key"] not in dev.secret_policies
-    assert not decide(dev.role("rotation"), staging, "secretsmanager:GetSecretValue", admin).allowed
-    assert decide(dev.role("rotation"), staging, "secretsmanager:GetSecretValue", admin, identity=[BROAD]).allowed
+    rotation = dev.role("rotation")
+    assert admin in staging.secret_policies
+    # WHEN the role's own policy grants nothing there THEN it cannot read; and WHEN a mistake grants it
+    # `secretsmanager:*` THEN the secret's policy still denies the read, by name
+    assert not decide(rotation, staging, "secretsmanager:GetSecretValue", admin).allowed
+    capped = decide(rotation, staging, "secretsmanager:GetSecretValue", admin, identity=[BROAD])
+    assert capped.decision is Decision.EXPLICIT_DENY and capped.because == ("resource/OnlyKeyrotReadsTheAdminKey",)
+    # Putting a new admin key is not capped (whoever the platform team's IAM allows runs `keyrot admin-key set`):
+    # a broad grant reaches it, which docs/security.md lists.
+    assert decide(rotation, staging, "secretsmanager:PutSecretValue", admin, identity=[BROAD]).allowed
+    # Staging's own functions still read it.
+    assert decide(staging.role("rotation"), staging, "secretsmanager:GetSecretValue", admin).allowed
+    # prod brings its own admin-key secret: keyrot sets no policy on a secret it does not own.
+    assert prod.secrets["admin-key"] not in prod.secret_policies
 
 
 # --- readers of one key, and the KMS keys ---------------------------------------------------------------------------
@@ -240,6 +251,10 @@ def test_a_reader_cannot_read_another_keys_secret(envs: dict[str, Environment], 
                 Decision.IMPLICIT_DENY
             )
             assert not decide(reader, env, "secretsmanager:GetSecretValue", env.secrets["admin-key"]).allowed
+        if env.secrets["admin-key"] in env.secret_policies:
+            # even a reader role that someone gave `secretsmanager:*` cannot read the admin key keyrot created
+            broad = decide(reader, env, "secretsmanager:GetSecretValue", env.secrets["admin-key"], identity=[BROAD])
+            assert broad.decision is Decision.EXPLICIT_DENY
     assert checked >= 2
 
 
