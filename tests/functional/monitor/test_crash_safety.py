@@ -117,7 +117,9 @@ def test_an_overlapping_run_is_skipped_and_a_dead_runs_lease_lapses(new_monitor:
     skipped = world.run()
     assert skipped.skipped is not None and "another monitor run holds the state" in skipped.skipped
     t = world.start
-    assert world.sums(m.REQUESTS, m.key_dimensions(world.settings.environment, "chat-backend"), t - 3600, t + 7200) == {}
+    assert (
+        world.sums(m.REQUESTS, m.key_dimensions(world.settings.environment, "chat-backend"), t - 3600, t + 7200) == {}
+    )
     # THEN once the lease lapses (the dead run's timeout), runs resume and count everything once
     world.clock.advance(300)
     assert world.run().skipped is None
