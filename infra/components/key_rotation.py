@@ -11,10 +11,10 @@ import pulumi_aws as aws
 from infra import policies
 from infra.components._util import child, policy_json
 from infra.components.function import KeyrotFunction, KeyrotFunctionArgs
-from keyrot.constants import ROTATION_HANDLER
 
-# Four steps, each may wait for OpenAI (validation retries with delays) and retry AWS calls.
-ROTATION_TIMEOUT_SECONDS = 120
+# ROTATION_TIMEOUT_SECONDS: four steps, each may wait for OpenAI (validation retries with delays) and retry AWS calls.
+# createSecret relies on it to tell an abandoned account from one a running invocation is about to store.
+from keyrot.constants import ROTATION_HANDLER, ROTATION_TIMEOUT_SECONDS
 
 
 @dataclass

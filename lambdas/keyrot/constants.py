@@ -38,6 +38,10 @@ ENV_RUNBOOK_URL = "KEYROT_RUNBOOK_URL"
 
 # Lambda entry points (module path inside the archive, as the tests import them).
 ROTATION_HANDLER = "keyrot.handlers.rotate.handler"
+# The rotation function's timeout (the infra sets it). No invocation outlives it, so an account minted for a rotation
+# longer ago than this (plus clock skew between OpenAI and AWS) belongs to no invocation still running.
+ROTATION_TIMEOUT_SECONDS = 120
+CLOCK_SKEW_SECONDS = 60
 MONITOR_HANDLER = "keyrot.handlers.monitor.handler"
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"

@@ -4,12 +4,16 @@ errors, and that no error or repr ever shows a key, not even OpenAI's masked ech
 from __future__ import annotations
 
 import re
+import time
 import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import requests
+import requests.adapters
+import urllib3
 
 from keyrot.openai_admin import (
     NO_RETRY,
@@ -104,7 +108,8 @@ def env() -> Iterator[Env]:
 def test_create_service_account_returns_minted_key(env: Env) -> None:
     minted = env.client().create_service_account(env.project, "rot-1")
     key = env.standin.state.keys[minted.key_id]
-    assert (minted.api_key, minted.attempts, key.owner_id) == (key.value, 1, minted.service_account_id)
+    assert (minted.api_key, key.owner_id) == (key.value, minted.service_account_id)
+    assert len(env.standin.calls_to("create_service_account")) == 1
     assert env.standin.state.key_is_live(minted.key_id)
 
 
@@ -244,8 +249,10 @@ def test_iter_pages_refuses_repeating_next_page() -> None:
 
 def test_retry_honours_retry_after(env: Env) -> None:
     env.standin.faults.add(rate_limited("create_service_account", calls={1, 2}, retry_after=3))
-    minted = env.client().create_service_account(env.project, "svc")
-    assert (minted.attempts, env.time.waits) == (3, [3.0, 3.0])
+    # A 429 refuses the create before any work: retrying it cannot make a twin
+    env.client().create_service_account(env.project, "svc")
+    assert env.time.waits == [3.0, 3.0]
+    assert [a.name for a in env.standin.state.live_service_accounts(env.project)] == ["svc"]
 
 
 def test_retry_honours_retry_after_ms(env: Env) -> None:
@@ -315,13 +322,59 @@ def test_retry_never_retries_billing_429(env: Env) -> None:
     assert len(env.standin.calls_to("create_service_account")) == 1
 
 
-def test_retry_after_lost_success_reports_attempts_and_twin(env: Env) -> None:
-    # GIVEN the first create succeeds on OpenAI's side but its answer is lost as a 500
-    env.standin.faults.add(Fault("create_service_account", calls={1}, status=500, after_effect=True))
-    minted = env.client().create_service_account(env.project, "rot-tok")
-    # THEN the result admits two attempts, and a twin with the same name exists for the caller to clean up
-    assert minted.attempts == 2
-    assert [a.name for a in env.standin.state.live_service_accounts(env.project)] == ["rot-tok", "rot-tok"]
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("create_service_account", calls={1}, status=500, after_effect=True),
+        Fault("create_service_account", calls={1}, status=503),
+        Fault("create_service_account", calls={1}, drop_connection=True, after_effect=True),
+        Fault("create_service_account", calls={1}, status=200, non_json=True, after_effect=True),
+        Fault("create_service_account", calls={1}, status=None, latency_seconds=0.3, after_effect=True),
+    ],
+    ids=["500-after-effect", "503", "dropped-after-effect", "garbled-200", "read-timeout-after-effect"],
+)
+def test_a_create_that_may_have_taken_effect_is_not_retried(env: Env, fault: Fault) -> None:
+    # GIVEN a create whose answer is lost or garbled, and that OpenAI may (or may not) have carried out
+    env.standin.faults.add(fault)
+    with pytest.raises(OpenAIError) as raised:
+        env.client(timeouts=Timeouts(1.0, 0.1)).create_service_account(env.project, "rot-tok")
+    # THEN it is sent once and the failure is the caller's to resolve (createSecret's retry sweeps by name):
+    # a blind retry would mint a twin whose key nobody ever sees
+    assert raised.value.retryable and env.time.waits == []
+    deadline = time.monotonic() + 5  # a timed-out call is recorded when the stand-in finishes answering it
+    while not env.standin.calls_to("create_service_account") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.35)  # past the injected latency: a retry, had there been one, would be recorded by now
+    assert len(env.standin.calls_to("create_service_account")) == 1
+    assert len(env.standin.state.live_service_accounts(env.project)) <= 1
+
+
+class _RefusedOnce(requests.adapters.HTTPAdapter):
+    """The first request fails as urllib3 reports a refused connection (it never left); later ones go through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.refused:
+            self.refused += 1
+            reason = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: refused")
+            raise requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, request.url, reason))
+        return super().send(request, *args, **kwargs)
+
+
+def test_a_create_that_never_connected_is_retried(env: Env) -> None:
+    # GIVEN the first attempt cannot connect at all (connection refused: the request never left)
+    session, adapter = requests.Session(), _RefusedOnce()
+    session.mount("http://", adapter)
+    transport = OpenAITransport(
+        env.standin.base_url, session=session, retry=POLICY, sleep=env.time.sleep, clock=env.time
+    )
+    minted = OpenAIAdminClient(env.admin_key, transport).create_service_account(env.project, "svc")
+    # THEN the create is retried once and exactly one account exists
+    assert adapter.refused == 1 and len(env.time.waits) == 1 and minted.name == "svc"
+    assert [a.name for a in env.standin.state.live_service_accounts(env.project)] == ["svc"]
 
 
 def test_read_timeout_is_connection_error(env: Env) -> None:

@@ -8,7 +8,9 @@ from typing import Any
 import boto3
 import pytest
 
+from keyrot.constants import CLOCK_SKEW_SECONDS, ROTATION_TIMEOUT_SECONDS
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
+from keyrot.rotation.naming import ServiceAccountName
 from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash
 from keyrot.testing.rotation_driver import RotationDriver
 from keyrot.testing.scenario import RotationWorld
@@ -79,11 +81,52 @@ def test_lost_create_response_is_retried_without_leaving_a_twin(world: RotationW
     world.openai.faults.add(Fault(endpoint="create_service_account", calls={1}, status=500, after_effect=True))
     arn = world.create_managed_secret("chat-backend")
     run = world.driver().rotate(arn)
-    # THEN the transport's retry mints a second account and the engine deletes the first twin
+    # THEN createSecret fails without retrying the create (it may have taken effect), Secrets Manager's retry mints
+    # a second account, and the engine deletes the first: one account, the stored one
     assert run.succeeded, run.failures
     assert len(world.openai.calls_to("create_service_account")) == 2
     (account,) = world.keyrot_accounts()
     assert account.id == world.current(arn).service_account_id
+
+
+def _leftover(world: RotationWorld, key_name: str, token: str, age_seconds: float) -> str:
+    """An account minted for `token` `age_seconds` ago whose key was never stored (its invocation died)."""
+    name = str(ServiceAccountName(world.environment, key_name, token))
+    account, _ = world.openai.state.create_service_account(world.project_id, name, with_key=True, expires_in=None)
+    account.created_at = int(world.now().timestamp() - age_seconds)
+    return account.id
+
+
+def _order(world: RotationWorld) -> list[str]:
+    return [
+        c.endpoint for c in world.openai.calls if c.endpoint in ("create_service_account", "delete_service_account")
+    ]
+
+
+def test_an_abandoned_account_of_the_rotation_is_deleted_before_minting_again(world: RotationWorld) -> None:
+    # GIVEN an account minted for this rotation longer ago than any invocation lives, its key never stored
+    arn = world.create_managed_secret("chat-backend")
+    token = world.driver().start(arn)
+    orphan = _leftover(world, "chat-backend", token, age_seconds=ROTATION_TIMEOUT_SECONDS + CLOCK_SKEW_SECONDS + 30)
+    # WHEN the rotation runs
+    run = world.driver().rotate(arn, token=token)
+    # THEN the orphan is deleted before the new account is minted, and only the stored account remains
+    assert run.succeeded, run.failures
+    assert _order(world) == ["delete_service_account", "create_service_account"]
+    assert orphan not in {a.id for a in world.keyrot_accounts()}
+    assert [a.id for a in world.keyrot_accounts()] == [world.current(arn).service_account_id]
+
+
+def test_a_recent_account_of_the_rotation_is_deleted_only_after_the_new_key_is_stored(world: RotationWorld) -> None:
+    # GIVEN an account minted for this rotation seconds ago: a running duplicate invocation may be about to store it
+    arn = world.create_managed_secret("chat-backend")
+    token = world.driver().start(arn)
+    _leftover(world, "chat-backend", token, age_seconds=5)
+    # WHEN the rotation runs THEN it mints first, stores, and only then deletes the leftover
+    run = world.driver().rotate(arn, token=token)
+    assert run.succeeded, run.failures
+    assert _order(world) == ["create_service_account", "delete_service_account"]
+    assert [a.id for a in world.keyrot_accounts()] == [world.current(arn).service_account_id]
 
 
 def test_failed_put_of_the_pending_value_deletes_the_unstored_account(world: RotationWorld) -> None:

@@ -1,8 +1,8 @@
 """Concurrency and load: duplicate invocations of a step, many secrets and two environments at once, 200 secrets
 under OpenAI rate limiting. Exactly one service account per rotation, consistent secrets, nothing lost.
 
-moto is made to behave as Secrets Manager does where concurrency depends on it: every API call is atomic, and
-PutSecretValue refuses a second, different value for a version that already holds one (moto overwrites it).
+moto is made to behave as Secrets Manager does where concurrency depends on it (keyrot.testing.moto_gaps): every
+API call is atomic, and PutSecretValue refuses a second, different value for a version that already holds one.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from moto.core.botocore_stubber import BotocoreStubber
-from moto.secretsmanager import models as sm_models
-from moto.secretsmanager.exceptions import ResourceExistsException
 
 from keyrot.errors import KeyrotError
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation.events import STEP_NAMES
 from keyrot.rotation.naming import ServiceAccountName
+from keyrot.testing.moto_gaps import atomic_calls
 from keyrot.testing.openai_standin import OpenAIStandIn, rate_limited
 from keyrot.testing.rotation_driver import RotationRun
 from keyrot.testing.scenario import RotationWorld
@@ -33,34 +31,9 @@ DUPLICATES = 8
 
 @pytest.fixture
 def atomic_aws(aws: None) -> Iterator[None]:
-    """Each moto call runs alone (as each AWS API call is atomic), and PutSecretValue follows AWS's version rule."""
-    lock = threading.RLock()
-    process, put = BotocoreStubber.process_request, sm_models.SecretsManagerBackend.put_secret_value
-
-    def process_request(self: Any, request: Any) -> Any:
-        with lock:
-            return process(self, request)
-
-    def put_secret_value(
-        backend: Any, secret_id: str, secret_string: str, secret_binary: str, client_request_token: str, **kwargs: Any
-    ) -> Any:
-        secret = backend.secrets[secret_id] if secret_id in backend.secrets else None
-        version = secret.versions.get(client_request_token) if secret is not None else None
-        if version is not None and ("secret_string" in version or "secret_binary" in version):
-            if (version.get("secret_string"), version.get("secret_binary")) != (secret_string, secret_binary):
-                raise ResourceExistsException(
-                    f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
-                    f"for a version of secret {secret.arn}."
-                )
-        return put(backend, secret_id, secret_string, secret_binary, client_request_token, **kwargs)
-
-    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
-    sm_models.SecretsManagerBackend.put_secret_value = put_secret_value  # type: ignore[method-assign]
-    try:
+    """Each moto call runs alone, as each AWS API call is atomic (AWS's PutSecretValue rule comes with `aws`)."""
+    with atomic_calls():
         yield
-    finally:
-        BotocoreStubber.process_request = process  # type: ignore[method-assign]
-        sm_models.SecretsManagerBackend.put_secret_value = put  # type: ignore[method-assign]
 
 
 def _status(world: RotationWorld, api_key: str) -> KeyStatus:

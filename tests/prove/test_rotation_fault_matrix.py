@@ -33,7 +33,7 @@ from keyrot.errors import AwsCallError, KeyrotError, SecretContractError
 from keyrot.handlers import rotate
 from keyrot.observability import PowertoolsRotationTelemetry, flush_metrics
 from keyrot.openai_admin import NO_RETRY, KeyStatus, OpenAIKeyProbe, OpenAITransport
-from keyrot.rotation import RotationRequest, revoke_previous, run_rotation_step
+from keyrot.rotation import RotationRequest, run_rotation_step
 from keyrot.secret_model import ManagedKey
 from keyrot.testing.moto_gaps import moto_secret
 from keyrot.testing.openai_standin import OpenAIStandIn
@@ -70,8 +70,8 @@ class Variant:
     """Where the secret stands before the faulted rotation, and how that state is restored after each scenario."""
 
     name: str
-    rotated: bool  # False: a secret with no value yet; True: a current key and a previous key already revoked
-    emergency: bool  # grace period 0: finishSecret revokes the previous key
+    rotated: bool  # False: a secret with no value yet; True: a current key and a previous key
+    emergency: bool  # grace period 0: finishSecret revokes the previous key (else it is live, in its grace period)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -89,9 +89,11 @@ class Matrix:
     """One variant's scenarios on a shared moto and stand-in.
 
     A first rotation gets a fresh environment (OpenAI project, admin key, secret) per scenario. The other variants
-    keep rotating one long-lived secret: after each scenario's retry has converged, the janitor's revocation of the
-    previous key (done by finishSecret itself in emergency mode) brings it back to the same state, a current key and
-    a revoked previous one. A scenario with violations is followed by a fresh environment.
+    keep rotating one long-lived secret. Steady state starts every scenario with a current key and a previous key
+    still live (in its grace period), so the faulted rotation runs with the most keys a secret ever has: after each
+    scenario, the key that lost its label is revoked as the janitor would have done when its grace ended. In
+    emergency mode finishSecret itself revokes the previous key. A scenario with violations is followed by a fresh
+    environment.
     """
 
     def __init__(self, openai: OpenAIStandIn, variant: Variant) -> None:
@@ -108,8 +110,7 @@ class Matrix:
         if self._kept is None:
             self._kept = self._fresh()
         elif not self.variant.emergency:
-            world, arn = self._kept
-            assert revoke_previous(world.context(), arn).status == "revoked"
+            _revoke_unlabelled_keys(*self._kept)
         world, arn = self._kept
         if not self.variant.rotated:
             self._kept = None
@@ -128,8 +129,7 @@ class Matrix:
         if self.variant.rotated:
             for _ in range(2):
                 assert world.driver().rotate(arn).succeeded
-            if not self.variant.emergency:
-                assert revoke_previous(world.context(), arn).status == "revoked"
+            _revoke_unlabelled_keys(world, arn)
         return world, arn
 
     def lambda_driver(self, world: RotationWorld, log: FaultLog) -> tuple[ArnDriver, list[str]]:
@@ -186,6 +186,21 @@ def _moto_current(arn: str) -> ManagedKey:
     return current
 
 
+def _revoke_unlabelled_keys(world: RotationWorld, arn: str) -> None:
+    """Delete the accounts of live keyrot keys that are neither AWSCURRENT nor AWSPREVIOUS (grace long over)."""
+    labelled = {value.key_id for stage in (STAGE_CURRENT, STAGE_PREVIOUS) if (value := _moto_value(arn, stage))}
+    state = world.openai.state
+    prefix = f"keyrot:{world.environment}:{KEY_NAME}:"
+    with state.lock:
+        stale = [
+            state.service_accounts[key.owner_id]
+            for key in state.keys.values()
+            if key.owner_name.startswith(prefix) and key.id not in labelled and state.key_is_live(key.id)
+        ]
+    for account in stale:
+        state.delete_service_account(account)
+
+
 def _live_keys_by_token(world: RotationWorld) -> Counter[str]:
     state = world.openai.state
     prefix = f"keyrot:{world.environment}:{KEY_NAME}:"
@@ -213,10 +228,10 @@ class Watch:
         in_flight = live.pop(self.token, 0) if self.token else 0
         others = sum(live.values())
         self._check("others", others <= 2, f"after {name}: {others} keys live besides the one being minted")
-        # Keys minted for the rotation in flight: the twins of a create whose answers were lost (one per attempt), plus
-        # the retry's own, until the retry's createSecret sweeps all but the stored one.
-        twins = in_flight <= ATTEMPTS + 1
-        self._check("twins", twins, f"after {name}: {in_flight} keys live for the rotation in flight")
+        # Keys minted for the rotation in flight: the one being minted, plus at most one whose create failed after it
+        # may have taken effect (its answer lost: the transport never retries such a create), until the retry's
+        # createSecret sweeps all but the stored one.
+        self._check("twins", in_flight <= 2, f"after {name}: {in_flight} keys live for the rotation in flight")
 
     def _check(self, invariant: str, condition: bool, message: str) -> None:
         if invariant not in self._failed and not self.checks.check(condition, message):
@@ -231,6 +246,7 @@ def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
     world, arn = matrix.world()
     checks = Checks(f"{variant.name} {call.label()} x {kind.name}")
     before = _moto_value(arn, STAGE_CURRENT)
+    previous_before = _moto_value(arn, STAGE_PREVIOUS)
     watch = Watch(world, arn, checks)
     log = FaultLog(watch)
     driver, outputs = matrix.lambda_driver(world, log)
@@ -268,7 +284,7 @@ def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
     checks.check(retry.succeeded and retry.attempts == 1, f"the retry did not succeed at once: {retry.failures}")
     checks.check(not failure_metrics(json_lines("".join(outputs))), "the retry reported a failure")
     if retry.succeeded:
-        _check_converged(checks, matrix, world, arn, token, before)
+        _check_converged(checks, matrix, world, arn, token, before, previous_before)
     if checks.violations:
         matrix.discard()
     return checks
@@ -323,7 +339,13 @@ def _check_resumable(
 
 
 def _check_converged(
-    checks: Checks, matrix: Matrix, world: RotationWorld, arn: str, token: str, before: ManagedKey | None
+    checks: Checks,
+    matrix: Matrix,
+    world: RotationWorld,
+    arn: str,
+    token: str,
+    before: ManagedKey | None,
+    previous_before: ManagedKey | None,
 ) -> None:
     stages = _moto_stages(arn)
     current = _moto_current(arn)
@@ -343,6 +365,11 @@ def _check_converged(
         else:
             checks.check(old is KeyStatus.VALID, "the old key lost its grace period")
             expected.add(before.service_account_id)
+            if previous_before is not None:
+                # still in its grace period: nothing in a rotation may revoke it (the janitor's job)
+                live = world.openai.state.key_is_live(previous_before.key_id)
+                checks.check(live, "the rotation revoked the key that was previous before it")
+                expected.add(previous_before.service_account_id)
     live = {account.id for account in world.keyrot_accounts()}
     checks.check(live == expected, f"orphan or missing accounts: {len(live - expected)} extra, {expected - live}")
 

@@ -57,8 +57,9 @@ class OpenAIAdminClient:
             bearer=self._admin_key,
             operation="create service account",
             json_body=body,
+            idempotent=False,
         )
-        return MintedServiceAccount.from_api(response.body, attempts=response.attempts)
+        return MintedServiceAccount.from_api(response.body)
 
     def iter_service_accounts(self, project_id: str) -> Iterator[ServiceAccount]:
         path = f"/organization/projects/{_seg(project_id)}/service_accounts"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from keyrot.errors import KeyrotError
 
 # 429 codes that mean "pay or raise a limit", not "slow down": never retried.
@@ -73,9 +75,17 @@ class ServerError(OpenAIError):
 
 
 class OpenAIConnectionError(OpenAIError):
-    """The request did not complete: connection refused or dropped, DNS, TLS or timeout."""
+    """The request did not complete: connection refused or dropped, DNS, TLS or timeout.
+
+    `sent` is False only when the request provably never reached OpenAI (no connection was made), so it cannot have
+    taken effect; a dropped connection or a read timeout may follow a request that OpenAI carried out.
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, sent: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.sent = sent
 
 
 class MalformedResponseError(OpenAIError):

@@ -38,11 +38,9 @@ class MintedServiceAccount:
     created_at: int
     key_id: str
     api_key: str = field(repr=False)
-    # How many HTTP attempts the create took. More than one means an earlier attempt may have created a twin.
-    attempts: int = 1
 
     @classmethod
-    def from_api(cls, body: Any, attempts: int) -> MintedServiceAccount:
+    def from_api(cls, body: Any) -> MintedServiceAccount:
         obj = _object(body, "service account")
         key = obj.get("api_key")
         if not isinstance(key, Mapping):
@@ -56,7 +54,6 @@ class MintedServiceAccount:
             created_at=_int(obj, "created_at", "service account"),
             key_id=_id(key, "id", "service account api_key"),
             api_key=value,
-            attempts=attempts,
         )
 
 

@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from keyrot.constants import DEFAULT_OPENAI_BASE_URL
@@ -97,8 +98,14 @@ class OpenAITransport:
         operation: str,
         params: Mapping[str, Any] | None = None,
         json_body: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
     ) -> ApiResponse:
-        """Send `method path` authenticated with `bearer`. `operation` names the call in errors and logs."""
+        """Send `method path` authenticated with `bearer`. `operation` names the call in errors and logs.
+
+        A call that is not `idempotent` (a create) is retried only when the failed attempt provably did not take
+        effect (a 429, or no connection made): a 5xx, a timeout, a dropped connection or a garbled answer may follow
+        a create that OpenAI carried out, and a blind retry would create a twin nobody can see the key of.
+        """
         policy = self._retry
         started = self._clock()
 
@@ -110,6 +117,8 @@ class OpenAITransport:
 
         def is_retryable(exc: BaseException) -> bool:
             if not isinstance(exc, OpenAIError) or not exc.retryable:
+                return False
+            if not idempotent and not _provably_not_applied(exc):
                 return False
             return exc.retry_after is None or exc.retry_after <= policy.max_retry_after_seconds
 
@@ -152,10 +161,14 @@ class OpenAITransport:
                 json=json_body,
                 timeout=(self._timeouts.connect_seconds, self._timeouts.read_seconds),
             )
+        except requests.ConnectTimeout as exc:
+            raise OpenAIConnectionError(f"OpenAI {operation}: timed out connecting", sent=False) from exc
         except requests.Timeout as exc:
             raise OpenAIConnectionError(f"OpenAI {operation}: timed out ({type(exc).__name__})") from exc
         except requests.RequestException as exc:
-            raise OpenAIConnectionError(f"OpenAI {operation}: connection failed ({type(exc).__name__})") from exc
+            raise OpenAIConnectionError(
+                f"OpenAI {operation}: connection failed ({type(exc).__name__})", sent=not _never_connected(exc)
+            ) from exc
         request_id = response.headers.get("x-request-id")
         if 200 <= response.status_code < 300:
             try:
@@ -168,6 +181,24 @@ class OpenAITransport:
                 ) from None
             return response.status_code, body, response.headers
         raise error_from_response(response, operation=operation, secrets=(bearer,))
+
+
+def _provably_not_applied(exc: OpenAIError) -> bool:
+    """A 429 (refused before any work) or a request that never left: retrying cannot repeat an effect."""
+    return isinstance(exc, RateLimitedError) or (isinstance(exc, OpenAIConnectionError) and not exc.sent)
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """Connection refused, DNS or connect-phase failure: urllib3 reports it as NewConnectionError (in MaxRetryError)."""
+    reason: BaseException | None = exc
+    while reason is not None:
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):
+            return True
+        cause = getattr(reason, "reason", None)
+        if cause is None and reason.args and isinstance(reason.args[0], BaseException):
+            cause = reason.args[0]
+        reason = cause
+    return False
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from keyrot.aws.secrets import SecretDescription
-from keyrot.constants import STAGE_CURRENT, STAGE_PENDING
+from keyrot.constants import CLOCK_SKEW_SECONDS, ROTATION_TIMEOUT_SECONDS, STAGE_CURRENT, STAGE_PENDING
 from keyrot.errors import AwsCallError, KeyValidationError, RotationStateError, SecretContractError
 from keyrot.openai_admin import KeyStatus, NotFoundError, OpenAIAdminClient, OpenAIError
 from keyrot.rotation.context import RotationContext, admin_errors
@@ -34,9 +34,10 @@ class StepResult:
 def create_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
     """Mint a key on a new service account and store it as AWSPENDING, unless a pending value already exists.
 
-    Service accounts minted for this token but not stored (a crash before the put, a lost answer that the transport
-    retried, or a duplicate invocation that lost the race to store its key) are deleted once the pending value is
-    settled, never before: until then, any of them may be the one a concurrent invocation is about to store.
+    Service accounts minted for this token but never stored (a crash before the put, a create whose answer was lost,
+    a duplicate invocation that lost the race to store its key) are found by name. Those older than any invocation can
+    live are abandoned and deleted before minting; younger ones may be the one a concurrent invocation is about to
+    store, so they are deleted only once this invocation's pending value is settled.
     """
     identity = _identity(ctx, description)
     name = str(ServiceAccountName(identity.environment, identity.key_name, request.token))
@@ -48,6 +49,10 @@ def create_secret(ctx: RotationContext, request: RotationRequest, description: S
         return StepResult("pending value already stored", key_id=pending.key_id)
 
     admin = ctx.admin()
+    with admin_errors():
+        leftovers = [account for account in admin.iter_service_accounts(identity.project_id) if account.name == name]
+    abandoned_before = ctx.now().timestamp() - ROTATION_TIMEOUT_SECONDS - CLOCK_SKEW_SECONDS
+    _delete_leftovers(admin, identity.project_id, [a.id for a in leftovers if a.created_at < abandoned_before])
     expiry = ctx.settings.key_expiry_seconds or None
     with admin_errors():
         minted = admin.create_service_account(identity.project_id, name, expires_in_seconds=expiry)
@@ -71,7 +76,8 @@ def create_secret(ctx: RotationContext, request: RotationRequest, description: S
         # A duplicate invocation stored its key first (Secrets Manager refuses a second value): that one stands.
         _sweep(admin, identity.project_id, name, keep=winner.service_account_id)
         return StepResult("pending value stored by a concurrent invocation", key_id=winner.key_id)
-    _sweep(admin, identity.project_id, name, keep=key.service_account_id)
+    young = [a.id for a in leftovers if a.created_at >= abandoned_before and a.id != key.service_account_id]
+    _delete_leftovers(admin, identity.project_id, young)
     return StepResult("minted", key_id=key.key_id)
 
 
@@ -185,9 +191,15 @@ def _sweep(admin: OpenAIAdminClient, project_id: str, name: str, *, keep: str) -
     """Delete the service accounts named for this rotation except `keep`, the one the pending value holds."""
     with admin_errors():
         doomed = [account.id for account in admin.iter_service_accounts(project_id) if account.name == name]
-        deleted = sum(
-            1 for account_id in doomed if account_id != keep and admin.delete_service_account(project_id, account_id)
-        )
+    _delete_leftovers(admin, project_id, [account_id for account_id in doomed if account_id != keep])
+
+
+def _delete_leftovers(admin: OpenAIAdminClient, project_id: str, account_ids: list[str]) -> None:
+    """Delete accounts minted for this rotation whose keys were never stored (nobody holds those keys)."""
+    if not account_ids:
+        return
+    with admin_errors():
+        deleted = sum(1 for account_id in account_ids if admin.delete_service_account(project_id, account_id))
     if deleted:
         logger.warning("deleted %d leftover service account(s) named for this rotation", deleted)
 

@@ -10,17 +10,25 @@ both `mock_aws` and an in-process `ThreadedMotoServer` use.
   an IndexError; on AWS it attaches the label. `patched_moto` fixes that one case and leaves the rest untouched.
 - RotationEnabled is only set by RotateSecret in moto; `enable_rotation` sets it as AWS's RotateSecret with
   rotation rules would.
+- PutSecretValue with a ClientRequestToken whose version already holds a different value overwrites it in moto;
+  AWS refuses it (ResourceExistsException), which is what makes a duplicate createSecret unable to replace the key
+  another invocation stored. `patched_moto` applies AWS's rule.
+- moto's backend is not thread-safe, while each AWS API call is atomic. `atomic_calls` runs each call alone, for
+  tests that invoke rotation steps from many threads at once.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.secretsmanager import models as sm_models
+from moto.secretsmanager.exceptions import ResourceExistsException
 
 
 def moto_secret(region: str, secret_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
@@ -72,11 +80,48 @@ def _update_secret_version_stage(
     return result
 
 
+_original_put_secret_value = sm_models.SecretsManagerBackend.put_secret_value
+
+
+def _put_secret_value(
+    self: Any, secret_id: str, secret_string: str, secret_binary: str, client_request_token: str, **kwargs: Any
+) -> Any:
+    secret = self.secrets[secret_id] if secret_id in self.secrets else None
+    version = secret.versions.get(client_request_token) if secret is not None else None
+    if version is not None and ("secret_string" in version or "secret_binary" in version):
+        if (version.get("secret_string"), version.get("secret_binary")) != (secret_string, secret_binary):
+            raise ResourceExistsException(
+                f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
+                f"for a version of secret {secret.arn}."
+            )
+    return _original_put_secret_value(self, secret_id, secret_string, secret_binary, client_request_token, **kwargs)
+
+
 @contextmanager
 def patched_moto() -> Iterator[None]:
-    """Apply the UpdateSecretVersionStage fix for the duration of the block."""
-    sm_models.SecretsManagerBackend.update_secret_version_stage = _update_secret_version_stage  # type: ignore[method-assign]
+    """Apply the UpdateSecretVersionStage and PutSecretValue fixes for the duration of the block."""
+    backend = sm_models.SecretsManagerBackend
+    backend.update_secret_version_stage = _update_secret_version_stage  # type: ignore[method-assign]
+    backend.put_secret_value = _put_secret_value  # type: ignore[method-assign]
     try:
         yield
     finally:
-        sm_models.SecretsManagerBackend.update_secret_version_stage = _original_update_stage  # type: ignore[method-assign]
+        backend.update_secret_version_stage = _original_update_stage  # type: ignore[method-assign]
+        backend.put_secret_value = _original_put_secret_value  # type: ignore[method-assign]
+
+
+@contextmanager
+def atomic_calls() -> Iterator[None]:
+    """Run each in-process moto call alone, as each AWS API call is atomic (moto's backend is not thread-safe)."""
+    lock = threading.RLock()
+    process = BotocoreStubber.process_request
+
+    def process_request(self: Any, request: Any) -> Any:
+        with lock:
+            return process(self, request)
+
+    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.process_request = process  # type: ignore[method-assign]
