@@ -77,8 +77,10 @@ def attribute(
             continue
         per_key_name[(bucket_start, entry.key_name)].update(counts)
         if entry.role in (KeyRole.PREVIOUS, KeyRole.REVOKED) and requests:
-            # After the grace period the previous key should be idle; a revoked key is only revoked after it.
-            retired_since = entry.retired_at.timestamp() + grace_period_seconds if entry.retired_at else 0
+            # A previous key should be idle once its grace period is over. A revoked key has no grace left: it may
+            # have been revoked at the rotation itself (emergency, the leaked-key path), so any use since is news.
+            grace = grace_period_seconds if entry.role is KeyRole.PREVIOUS else 0
+            retired_since = entry.retired_at.timestamp() + grace if entry.retired_at else 0
             if bucket_start >= retired_since:
                 activity = result.retired.setdefault(
                     key_id, RetiredActivity(key_id, key_name=entry.key_name, role=entry.role)

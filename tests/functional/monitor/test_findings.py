@@ -111,6 +111,29 @@ def test_usage_by_a_revoked_key_is_a_retired_key(monitor: MonitorWorld) -> None:
     assert "was revoked" in note["message"]
 
 
+def test_usage_by_a_key_revoked_in_an_emergency_is_reported_at_once(monitor: MonitorWorld) -> None:
+    from keyrot.rotation import revoke_previous
+
+    # GIVEN a leaked key revoked at the rotation (grace 0, `keyrot rotate --emergency`), well inside the grace period
+    arn = rotated(monitor, "chat-backend", times=2)
+    monitor.run()
+    old = previous_key_id(monitor, arn)
+    assert revoke_previous(monitor.rotation.context(), arn).status == "revoked"
+    # WHEN it shows usage minutes later (the leak's user, or an app that never picked up the new key)
+    monitor.clock.advance(5 * 60)
+    minute = 5 * 60 // 60 + 1
+    usage(monitor, old, minute, num_model_requests=2, input_tokens=1, output_tokens=1)
+    monitor.clock.advance(5 * 60 + SETTLE)
+    report = monitor.run()
+    # THEN it is retired-key usage now, not after a grace period that no longer applies
+    assert report.retired_keys == [old]
+    t = monitor.start
+    retired = monitor.sums(m.RETIRED_KEY_REQUESTS, m.environment_dimensions("dev"), t, t + 3 * 3600)
+    assert sum(retired.values()) == 2
+    (note,) = [n for n in monitor.notifications() if "Retired key" in n["subject"]]
+    assert "was revoked" in note["message"]
+
+
 def test_spend_and_key_age_gauges(monitor: MonitorWorld) -> None:
     arn = rotated(monitor, "chat-backend")
     key_id = current_key_id(monitor, arn)
