@@ -290,8 +290,13 @@ def _janitor(
     now: int,
     report: MonitorReport,
 ) -> list[Datum]:
-    """Revoke previous keys whose time has come. Failures are reported and retried next run, never dropped."""
+    """Revoke previous keys whose time has come. Failures are reported and retried next run, never dropped.
+
+    A key looks quiet from its `last_used_at` and the usage this run read. Before revoking one, the janitor reads
+    the usage of the whole quiet window: an earlier run may have seen use that `last_used_at` does not show yet.
+    """
     settings = deps.settings
+    decisions: list[JanitorDecision] = []
     for secret in ledger.secrets:
         previous = secret.previous
         if previous is None:
@@ -302,7 +307,18 @@ def _janitor(
             default=None,
         )
         decision = decide(secret, now=now, last_used=last_used, settings=settings)
-        if decision is None or decision.action in (JanitorAction.WAIT_GRACE, JanitorAction.WAIT_QUIET):
+        if decision is not None:
+            decisions.append(decision)
+    quiet = {d.key_id for d in decisions if d.action is JanitorAction.REVOKE}
+    if quiet and settings.quiet_window_seconds:
+        recent = _recent_use(deps, quiet, now)
+        if recent is None:  # usage unreadable: revoke nothing on a guess; the next run decides again
+            decisions = [d for d in decisions if d.key_id not in quiet]
+        else:
+            decisions = [_redecide(d, recent.get(d.key_id), now, settings) for d in decisions]
+    for decision in decisions:
+        secret, last_used = decision.secret, decision.last_used
+        if decision.action in (JanitorAction.WAIT_GRACE, JanitorAction.WAIT_QUIET):
             continue
         if decision.action is JanitorAction.KEEP_IN_USE:
             report.kept_in_use.append(decision.key_id)
@@ -326,6 +342,33 @@ def _janitor(
     if report.revocation_failures:
         metrics.append(Datum.of(m.REVOCATION_FAILED, env_dims, now, len(report.revocation_failures)))
     return metrics
+
+
+def _redecide(decision: JanitorDecision, seen: int | None, now: int, settings: MonitorSettings) -> JanitorDecision:
+    """The decision again, knowing the key was active until `seen` (None: not seen in the quiet window)."""
+    if seen is None:
+        return decision
+    last_used = max(seen, decision.last_used or 0)
+    return decide(decision.secret, now=now, last_used=last_used, settings=settings) or decision
+
+
+def _recent_use(deps: MonitorDependencies, key_ids: set[str], now: int) -> dict[str, int] | None:
+    """When each of `key_ids` was last seen in the usage of the quiet window (end of its latest active minute);
+    None when the usage cannot be read."""
+    settings = deps.settings
+    end = align(now)
+    start = min(align(now - settings.quiet_window_seconds), end - BUCKET_SECONDS)
+    try:
+        with admin_errors():
+            totals = fetch_usage(deps.admin, settings.usage_kinds, settings.project_id, start, end)
+    except KeyrotError as exc:
+        logger.warning("could not confirm the previous keys are idle (%s); not revoking this run", exc)
+        return None
+    seen: dict[str, int] = {}
+    for (bucket_start, key_id), counts in totals.items():
+        if key_id in key_ids and counts.get(m.REQUESTS):
+            seen[key_id] = max(seen.get(key_id, 0), bucket_start + BUCKET_SECONDS)
+    return seen
 
 
 def _revoke(deps: MonitorDependencies, decision: JanitorDecision, notifier: Notifier, report: MonitorReport) -> None:

@@ -114,3 +114,51 @@ def test_a_failed_revocation_is_notified_and_retried_next_run(monitor: MonitorWo
     monitor.clock.advance(300)
     assert monitor.run().revoked == [old.key_id]
     assert _status(monitor, old.api_key) is KeyStatus.DEAD
+
+
+def test_use_an_earlier_run_saw_keeps_the_previous_key_alive(monitor: MonitorWorld) -> None:
+    from .conftest import usage
+
+    # GIVEN a previous key past its grace period whose use shows in the Usage API but not (yet) in last_used_at
+    arn = rotated(monitor, "chat-backend", times=2)
+    old = _previous(monitor, arn)
+    grace, quiet = monitor.settings.grace_period_seconds, monitor.settings.quiet_window_seconds
+    monitor.clock.advance(grace + 60)
+    minute = (monitor.now().timestamp() - monitor.start) // 60
+    usage(monitor, old.key_id, int(minute), num_model_requests=3, input_tokens=1, output_tokens=1)
+    # WHEN runs come after this run's own usage window has moved past that minute, inside the quiet window
+    monitor.clock.advance(quiet // 2)
+    report = monitor.run()
+    # THEN the janitor reads the quiet window's usage before revoking, and keeps the key (checked without using it:
+    # a call with the key would move its last_used_at)
+    assert report.revoked == [] and monitor.rotation.openai.state.key_is_live(old.key_id)
+    monitor.clock.advance(quiet // 2 - 120)
+    assert monitor.run().revoked == []
+    # and revokes it once the whole quiet window has passed without use
+    monitor.clock.advance(240)
+    assert monitor.run().revoked == [old.key_id]
+
+
+def test_no_revocation_when_the_quiet_window_cannot_be_read(monitor: MonitorWorld, monkeypatch: Any) -> None:
+    import keyrot.monitor.run as run_module
+    from keyrot.openai_admin import PermissionDeniedError
+
+    # GIVEN an idle previous key past its grace period, and a Usage API that refuses the janitor's quiet-window read
+    arn = rotated(monitor, "chat-backend", times=2)
+    old = _previous(monitor, arn)
+    monitor.run()
+    monitor.clock.advance(monitor.settings.grace_period_seconds + 60)
+    quiet_start = run_module.align(int(monitor.now().timestamp()) - monitor.settings.quiet_window_seconds)
+    real_fetch = run_module.fetch_usage
+
+    def refuse_quiet_window(admin: Any, kinds: Any, project_id: str, start: int, end: int) -> Any:
+        if start == quiet_start:
+            raise PermissionDeniedError("OpenAI read completions usage: HTTP 403", status=403)
+        return real_fetch(admin, kinds, project_id, start, end)
+
+    monkeypatch.setattr(run_module, "fetch_usage", refuse_quiet_window)
+    # THEN the key is kept this run (no revocation on a guess)
+    assert monitor.run().revoked == [] and monitor.rotation.openai.state.key_is_live(old.key_id)
+    # and the next run, able to read it, revokes the key
+    monkeypatch.setattr(run_module, "fetch_usage", real_fetch)
+    assert monitor.run().revoked == [old.key_id]
