@@ -108,13 +108,37 @@ def test_rotation_passes_the_rotation_token_and_reads_with_explicit_stages(world
         "provide-client-params.secrets-manager.*",
         lambda params, model, **_: calls.append((model.name, dict(params))),
     )
+    events: list[dict[str, Any]] = []
+    invoke = world.invoker()
+
+    def recording(event: dict[str, Any]) -> Any:
+        events.append(event)
+        return invoke(event)
+
     arn = world.create_managed_secret("chat-backend")
-    world.driver().rotate(arn)
-    world.driver().rotate(arn)
+    world.driver(recording).rotate(arn)
+    world.driver(recording).rotate(arn)
+    # PutSecretValue carries the RotationToken of the createSecret event that made it, exactly
     puts = [params for name, params in calls if name == "PutSecretValue"]
-    assert puts and all(params.get("RotationToken") and params["VersionStages"] == ["AWSPENDING"] for params in puts)
+    create_tokens = [event["RotationToken"] for event in events if event["Step"] == "createSecret"]
+    assert [params.get("RotationToken") for params in puts] == create_tokens
+    assert all(params["VersionStages"] == ["AWSPENDING"] for params in puts)
     reads = [params for name, params in calls if name == "GetSecretValue"]
     assert reads and all("VersionStage" in params for params in reads)
+
+
+def test_an_event_without_rotation_token_rotates_and_sends_none(world: RotationWorld) -> None:
+    # Secrets Manager adds RotationToken only in some cases (and older events lack it): none is invented
+    from keyrot.testing.rotation_driver import RotationDriver
+
+    calls: list[dict[str, Any]] = []
+    world.secrets.meta.events.register(
+        "provide-client-params.secrets-manager.PutSecretValue", lambda params, **_: calls.append(dict(params))
+    )
+    arn = world.create_managed_secret("chat-backend")
+    run = RotationDriver(world.secrets, world.invoker(), rotation_token=False).rotate(arn)
+    assert run.succeeded, run.failures
+    assert calls and all("RotationToken" not in params for params in calls)
 
 
 def test_restricted_pending_key_is_promoted_because_it_authenticates(world: RotationWorld, caplog: Any) -> None:

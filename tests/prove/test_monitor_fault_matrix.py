@@ -2,11 +2,12 @@
 
 The run is recorded once (a cold Lambda: the ledger reads every secret value) and covers usage publication with its
 intent and marker, the cost and inventory reads, a notification (an unmanaged key was used) and the janitor
-revoking an idle previous key. Each scenario gets its own environment on one shared moto and stand-in, and the
-clock set back to the same start. Invariants:
+confirming an idle previous key's quiet window and revoking it. Each scenario gets its own environment on one shared
+moto and stand-in, and the clock set back to the same start. Invariants:
 
 - the fault either fails the run with keyrot's typed error, or (inside the janitor's revocation) is reported as a
-  revocation failure with a notification naming the error; a crash is a crash;
+  revocation failure with a notification naming the error, or (inside the janitor's quiet-window check) leaves the
+  key unrevoked for that run, which completes; a crash is a crash;
 - right after the failed run no bucket is counted twice (every per-bucket sum is at most the usage);
 - after the next scheduled run every bucket is counted exactly once and none is skipped (exact per-bucket sums,
   watermark past the usage, no pending intent), and the previous key is revoked (dead, KEYROT_REVOKED), never lost;
@@ -45,27 +46,32 @@ from tests.prove.monitor_lab import MonitorLab, Prepared, expected_sums, publish
 
 ATTEMPTS = FAST_RETRY.max_attempts
 JANITOR_PHASE = "janitor revocation"
+JANITOR_CHECK_PHASE = "janitor quiet-window check"
 SCHEDULE_SECONDS = 300
 SCHEDULED_RUNS = 3
 
 
 @pytest.fixture
 def phases(monkeypatch: pytest.MonkeyPatch) -> dict[str, FaultLog]:
-    """Marks the calls the janitor's revocation makes (its failures are reported, not raised)."""
+    """Marks the calls the janitor makes: its quiet-window check (a failure means no revocation this run) and its
+    revocation (failures are reported, not raised)."""
     active: dict[str, FaultLog] = {}
-    revoke = monitor_run.revoke_previous
 
-    def revoke_previous(*args: Any, **kwargs: Any) -> Any:
-        log = active.get("log")
-        if log is not None:
-            log.step = JANITOR_PHASE
-        try:
-            return revoke(*args, **kwargs)
-        finally:
+    def marked(phase: str, function: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            log = active.get("log")
             if log is not None:
-                log.step = None
+                log.step = phase
+            try:
+                return function(*args, **kwargs)
+            finally:
+                if log is not None:
+                    log.step = None
 
-    monkeypatch.setattr(monitor_run, "revoke_previous", revoke_previous)
+        return call
+
+    monkeypatch.setattr(monitor_run, "revoke_previous", marked(JANITOR_PHASE, monitor_run.revoke_previous))
+    monkeypatch.setattr(monitor_run, "_recent_use", marked(JANITOR_CHECK_PHASE, monitor_run._recent_use))
     return active
 
 
@@ -102,6 +108,11 @@ def run_scenario(matrix: MonitorLab, phases: dict[str, FaultLog], call: Call, ki
         checks.check(isinstance(error, SimulatedCrash) and log.calls[-1:] == [call.name], "the crash point moved")
     elif call.step == JANITOR_PHASE:
         _check_revocation_failure(checks, world, prepared, kind, report, error)
+    elif call.step == JANITOR_CHECK_PHASE:
+        # The quiet window could not be read: the run completes and revokes nothing on a guess
+        if checks.check(report is not None, f"the run failed on the janitor's check: {error!r}"):
+            checks.check(report.revoked == [], f"revoked without a confirmed quiet window: {report.revoked}")
+        checks.check(matrix.status(prepared.previous.api_key) is KeyStatus.VALID, "the previous key was revoked")
     else:
         checks.check(report is None, "the run completed although a call failed")
         checks.check(isinstance(error, KeyrotError), f"untyped error {type(error).__name__}: {error}")

@@ -9,6 +9,8 @@ plugin looks for those values in:
 - every log record emitted during the phase: message, arguments, extra fields, exception text;
 - the failure text (the report's longrepr);
 - the output and exception of every click/typer `CliRunner.invoke`;
+- the message of every keyrot exception created (`KeyrotError` and its subclasses, whether raised, caught, logged
+  or swallowed) and of every exception a test catches with `pytest.raises`;
 - what moto holds in memory: SNS messages, SQS messages, CloudWatch metric data, CloudWatch Logs events and SSM
   String parameters (at the end of the call phase, and whenever moto resets its backends, as a `mock_aws` ends).
 
@@ -131,6 +133,7 @@ def _install_patches() -> None:
             return
         _patch_readouterr()
         _patch_cli_runner()
+        _patch_exceptions()
         _patch_moto_reset()
         _patched["done"] = True
 
@@ -167,6 +170,28 @@ def _patch_cli_runner() -> None:
         return result
 
     CliRunner.invoke = invoke  # type: ignore[method-assign]
+
+
+def _patch_exceptions() -> None:
+    from _pytest._code.code import ExceptionInfo
+
+    from keyrot.errors import KeyrotError
+
+    original_init = KeyrotError.__init__
+
+    def init(self: KeyrotError, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        _record("an exception message", f"{type(self).__name__}: {self}")
+
+    KeyrotError.__init__ = init  # type: ignore[method-assign]
+    original_fill = ExceptionInfo.fill_unfilled
+
+    def fill_unfilled(self: Any, exc_info: Any) -> None:
+        original_fill(self, exc_info)
+        value = exc_info[1]
+        _record("an exception caught with pytest.raises", f"{type(value).__name__}: {value}")
+
+    ExceptionInfo.fill_unfilled = fill_unfilled  # type: ignore[method-assign]
 
 
 def _patch_moto_reset() -> None:

@@ -58,6 +58,7 @@ class ManagedSecret:
     identity: SecretIdentity
     versions: Mapping[str, tuple[str, ...]]
     keys: Mapping[KeyRole, KeyMeta]
+    created_at: datetime | None = None  # the secret's own creation (ListSecrets' CreatedDate)
 
     def version_with(self, stage: str) -> str | None:
         return next((vid for vid, stages in self.versions.items() if stage in stages), None)
@@ -139,7 +140,8 @@ def _read_secret(store: SecretStore, listed: Mapping[str, Any]) -> ManagedSecret
         meta = _meta(store, arn, version_id, stages[0] if role is not KeyRole.REVOKED else STAGE_REVOKED, name)
         if meta is not None:
             keys[role] = meta
-    return ManagedSecret(arn, name, identity, versions, keys)
+    created = listed.get("CreatedDate")
+    return ManagedSecret(arn, name, identity, versions, keys, created if isinstance(created, datetime) else None)
 
 
 def _role(stages: Iterable[str]) -> KeyRole | None:

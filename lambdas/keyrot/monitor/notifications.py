@@ -73,7 +73,8 @@ def retired_key_in_use(
         f"Key {key_id} of {key_name} {state} but made {requests} request(s), last at {_when(last_active)}. "
         "Some process has not picked up the new key.",
         [
-            f"See which processes serve which key id: keyrot status --env {environment}",
+            f"Compare with the current key id (keyrot status --env {environment}): every process serving {key_id} "
+            "(KeyProvider.key_id) has not refreshed.",
             "Restart or redeploy the applications reading this secret (KeyProvider refreshes on 401).",
             f"If the key leaked, revoke it now: keyrot revoke-previous --env {environment} --key {key_name}",
         ],

@@ -272,8 +272,11 @@ def _gauges(
         datums.append(Datum.of(m.UNMANAGED_KEYS, env_dims, now, len(unmanaged)))
     for secret in ledger.secrets:
         dims = m.key_dimensions(environment, secret.key_name)
-        if secret.current is not None:
-            age_hours = (now - secret.current.created_at.timestamp()) / 3600
+        # A secret with no key yet (its first rotation never ran or never succeeded) ages from its own creation, so
+        # the key-age alarm fires for it too instead of staying silent for want of data.
+        born = secret.current.created_at if secret.current is not None else secret.created_at
+        if born is not None:
+            age_hours = (now - born.timestamp()) / 3600
             datums.append(Datum.of(m.KEY_AGE_HOURS, dims, now, round(max(age_hours, 0.0), 3), "None"))
         spend = sum(costs.per_key.get(meta.key_id, 0.0) for meta in secret.keys.values())
         if spend:

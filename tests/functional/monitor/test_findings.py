@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from keyrot import metric_names as m
 from keyrot.testing.monitor_scenario import MonitorWorld
 
@@ -132,6 +134,27 @@ def test_usage_by_a_key_revoked_in_an_emergency_is_reported_at_once(monitor: Mon
     assert sum(retired.values()) == 2
     (note,) = [n for n in monitor.notifications() if "Retired key" in n["subject"]]
     assert "was revoked" in note["message"]
+
+
+def test_a_secret_never_minted_ages_from_its_creation(monitor: MonitorWorld) -> None:
+    # GIVEN a secret the stack created whose first rotation never ran (no admin key put, nobody started it)
+    monitor.rotation.create_managed_secret("batch-embeddings")
+    created = time.time()  # moto stamps CreatedDate with the wall clock
+    # WHEN the monitor runs five hours (of its clock) later
+    monitor.clock.advance(5 * 3600)
+    monitor.run()
+    # THEN KeyAgeHours counts from the secret's creation, so the key-age alarm fires for it in time
+    ages = monitor.cloudwatch.get_metric_statistics(
+        Namespace=m.NAMESPACE,
+        MetricName=m.KEY_AGE_HOURS,
+        Dimensions=[{"Name": k, "Value": v} for k, v in m.key_dimensions("dev", "batch-embeddings").items()],
+        StartTime=monitor.now().replace(year=2000),
+        EndTime=monitor.now().replace(year=2100),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    expected = (monitor.now().timestamp() - created) / 3600
+    assert [round(point["Maximum"]) for point in ages] == [round(expected)] and expected > 3
 
 
 def test_spend_and_key_age_gauges(monitor: MonitorWorld) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -101,6 +102,48 @@ def test_cli_output_leak():
 
     result = CliRunner().invoke(show)
     assert result.exit_code == 0
+
+
+def test_sqs_message_leak():
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue = sqs.create_queue(QueueName="oncall-copy")["QueueUrl"]
+        sqs.send_message(QueueUrl=queue, MessageBody=f"new key {issue()}")
+
+
+def test_cloudwatch_logs_event_leak():
+    with mock_aws():
+        logs = boto3.client("logs", region_name="us-east-1")
+        logs.create_log_group(logGroupName="/aws/lambda/keyrot-dev-rotation")
+        logs.create_log_stream(logGroupName="/aws/lambda/keyrot-dev-rotation", logStreamName="s")
+        logs.put_log_events(
+            logGroupName="/aws/lambda/keyrot-dev-rotation",
+            logStreamName="s",
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": f"minted {issue()}"}],
+        )
+
+
+def test_ssm_parameter_leak():
+    with mock_aws():
+        boto3.client("ssm", region_name="us-east-1").put_parameter(
+            Name="/keyrot/dev/monitor-state", Value="last=" + issue(), Type="String"
+        )
+
+
+def test_swallowed_keyrot_exception_leak():
+    from keyrot.errors import KeyrotError
+
+    try:
+        raise KeyrotError(f"rotation failed for {issue()}")
+    except KeyrotError:
+        pass  # swallowed: never printed, never logged, but its message carried the key
+
+
+def test_exception_caught_with_pytest_raises_leak():
+    import pytest
+
+    with pytest.raises(ValueError):
+        raise ValueError(f"bad key {issue()}")
 '''
 
 EXPECTED_SOURCES = {
@@ -113,6 +156,11 @@ EXPECTED_SOURCES = {
     "test_sns_message_leak": "an SNS message",
     "test_cloudwatch_metric_leak": "a CloudWatch metric",
     "test_cli_output_leak": "CLI output (CliRunner)",
+    "test_sqs_message_leak": "an SQS message",
+    "test_cloudwatch_logs_event_leak": "a CloudWatch Logs event",
+    "test_ssm_parameter_leak": "an SSM parameter",
+    "test_swallowed_keyrot_exception_leak": "an exception message",
+    "test_exception_caught_with_pytest_raises_leak": "an exception caught with pytest.raises",
 }
 
 

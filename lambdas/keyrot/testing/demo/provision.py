@@ -395,5 +395,10 @@ def provision(
     """Run the program for `stack` (with configuration `overrides`) and create what it declares in `aws`."""
     result = Provisioned()
     mocks = EmulatorMocks(aws, result, function_overrides=function_overrides)
-    result.deployment = run_program(stack, stack_config(stack, dict(overrides)), mocks, account=ACCOUNT)
+    try:
+        result.deployment = run_program(stack, stack_config(stack, dict(overrides)), mocks, account=ACCOUNT)
+    except BaseException:
+        for worker in result.workers.values():  # functions provisioned before the failure: leave no process behind
+            worker.stop()
+        raise
     return result
