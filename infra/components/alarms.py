@@ -211,8 +211,8 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             name=f"{prefix}-revocation-failed",
             description=_describe(
                 f"keyrot {env} could not revoke a previous OpenAI key.",
-                "The old key still works: revoke it by hand (keyrot revoke-previous --env <env> --key <key>) and check the "
-                "admin key's permissions.",
+                "The old key still works: revoke it by hand (keyrot revoke-previous --env <env> --key <key>) "
+                "and check the admin key's permissions.",
                 "revocation-failed",
             ),
             namespace=m.NAMESPACE,
