@@ -180,13 +180,13 @@ class Notifier:
     suppressed: list[Notification] = field(default_factory=list)
 
     def notify(self, notification: Notification) -> bool:
-        if self.state.notified.get(notification.dedup_key, 0) > self.now:
+        if self.state.recently_notified(notification.dedup_key, self.now):
             self.suppressed.append(notification)
             return False
         subject = scrub(notification.subject).encode("ascii", "replace").decode()[:_SUBJECT_LIMIT]
         with aws_errors("Publish"):
             self.sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=scrub(notification.body))
-        self.state.notified[notification.dedup_key] = self.now + self.dedup_seconds
+        self.state.mark_notified(notification.dedup_key, self.now + self.dedup_seconds)
         self.sent.append(notification)
         logger.info("notified on-call: %s", subject)
         return True

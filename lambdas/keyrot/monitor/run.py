@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 # It spans more than one Usage API page of 1-minute buckets (1440), so paging is part of every catch-up.
 MAX_WINDOW_SECONDS = 36 * 3600
 MAX_USAGE_CALLS = 50
+# The intent's batch boundaries must fit the state parameter with room to spare (state.STATE_MAX_CHARS).
+INTENT_MAX_CHARS = 5000
 # CloudWatch accepts datapoints up to two weeks old; stay clear of the edge.
 MAX_BACKFILL_SECONDS = 14 * 86400 - 3600
 # A publish marker may take a while to become readable; only decide "it did not land" after this long.
@@ -214,8 +217,7 @@ def _publish_new_usage(
     if end <= start:
         return Attribution()
     attribution = _usage_datums(deps, ledger, inventory, start, end)
-    end, datums = _fit(attribution.datums, start, end)
-    batches = split_usage(datums)
+    end, datums, batches = _fit(attribution.datums, start, end)
     report.window, report.usage_datums = (start, end), len(datums)
     if not batches:
         state.watermark = end
@@ -229,23 +231,31 @@ def _publish_new_usage(
     return attribution
 
 
-def _fit(datums: list[Datum], start: int, end: int) -> tuple[int, list[Datum]]:
-    """Shrink the window (at a bucket boundary) until its datums fit in MAX_USAGE_CALLS calls."""
+def _fit(datums: list[Datum], start: int, end: int) -> tuple[int, list[Datum], list[list[Datum]]]:
+    """Shrink the window (at a bucket boundary) until its datums fit in MAX_USAGE_CALLS calls and the intent that
+    records their batches fits in INTENT_MAX_CHARS. Returns the window's end, its datums and their batches."""
     limit = MAX_USAGE_CALLS * 999
-    if len(datums) <= limit:
-        return end, datums
-    per_bucket: dict[int, int] = {}
-    for datum in datums:
-        per_bucket[datum.timestamp] = per_bucket.get(datum.timestamp, 0) + 1
-    total, cut = 0, start
-    for bucket in range(start, end, BUCKET_SECONDS):
-        if total + per_bucket.get(bucket, 0) > limit:
-            break
-        total += per_bucket.get(bucket, 0)
-        cut = bucket + BUCKET_SECONDS
-    if cut == start:
-        raise KeyrotError(f"one minute of usage holds more than {limit} datapoints; raise MAX_USAGE_CALLS")
-    return cut, [datum for datum in datums if datum.timestamp < cut]
+    if len(datums) > limit:
+        per_bucket: dict[int, int] = {}
+        for datum in datums:
+            per_bucket[datum.timestamp] = per_bucket.get(datum.timestamp, 0) + 1
+        total, cut = 0, start
+        for bucket in range(start, end, BUCKET_SECONDS):
+            if total + per_bucket.get(bucket, 0) > limit:
+                break
+            total += per_bucket.get(bucket, 0)
+            cut = bucket + BUCKET_SECONDS
+        if cut == start:
+            raise KeyrotError(f"one minute of usage holds more than {limit} datapoints; raise MAX_USAGE_CALLS")
+        end, datums = cut, [datum for datum in datums if datum.timestamp < cut]
+    batches = split_usage(datums)
+    while len(json.dumps([batch[0].sort_key for batch in batches])) > INTENT_MAX_CHARS:
+        last = max(datum.timestamp for datum in datums)
+        if last == start:
+            raise KeyrotError(f"one minute of usage needs an intent over {INTENT_MAX_CHARS} characters")
+        end, datums = last, [datum for datum in datums if datum.timestamp < last]
+        batches = split_usage(datums)
+    return end, datums, batches
 
 
 def _unmanaged_inventory(

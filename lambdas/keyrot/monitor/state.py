@@ -2,10 +2,16 @@
 
 The watermark only moves after the usage it covers is published. An intent is written before publishing, so a
 run that dies in between can tell, next time, which of its PutMetricData calls landed (see publisher.py).
+
+Size: the parameter uses SSM's Intelligent-Tiering, so it stays a free standard parameter up to 4 KB and becomes an
+advanced one (8 KB) only while it needs to. The intent is bounded by the publisher (run.INTENT_MAX_CHARS); the
+notification dedup entries are short digests, and when the state would still not fit, those closest to expiry go
+first (at worst a notification repeats). Nothing here ever fails a run for size.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,9 +22,8 @@ from keyrot.aws.errors import aws_errors, error_code
 from keyrot.errors import AwsCallError, KeyrotError
 
 STATE_VERSION = 1
-# Keep the parameter within SSM's standard tier (4 KB): notification keys are pruned when they expire, and at
-# most this many are kept (the oldest go first; at worst a notification repeats).
-_MAX_NOTIFIED = 40
+STATE_MAX_CHARS = 8192  # SSM's advanced-tier limit; Intelligent-Tiering moves the parameter there only when needed
+PARAMETER_TIER = "Intelligent-Tiering"
 
 
 class MonitorStateError(KeyrotError):
@@ -63,8 +68,27 @@ class MonitorState:
         return self.lease is not None and self.lease.owner != run_id and self.lease.until > now
 
     def to_json(self) -> str:
+        """The state as stored; dedup entries closest to expiry are dropped if it would not fit the parameter."""
+        text = self._serialize()
+        if len(text) > STATE_MAX_CHARS:
+            for key, _ in sorted(self.notified.items(), key=lambda item: item[1]):
+                del self.notified[key]
+                text = self._serialize()
+                if len(text) <= STATE_MAX_CHARS:
+                    break
+        if len(text) > STATE_MAX_CHARS:
+            raise MonitorStateError(f"monitor state is {len(text)} characters, over SSM's {STATE_MAX_CHARS}")
+        return text
+
+    def _serialize(self) -> str:
         payload = {"version": STATE_VERSION, **asdict(self)}
         return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+    def recently_notified(self, dedup_key: str, now: int) -> bool:
+        return self.notified.get(dedup_digest(dedup_key), 0) > now
+
+    def mark_notified(self, dedup_key: str, until: int) -> None:
+        self.notified[dedup_digest(dedup_key)] = until
 
     @classmethod
     def from_json(cls, text: str, name: str) -> MonitorState:
@@ -104,8 +128,12 @@ class MonitorState:
         return state
 
     def prune_notified(self, now: int) -> None:
-        live = sorted(((until, key) for key, until in self.notified.items() if until > now), reverse=True)
-        self.notified = {key: until for until, key in live[:_MAX_NOTIFIED]}
+        self.notified = {key: until for key, until in self.notified.items() if until > now}
+
+
+def dedup_digest(dedup_key: str) -> str:
+    """What the state keeps of a dedup key: 12 hex characters of its SHA-256 (short, and no key ids in SSM)."""
+    return hashlib.sha256(dedup_key.encode()).hexdigest()[:12]
 
 
 def _int(value: Any) -> int:
@@ -134,4 +162,6 @@ class StateStore:
 
     def save(self, state: MonitorState) -> None:
         with aws_errors("PutParameter"):
-            self._ssm.put_parameter(Name=self.name, Value=state.to_json(), Type="String", Overwrite=True)
+            self._ssm.put_parameter(
+                Name=self.name, Value=state.to_json(), Type="String", Overwrite=True, Tier=PARAMETER_TIER
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from keyrot import metric_names as m
+from keyrot.monitor.state import STATE_MAX_CHARS
 from keyrot.testing.monitor_scenario import MonitorWorld
 
 from .conftest import current_key_id, previous_key_id, rotated, usage
@@ -183,3 +184,27 @@ def test_spend_and_key_age_gauges(monitor: MonitorWorld) -> None:
     assert maximum(m.SPEND_TODAY_USD, m.environment_dimensions("dev")) == [1.75]
     assert maximum(m.COST_TODAY_USD, m.key_dimensions("dev", "chat-backend")) == [1.25]
     assert maximum(m.KEY_AGE_HOURS, m.key_dimensions("dev", "chat-backend")) == [2.0]
+
+
+def test_many_unmanaged_keys_page_once_each_and_the_state_still_fits(monitor: MonitorWorld) -> None:
+    # GIVEN 120 keys someone made by hand in the project (far more than a few findings)
+    rotated(monitor, "chat-backend")
+    state = monitor.rotation.openai.state
+    for index in range(120):
+        state.add_user_key(monitor.rotation.project_id, name=f"hand-made {index}")
+    # WHEN the monitor runs three times, five minutes apart
+    first = monitor.run()
+    sent = [len(monitor.notifications())]
+    for _ in range(2):
+        monitor.clock.advance(300)
+        monitor.run()
+        sent.append(len(monitor.notifications()))
+    # THEN each key pages once, then never again within the de-duplication period
+    assert len(first.unmanaged_keys) == 120 and sent == [120, 0, 0]
+    # AND the state parameter holds digests, no key ids, and fits SSM's limit on Intelligent-Tiering
+    stored = monitor.ssm.get_parameter(Name=monitor.settings.state_parameter)["Parameter"]
+    assert len(stored["Value"]) <= STATE_MAX_CHARS and "key_" not in stored["Value"]
+    (described,) = monitor.ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": [monitor.settings.state_parameter]}]
+    )["Parameters"]
+    assert described["Tier"] == "Intelligent-Tiering"
