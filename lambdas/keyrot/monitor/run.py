@@ -122,14 +122,17 @@ def _run(deps: MonitorDependencies, state: MonitorState, store: StateStore, now:
     if ready:
         attribution = _publish_new_usage(deps, state, store, publisher, notifier, ledger, inventory, now, report)
 
+    # Findings right after the usage is committed: a later failure (costs, janitor) must not lose them, since the
+    # usage they come from will not be read again. Their dedup marks are saved even if the run fails afterwards.
+    unmanaged_inventory = _unmanaged_inventory(ledger, inventory, settings.environment, now)
+    _report_findings(settings, ledger, inventory, attribution, unmanaged_inventory, notifier, report)
+
     with admin_errors():
         costs = fetch_costs_today(deps.admin, settings.project_id, deps.now())
-    unmanaged_inventory = _unmanaged_inventory(ledger, inventory, settings.environment, now)
     janitor_metrics = _janitor(deps, ledger, inventory, attribution, notifier, now, report)
     gauges = _gauges(settings.environment, ledger, costs, unmanaged_inventory, now) + janitor_metrics
     publisher.put([*gauges, heartbeat(settings.environment, now, state.marker)])
 
-    _report_findings(settings, ledger, inventory, attribution, unmanaged_inventory, notifier, report)
     report.notifications_sent, report.notifications_suppressed = len(notifier.sent), len(notifier.suppressed)
     report.metric_calls = publisher.calls
     state.prune_notified(now)

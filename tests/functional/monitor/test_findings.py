@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from keyrot import metric_names as m
 from keyrot.monitor.state import STATE_MAX_CHARS
 from keyrot.testing.monitor_scenario import MonitorWorld
@@ -208,3 +210,25 @@ def test_many_unmanaged_keys_page_once_each_and_the_state_still_fits(monitor: Mo
         ParameterFilters=[{"Key": "Name", "Values": [monitor.settings.state_parameter]}]
     )["Parameters"]
     assert described["Tier"] == "Intelligent-Tiering"
+
+
+def test_a_finding_survives_a_failure_later_in_the_run(monitor: MonitorWorld) -> None:
+    from keyrot.errors import KeyrotError
+    from keyrot.testing.openai_standin import server_error
+
+    # GIVEN an unmanaged key used within the window, and a Costs API that fails for this run
+    rotated(monitor, "chat-backend")
+    key_id, _ = monitor.rotation.openai.state.add_user_key(monitor.rotation.project_id)
+    usage(monitor, key_id, 1, num_model_requests=2, input_tokens=1, output_tokens=1)
+    monitor.clock.advance(5 * 60 + SETTLE)
+    monitor.rotation.openai.faults.add(server_error("costs"))
+    # WHEN the run fails after committing the window's usage
+    with pytest.raises(KeyrotError):
+        monitor.run()
+    # THEN on-call was told anyway (the usage it came from will not be read again)
+    assert [n["subject"] for n in monitor.notifications()] == [f"[keyrot dev] Unmanaged OpenAI key {key_id}"]
+    # and the next run, the fault gone, does not page again for it
+    monitor.rotation.openai.faults.clear()
+    monitor.clock.advance(300)
+    monitor.run()
+    assert monitor.notifications() == []
