@@ -38,7 +38,7 @@ env = config.environment
 account_id = aws.get_caller_identity().account_id
 region = aws.get_region().region
 partition = aws.get_partition().partition
-check_account(config, account_id)
+check_account(config, account_id, region)
 
 archive = build_lambda_archive()
 

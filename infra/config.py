@@ -433,13 +433,31 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
     )
 
 
-def check_account(config: KeyrotConfig, account_id: str) -> None:
-    """Reader roles and administrators must live in the account being deployed to.
+def check_account(config: KeyrotConfig, account_id: str, region: str | None = None) -> None:
+    """Reader roles and administrators must live in the account being deployed to; an existing admin-key secret
+    and on-call topic in that account and region too.
 
     Reader policies are attached to the roles (an attachment cannot cross accounts), and the secrets' resource
-    policies only deny: a principal from another account would still lack an allow.
+    policies only deny: a principal from another account would still lack an allow. The functions' policies grant
+    the admin-key secret and the topic by ARN, and the environment's KMS key and alarms live in this account and
+    region, which an alarm action or a cross-account secret read would not reach.
     """
     problems: list[str] = []
+    for setting, arn in (
+        ("existingAdminKeySecretArn", config.existing_admin_key_secret_arn),
+        ("oncallTopicArn", config.oncall_topic_arn),
+    ):
+        if arn is None:
+            continue
+        arn_region, arn_account = arn.split(":")[3:5]
+        if arn_account != account_id:
+            problems.append(
+                f"{NAMESPACE}:{setting}: {arn} is in account {arn_account}, but this stack deploys to {account_id}"
+            )
+        if region is not None and arn_region != region:
+            problems.append(
+                f"{NAMESPACE}:{setting}: {arn} is in region {arn_region}, but this stack deploys to {region}"
+            )
     for key in config.keys:
         for role in key.reader_roles:
             if role.account != account_id:

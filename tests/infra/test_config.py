@@ -320,3 +320,29 @@ def test_reader_roles_must_be_in_the_deploying_account() -> None:
 def test_plain_http_is_accepted_for_a_loopback_stand_in_only() -> None:
     config = parse_config(raw("dev", openaiBaseUrl="http://127.0.0.1:8080/v1"), stack="dev")
     assert config.openai_base_url == "http://127.0.0.1:8080/v1"
+
+
+@pytest.mark.parametrize(
+    ("setting", "arn"),
+    [
+        ("existingAdminKeySecretArn", "arn:aws:secretsmanager:{region}:{account}:secret:openai/admin-key-Xy12Ab"),
+        ("oncallTopicArn", "arn:aws:sns:{region}:{account}:platform-oncall"),
+    ],
+)
+def test_an_existing_secret_or_topic_must_be_in_the_deploying_account_and_region(setting: str, arn: str) -> None:
+    values = raw("dev")
+    values[setting] = arn.format(region="us-east-1", account="111111111111")
+    if setting == "oncallTopicArn":  # the topic replaces keyrot's own subscriptions
+        values.pop("oncallEmails", None)
+        values.pop("oncallHttpsEndpoints", None)
+    config = parse_config(values, stack="dev")
+    check_account(config, "111111111111", "us-east-1")  # same account and region: fine
+    with pytest.raises(ConfigError) as caught:
+        check_account(config, "222222222222", "eu-west-1")
+    problems = [p for p in caught.value.problems if p.startswith(f"keyrot:{setting}:")]
+    assert problems == [
+        f"keyrot:{setting}: {arn.format(region='us-east-1', account='111111111111')} is in account 111111111111, "
+        "but this stack deploys to 222222222222",
+        f"keyrot:{setting}: {arn.format(region='us-east-1', account='111111111111')} is in region us-east-1, "
+        "but this stack deploys to eu-west-1",
+    ]
