@@ -531,3 +531,33 @@ def test_probe_raises_on_rate_limit_instead_of_calling_key_dead(env: Env) -> Non
     env.standin.faults.add(rate_limited("list_models", retry_after=None))
     with pytest.raises(RateLimitedError):
         env.probe().check(minted.api_key)
+
+
+class _AlwaysTimesOut(requests.adapters.HTTPAdapter):
+    """Every attempt runs into its read timeout: the fake clock moves by the whole attempt's worst case."""
+
+    def __init__(self, time: FakeTime, timeouts: Timeouts) -> None:
+        super().__init__()
+        self.time, self.timeouts, self.attempts = time, timeouts, 0
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.attempts += 1
+        self.time.now += self.timeouts.worst_attempt_seconds
+        raise requests.ReadTimeout("read timed out")
+
+
+def test_max_elapsed_bounds_the_whole_call_including_slow_attempts(env: Env) -> None:
+    # GIVEN attempts that each take their full 13 s (connect 3 s + read 10 s), and a 30 s budget
+    timeouts, session = Timeouts(3.0, 10.0), requests.Session()
+    adapter = _AlwaysTimesOut(env.time, timeouts)
+    session.mount("http://", adapter)
+    policy = RetryPolicy(max_attempts=10, max_elapsed_seconds=30, backoff_initial_seconds=0.5, jitter_seconds=0)
+    transport = OpenAITransport(
+        env.standin.base_url, session=session, timeouts=timeouts, retry=policy, sleep=env.time.sleep, clock=env.time
+    )
+    started = env.time()
+    # WHEN every attempt times out
+    with pytest.raises(OpenAIConnectionError):
+        transport.request("GET", "/models", bearer=env.admin_key, operation="list models")
+    # THEN no attempt was started that could end past the budget: two attempts (13 s, wait, 13 s) and no third
+    assert adapter.attempts == 2 and env.time() - started <= 30

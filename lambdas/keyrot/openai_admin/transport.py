@@ -42,7 +42,11 @@ _KEY_LIKE_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])sk-[^\s'\"]+")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds on retrying one call: attempts, total time, backoff shape and the longest Retry-After honoured."""
+    """Bounds on retrying one call: attempts, total time, backoff shape and the longest Retry-After honoured.
+
+    `max_elapsed_seconds` is a true bound on the whole call: an attempt is only started if it can end in time even
+    if it runs into its connect and read timeouts.
+    """
 
     max_attempts: int = 5
     max_elapsed_seconds: float = 30.0
@@ -58,7 +62,11 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 @dataclass(frozen=True)
 class Timeouts:
     connect_seconds: float = 3.05
-    read_seconds: float = 20.0
+    read_seconds: float = 10.0  # the admin, usage and models endpoints answer in well under a second
+
+    @property
+    def worst_attempt_seconds(self) -> float:
+        return self.connect_seconds + self.read_seconds
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,8 @@ class OpenAITransport:
             if state.attempt_number >= policy.max_attempts:
                 return True
             elapsed = self._clock() - started
-            return elapsed + state.upcoming_sleep >= policy.max_elapsed_seconds
+            next_attempt_ends = elapsed + state.upcoming_sleep + self._timeouts.worst_attempt_seconds
+            return next_attempt_ends > policy.max_elapsed_seconds
 
         def is_retryable(exc: BaseException) -> bool:
             if not isinstance(exc, OpenAIError) or not exc.retryable:
