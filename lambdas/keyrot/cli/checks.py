@@ -112,10 +112,16 @@ def probe_key(cli: CliContext, target: KeyTarget, key: ManagedKey, now: datetime
     return Finding("ok", title, f"VALID: {key.key_id} authenticates"), check
 
 
-def rate_headroom(limits: RateLimitHeadroom | None) -> Finding:
+def rate_headroom(limits: RateLimitHeadroom | None, *, source: str = "GET /v1/models") -> Finding:
     title = "rate-limit headroom"
     if limits is None:
-        return Finding("warn", title, "OpenAI sent no x-ratelimit-* headers", "nothing to do unless requests fail")
+        hint = (
+            "OpenAI documents these headers on model responses: `--inference-probe` reads them from a one-token "
+            "chat completion"
+            if source == "GET /v1/models"
+            else "nothing to do unless requests fail"
+        )
+        return Finding("warn", title, f"OpenAI sent no x-ratelimit-* headers on {source}", hint)
     parts, low = [], []
     for what, remaining, limit in (
         ("requests", limits.remaining_requests, limits.limit_requests),
@@ -130,6 +136,18 @@ def rate_headroom(limits: RateLimitHeadroom | None) -> Finding:
     if low:
         return Finding("warn", title, detail, f"close to the {' and '.join(low)} limit: slow down or raise limits")
     return Finding("ok", title, detail)
+
+
+def inference_headroom(cli: CliContext, key: ManagedKey, model: str) -> Finding:
+    """Rate-limit headroom from a one-token chat completion made with the key."""
+    try:
+        limits = OpenAIKeyProbe(cli.transport(NO_RETRY)).rate_limits_from_completion(key.api_key, model)
+    except RateLimitedError as exc:
+        return Finding("warn", "rate-limit headroom", f"rate limited now: {exc}", "slow down or raise the limits")
+    except OpenAIError as exc:
+        hint = f"pick a model the project may use with --probe-model (tried {model})"
+        return Finding("warn", "rate-limit headroom", f"the one-token completion failed: {exc}", hint)
+    return rate_headroom(limits, source=f"a one-token {model} completion")
 
 
 def rotation_health(cli: CliContext, target: KeyTarget, now: datetime, stuck_after: timedelta) -> list[Finding]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
+from typing import Annotated
 
 import typer
 
@@ -22,6 +23,15 @@ def doctor(
     profile: Profile = None,
     region: Region = None,
     openai_base_url: OpenAIBaseUrl = None,
+    inference_probe: Annotated[
+        bool,
+        typer.Option(
+            "--inference-probe",
+            help="Read rate limits from a one-token chat completion (OpenAI documents x-ratelimit-* headers on "
+            "model responses; costs a fraction of a cent).",
+        ),
+    ] = False,
+    probe_model: Annotated[str, typer.Option("--probe-model", help="Model for --inference-probe.")] = "gpt-4o-mini",
 ) -> None:
     """Check AWS access, the secret, the key at OpenAI, rate limits, rotation health and the admin key."""
     cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
@@ -37,7 +47,10 @@ def doctor(
                 probed, check = checks.probe_key(cli, target, managed, now)
                 findings.append(probed)
                 if check is not None and check.status.value != "dead":
-                    findings.append(checks.rate_headroom(check.rate_limits))
+                    if inference_probe:
+                        findings.append(checks.inference_headroom(cli, managed, probe_model))
+                    else:
+                        findings.append(checks.rate_headroom(check.rate_limits))
             findings += checks.rotation_health(cli, target, now, timedelta(minutes=stuck_after))
             findings.append(checks.admin_key(cli, env))
     failed = any(finding.status == "fail" for finding in findings)

@@ -22,3 +22,18 @@ class OpenAIKeyProbe:
         except PermissionDeniedError as exc:
             return KeyCheck(KeyStatus.RESTRICTED, detail=str(exc))
         return KeyCheck(KeyStatus.VALID, rate_limits=RateLimitHeadroom.from_headers(response.headers))
+
+    def rate_limits_from_completion(self, api_key: str, model: str) -> RateLimitHeadroom | None:
+        """Read the x-ratelimit-* headers from a one-token chat completion with `api_key`.
+
+        OpenAI documents these headers on model (inference) responses; whether GET /v1/models sends them is
+        unconfirmed. This costs one request and a couple of tokens.
+        """
+        response = self._transport.request(
+            "POST",
+            "/chat/completions",
+            bearer=api_key,
+            operation="one-token completion",
+            json_body={"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1},
+        )
+        return RateLimitHeadroom.from_headers(response.headers)

@@ -34,7 +34,7 @@ def _closed_port() -> int:
 
 def test_doctor_on_a_healthy_key_exits_0_with_every_check_ok(world: RotationWorld, cli: Cli) -> None:
     rotated(world, "chat-backend")
-    result = cli(*DOCTOR)
+    result = cli(*DOCTOR, "--inference-probe")
     assert result.exit_code == 0, result.output
     for check in ("AWS credentials", "secret found", "secret readable", "key valid at OpenAI", "rate-limit headroom"):
         assert f"[ ok ] {check}" in result.stdout
@@ -94,13 +94,26 @@ def test_doctor_classifies_a_closed_port_as_unreachable(world: RotationWorld, cl
     assert findings["admin key"]["status"] == "fail"
 
 
-def test_doctor_warns_when_rate_limit_headroom_is_low(world: RotationWorld, cli: Cli) -> None:
+def test_doctor_reads_rate_limits_from_a_one_token_completion_when_asked(world: RotationWorld, cli: Cli) -> None:
+    # GIVEN a project allowed 2 requests a minute (the doctor's key check spends one)
     rotated(world, "chat-backend")
-    world.openai.requests_per_minute = 1
+    world.openai.requests_per_minute = 2
+    # WHEN the doctor is asked for the documented source of the headers
+    _, findings = _findings(cli, "--inference-probe")
+    # THEN it reads them from a one-token completion and warns of the low headroom
+    headroom = findings["rate-limit headroom"]
+    assert headroom["status"] == "warn" and "0/2 requests left" in headroom["detail"]
+    assert "gpt-4o-mini completion" in headroom["detail"] or "close to the requests limit" in headroom["hint"]
+    assert len(world.openai.calls_to("chat_completions")) == 1
+
+
+def test_doctor_says_where_rate_limits_can_be_read_when_models_has_none(world: RotationWorld, cli: Cli) -> None:
+    rotated(world, "chat-backend")
     _, findings = _findings(cli)
     headroom = findings["rate-limit headroom"]
-    assert headroom["status"] == "warn"
-    assert "0/1 requests left" in headroom["detail"]
+    assert headroom["status"] == "warn" and "no x-ratelimit-* headers on GET /v1/models" in headroom["detail"]
+    assert "--inference-probe" in headroom["hint"]
+    assert world.openai.calls_to("chat_completions") == []  # no tokens spent unless asked
 
 
 def test_doctor_fails_a_stuck_rotation_with_its_logged_failure(

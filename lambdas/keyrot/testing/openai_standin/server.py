@@ -560,7 +560,10 @@ class OpenAIStandIn:
     ) -> Reply:
         key = self._project_key(principal, headers, "api.model.read")
         data = [_model(name) for name in self.models]
-        return Reply(200, {"object": "list", "data": data}, self._rate_headers(key))
+        # No x-ratelimit-* headers: OpenAI documents them on model (inference) responses only; whether the models
+        # list sends them is unconfirmed, so the stand-in does not promise it.
+        self._rate_headers(key)  # still counts the request against the per-minute limit
+        return Reply(200, {"object": "list", "data": data}, {})
 
     def _get_model(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
