@@ -43,13 +43,22 @@ def set_admin_key(
     arn = cli.admin_secret_arn(env)  # before asking: an unknown environment fails without a prompt
     admin_key = read_secret("OpenAI admin key (input hidden)", what="admin key")
     shown = redact_key(admin_key)
+    admin = OpenAIAdminClient(admin_key, cli.transport())
     try:
-        OpenAIAdminClient(admin_key, cli.transport()).check_admin_key()
+        admin.check_admin_key()
     except InvalidKeyError as exc:
         raise CliError(f"OpenAI rejected the admin key {shown}; nothing stored ({exc})", ExitCode.OPENAI) from exc
     except PermissionDeniedError as exc:
         raise CliError(
             f"the key {shown} is not an organization admin key with read access; nothing stored ({exc})",
+            ExitCode.OPENAI,
+        ) from exc
+    try:
+        admin.check_usage_access(int(cli.now().timestamp()))
+    except PermissionDeniedError as exc:
+        raise CliError(
+            f"the admin key {shown} cannot read usage, which the monitor needs; give it the usage read scope; "
+            f"nothing stored ({exc})",
             ExitCode.OPENAI,
         ) from exc
     with aws_errors("PutSecretValue"):

@@ -183,7 +183,7 @@ def admin_key(cli: CliContext, environment: str) -> Finding:
         return Finding("fail", title, _why(exc), fix)
     try:
         admin.check_admin_key()
-        next(iter(admin.iter_usage_pages("completions", {"start_time": int(time.time()) - 86400, "limit": 1})))
+        admin.check_usage_access(int(time.time()))
     except InvalidKeyError as exc:
         return Finding("fail", title, f"OpenAI rejects the admin key: {exc}", fix)
     except PermissionDeniedError as exc:

@@ -107,6 +107,10 @@ class OpenAIAdminClient:
             params={"limit": 1},
         )
 
+    def check_usage_access(self, now: int) -> None:
+        """Raise unless the admin key may read usage (the monitor's need): one usage page of the last day."""
+        next(iter(self.iter_usage_pages("completions", {"start_time": now - 86400, "limit": 1})))
+
     # --- usage and costs --------------------------------------------------------------------------
 
     def iter_usage_pages(self, kind: str, params: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -65,6 +65,18 @@ def test_admin_key_set_refuses_a_project_key(world: RotationWorld, cli: Cli) -> 
     assert project_key not in result.output
 
 
+def test_admin_key_set_refuses_an_admin_key_that_cannot_read_usage(world: RotationWorld, cli: Cli) -> None:
+    # GIVEN an admin key that manages projects but lacks the usage read scope the monitor needs
+    _, before = _stored(world)
+    narrow = world.openai.state.add_admin_key("no usage", scopes={"api.management.read", "api.management.write"})
+    # WHEN it is set THEN it is refused with the scope named, and nothing is stored
+    result = cli(*SET, input=f"{narrow}\n")
+    assert result.exit_code == 7
+    assert "cannot read usage, which the monitor needs" in result.stderr and "nothing stored" in result.stderr
+    assert narrow not in result.output
+    assert _stored(world) == (AdminCredentials(world.admin_key), before)
+
+
 def test_admin_key_set_with_empty_stdin_exits_2(world: RotationWorld, cli: Cli) -> None:
     result = cli(*SET, input="\n")
     assert result.exit_code == 2
