@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,14 +140,11 @@ class KeyProvider:
             return
         try:
             response.read()
-            code = (response.json().get("error") or {}).get("code")
         except Exception:  # noqa: BLE001 - a hook must never break the caller's request
             return
-        if code != "invalid_api_key":
-            return
-        header = response.request.headers.get("authorization", "")
-        used = header[7:] if header.lower().startswith("bearer ") else None
-        self.key_rejected(used)
+        rejected, used = _rejection(response)
+        if rejected:
+            self.key_rejected(used)
 
     def _slow_path(self) -> str:
         if self._value is None:
@@ -259,6 +256,34 @@ class AsyncKeyProvider:
     async def key_rejected(self, rejected_key: str | None = None) -> bool:
         return await asyncio.to_thread(self._sync.key_rejected, rejected_key)
 
+    async def response_hook(self, response: Any) -> None:
+        """The async httpx response event hook (for AsyncOpenAI's http_client): as KeyProvider.response_hook."""
+        if getattr(response, "status_code", None) != 401:
+            return
+        try:
+            await response.aread()
+        except Exception:  # noqa: BLE001 - a hook must never break the caller's request
+            return
+        rejected, used = _rejection(response)
+        if rejected:
+            await self.key_rejected(used)
+
+
+def _rejection(response: Any) -> tuple[bool, str | None]:
+    """Whether a read 401 response says the key is invalid, and the key the request carried."""
+    try:
+        code = (response.json().get("error") or {}).get("code")
+    except Exception:  # noqa: BLE001 - a hook must never break the caller's request
+        return False, None
+    if code != "invalid_api_key":
+        return False, None
+    header = response.request.headers.get("authorization", "")
+    return True, header[7:] if header.lower().startswith("bearer ") else None
+
+
+def _is_invalid_key(exc: BaseException) -> bool:
+    return getattr(exc, "status_code", None) == 401 and getattr(exc, "code", None) == "invalid_api_key"
+
 
 def with_key_refresh(provider: KeyProvider, call: Callable[[], Any]) -> Any:
     """Run `call` (an OpenAI SDK call); if OpenAI rejects the key as invalid, refresh it and try once more."""
@@ -266,9 +291,23 @@ def with_key_refresh(provider: KeyProvider, call: Callable[[], Any]) -> Any:
     try:
         return call()
     except Exception as exc:
-        if getattr(exc, "status_code", None) != 401 or getattr(exc, "code", None) != "invalid_api_key":
+        if not _is_invalid_key(exc):
             raise
         provider.key_rejected(used)
         if provider() == used:
             raise  # no newer key exists: the rejection stands
         return call()
+
+
+async def with_key_refresh_async(provider: AsyncKeyProvider, call: Callable[[], Awaitable[Any]]) -> Any:
+    """`with_key_refresh` for AsyncOpenAI: await `call`; on an invalid-key 401, refresh and try once more."""
+    used = await provider()
+    try:
+        return await call()
+    except Exception as exc:
+        if not _is_invalid_key(exc):
+            raise
+        await provider.key_rejected(used)
+        if await provider() == used:
+            raise
+        return await call()

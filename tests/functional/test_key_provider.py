@@ -12,7 +12,13 @@ import openai
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from keyrot.client import AsyncKeyProvider, KeyProvider, KeyUnavailableError, with_key_refresh
+from keyrot.client import (
+    AsyncKeyProvider,
+    KeyProvider,
+    KeyUnavailableError,
+    with_key_refresh,
+    with_key_refresh_async,
+)
 from keyrot.testing.scenario import RotationWorld
 
 
@@ -193,6 +199,43 @@ def test_async_provider_with_async_openai(world: RotationWorld, rotated: str) ->
 
     assert asyncio.run(main()) == ["gpt-4o-mini"] * 8
     assert provider.refreshes == 1 and provider.key_id == world.current(rotated).key_id
+
+
+def test_async_response_hook_recovers_from_an_emergency_rotation(openai_standin: Any, secrets_client: Any) -> None:
+    # GIVEN an AsyncOpenAI client whose http client carries the async provider's hook, and an emergency rotation
+    world = RotationWorld.create(openai_standin, secrets_client, grace_period_seconds=0)
+    arn = world.create_managed_secret("chat-backend")
+    assert world.driver().rotate(arn).succeeded
+    provider = AsyncKeyProvider(arn, client=world.secrets, ttl_seconds=3600)
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def main() -> None:
+        http = httpx2.AsyncClient(event_hooks={"response": [provider.response_hook]})
+        client = openai.AsyncOpenAI(api_key=provider, base_url=world.openai.base_url, max_retries=0, http_client=http)
+        await client.chat.completions.create(**chat)
+        assert world.driver().rotate(arn).succeeded  # the cached key is revoked now
+        with pytest.raises(openai.AuthenticationError):
+            await client.chat.completions.create(**chat)
+        await client.chat.completions.create(**chat)  # the hook refreshed the key
+
+    asyncio.run(main())
+    assert provider.key_id == world.current(arn).key_id
+
+
+def test_with_key_refresh_async_retries_once_after_a_rejection(openai_standin: Any, secrets_client: Any) -> None:
+    world = RotationWorld.create(openai_standin, secrets_client, grace_period_seconds=0)
+    arn = world.create_managed_secret("chat-backend")
+    assert world.driver().rotate(arn).succeeded
+    provider = AsyncKeyProvider(arn, client=world.secrets, ttl_seconds=3600)
+
+    async def main() -> Any:
+        client = openai.AsyncOpenAI(api_key=provider, base_url=world.openai.base_url, max_retries=0)
+        await provider()
+        assert world.driver().rotate(arn).succeeded  # revokes the key the provider caches
+        return await with_key_refresh_async(provider, lambda: client.models.list())
+
+    assert asyncio.run(main()).data
+    assert provider.key_id == world.current(arn).key_id
 
 
 def test_invalid_construction_is_refused() -> None:

@@ -3,8 +3,13 @@
 A scenario is (one remote call of a recorded run) x (one fault kind). Calls are identified by their name and by
 their occurrence, so a scenario targets "the 2nd GetSecretValue" or "the 1st call to the stand-in's list_models":
 
-- AWS faults are raised by botocore event hooks on the n-th occurrence of an operation: before the request is sent
-  (it never reaches AWS) or after the answer came back (it reached AWS, the Lambda never saw the answer).
+- AWS faults hit the n-th occurrence of an operation, made by the function's own client (the production factory's,
+  with its retry configuration). Some are raised by botocore event hooks, past botocore's retries: before the
+  request is sent (it never reaches AWS) or after the answer came back (it reached AWS, the Lambda never saw the
+  answer). The others are served on the wire, by a `before-send` handler, on every HTTP attempt botocore makes of
+  the call, so that botocore's own retry handling (retryable status, connection errors, backoff) runs and the
+  logical call fails only once the client has done all it does: an error answer (a 503, an HTML page from a
+  proxy) that never reached AWS, or a connection dropped after moto applied the request.
 - OpenAI faults are stand-in `Fault`s on the n-th call to an endpoint and on the transport's retries of it, so the
   logical call fails after the transport has done all it does.
 - A crash is `SimulatedCrash` (a BaseException, like the process dying) right after the call's answer arrived.
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from keyrot import metric_names as m
 from keyrot.testing.openai_standin import Fault, OpenAIStandIn, rate_limited, server_error
@@ -40,11 +45,22 @@ RETRY_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
+class WireFault:
+    """What every HTTP attempt of the faulted call gets: an answer (`status`, and a body for the service's protocol)
+    that never reached AWS, or, with `drop`, the request lands (moto applies it) and then the connection fails."""
+
+    status: int = 0
+    body: Callable[[str], tuple[dict[str, str], bytes]] | None = None  # protocol -> (headers, body)
+    drop: Callable[[str], Exception] | None = None  # url -> the error the HTTP layer raises
+
+
+@dataclass(frozen=True)
 class AwsFaultKind:
     name: str
     code: str  # the AwsCallError code keyrot must report
-    make: Callable[[str], Exception]
-    after_effect: bool = False  # raise after the call reached AWS (its effect happened) instead of before
+    make: Callable[[str], Exception] | None = None  # raised by a botocore hook (past botocore's retries) ...
+    after_effect: bool = False  # ... after the call reached AWS (its effect happened) instead of before
+    wire: WireFault | None = None  # ... or served on the wire, on every attempt botocore makes
 
     @property
     def expected_error(self) -> str:
@@ -74,6 +90,38 @@ def _client_error(code: str, status: int, message: str) -> Callable[[str], Excep
     return make
 
 
+def _cbor_text(text: str) -> bytes:
+    data = text.encode()
+    assert len(data) < 256
+    return (bytes([0x60 + len(data)]) if len(data) < 24 else bytes([0x78, len(data)])) + data
+
+
+def _aws_error_body(code: str, message: str) -> Callable[[str], tuple[dict[str, str], bytes]]:
+    """An AWS error answer as the service's protocol spells it (what botocore parses the error code from)."""
+
+    def body(protocol: str) -> tuple[dict[str, str], bytes]:
+        request_id = {"x-amzn-RequestId": "00000000-0000-4000-8000-000000000000"}
+        if protocol == "query":
+            xml = (
+                f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{request_id['x-amzn-RequestId']}</RequestId></ErrorResponse>"
+            )
+            return {"Content-Type": "text/xml", **request_id}, xml.encode()
+        if protocol == "smithy-rpc-v2-cbor":
+            cbor = b"\xa2" + _cbor_text("__type") + _cbor_text(code) + _cbor_text("message") + _cbor_text(message)
+            return {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor", **request_id}, cbor
+        assert protocol == "json", protocol
+        text = json.dumps({"__type": code, "message": message})
+        return {"Content-Type": "application/x-amz-json-1.1", **request_id}, text.encode()
+
+    return body
+
+
+def _html_body(protocol: str) -> tuple[dict[str, str], bytes]:
+    """A load balancer's or proxy's error page: not the service's protocol at all."""
+    return {"Content-Type": "text/html"}, b"<html><body><h1>500 Internal Server Error</h1></body></html>"
+
+
 AWS_FAULTS: tuple[AwsFaultKind, ...] = (
     AwsFaultKind(
         "AWS 500 InternalServiceError", "InternalServiceError", _client_error("InternalServiceError", 500, "x")
@@ -89,6 +137,23 @@ AWS_FAULTS: tuple[AwsFaultKind, ...] = (
         "AWS endpoint unreachable",
         "EndpointConnectionError",
         lambda _: EndpointConnectionError(endpoint_url=AWS_ENDPOINT),
+    ),
+    # On the wire: botocore retries these (5xx and connection errors are transient to it) until its attempts run out
+    AwsFaultKind(
+        "AWS HTTP 503 ServiceUnavailable",
+        "ServiceUnavailable",
+        wire=WireFault(503, _aws_error_body("ServiceUnavailable", "Service is unavailable")),
+    ),
+    AwsFaultKind(
+        "AWS HTTP 500 with a non-JSON (HTML) body",
+        "500",  # botocore's generic error parse: the status code stands in for the unreadable error code
+        wire=WireFault(500, _html_body),
+    ),
+    AwsFaultKind(
+        "AWS dropped connection after the call landed",
+        "ConnectionClosedError",
+        after_effect=True,
+        wire=WireFault(drop=lambda url: ConnectionClosedError(endpoint_url=url)),
     ),
 )
 
@@ -196,6 +261,8 @@ class FaultLog(RemoteCallLog):
         self.watch = watch
         self.aws_fault: AwsFault | None = None
         self.slow_call: SlowCall | None = None
+        self.wire_attempts = 0  # HTTP attempts botocore made of the call with a wire fault
+        self._wire: AwsFault | None = None  # the wire fault of the call in flight
         self._occurrences: Counter[str] = Counter()
         self._fault_lock = threading.Lock()
 
@@ -223,8 +290,13 @@ class FaultLog(RemoteCallLog):
             return self._occurrences[name]
 
     def attach(self, boto3_client: Any) -> Any:
+        protocol = boto3_client.meta.service_model.resolved_protocol
         boto3_client.meta.events.register("before-call.*.*", self._before_aws_call)
         boto3_client.meta.events.register("after-call.*.*", self._after_aws_call)
+        # More specific than moto's "before-send" handler, so it runs first and can answer in its place
+        boto3_client.meta.events.register(
+            "before-send.*.*", lambda **kwargs: self._before_send(protocol=protocol, **kwargs)
+        )
         return boto3_client
 
     def record(self, name: str) -> None:
@@ -241,30 +313,78 @@ class FaultLog(RemoteCallLog):
         name = f"aws:{model.name}"
         number = self._count(name)
         fault = self.aws_fault
+        self._wire = None
         if fault is None or fault.call != name or fault.occurrence != number:
+            return
+        if fault.kind.wire is not None:
+            self._wire = fault  # served by _before_send, on each attempt botocore makes of this call
             return
         if fault.kind.after_effect:
             context["keyrot_fault"] = fault.kind
             return
+        assert fault.kind.make is not None
         raise fault.kind.make(model.name)
 
     def _after_aws_call(self, model: Any = None, context: Any = None, **_: Any) -> None:
+        self._wire = None
         self.record(f"aws:{model.name}")
         kind = context.pop("keyrot_fault", None) if context is not None else None
         if kind is not None:
             raise kind.make(model.name)
 
+    def _before_send(self, protocol: str, request: Any = None, event_name: str = "", **_: Any) -> AWSResponse | None:
+        """One HTTP attempt: None lets it through (to moto), an AWSResponse answers it, an exception fails it."""
+        fault = self._wire
+        if fault is None or f"aws:{event_name.rsplit('.', 1)[-1]}" != fault.call:
+            return None
+        wire = fault.kind.wire
+        assert wire is not None
+        self.wire_attempts += 1
+        if wire.drop is not None:
+            landed = botocore_stubber(event_name=event_name, request=request)  # AWS applies the request ...
+            assert landed is not None, "moto did not answer"
+            if landed.status_code < 300:
+                self.record(fault.call)  # (the invariants hold after each attempt that took effect)
+            raise wire.drop(request.url)  # ... and the answer is lost with the connection
+        assert wire.body is not None
+        headers, body = wire.body(protocol)
+        return AWSResponse(request.url, wire.status, headers, _RawBody(body))
+
+
+class _RawBody:
+    """The raw HTTP body an AWSResponse reads its content from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterable[bytes]:
+        yield self._body
+
 
 class Relay:
-    """Creating boto3 clients is slow: instrument them once and point them at each scenario's log in turn."""
+    """Creating boto3 clients is slow: instrument them once and point them at each scenario's log in turn.
+
+    Each scenario is a failure episode of its own: pointing the relay at its log also refills the clients' retry
+    quotas, which botocore shares across all calls of a client (500 tokens, 14 per retry) and which the faults of
+    earlier scenarios would otherwise drain, cutting the retries the next fault gets.
+    """
 
     def __init__(self) -> None:
         self.log: FaultLog | None = None
+        self.clients: list[Any] = []
 
     def attach(self, boto3_client: Any) -> Any:
+        protocol = boto3_client.meta.service_model.resolved_protocol
         boto3_client.meta.events.register("before-call.*.*", self._before)
         boto3_client.meta.events.register("after-call.*.*", self._after)
+        boto3_client.meta.events.register("before-send.*.*", lambda **kwargs: self._send(protocol, **kwargs))
+        self.clients.append(boto3_client)
         return boto3_client
+
+    def use(self, log: FaultLog) -> None:
+        self.log = log
+        for client in self.clients:
+            refill_retry_quota(client)
 
     def _before(self, **kwargs: Any) -> None:
         if self.log is not None:
@@ -273,6 +393,34 @@ class Relay:
     def _after(self, **kwargs: Any) -> None:
         if self.log is not None:
             self.log._after_aws_call(**kwargs)
+
+    def _send(self, protocol: str, **kwargs: Any) -> AWSResponse | None:
+        return self.log._before_send(protocol, **kwargs) if self.log is not None else None
+
+
+def max_attempts(boto3_client: Any) -> int:
+    """The HTTP attempts botocore makes of one call with this client's retry configuration."""
+    return int(boto3_client.meta.config.retries["total_max_attempts"])
+
+
+def refill_retry_quota(boto3_client: Any) -> None:
+    """Give the client's retry quota (standard and adaptive retry modes) its full capacity back."""
+    service = boto3_client.meta.service_model.service_id.hyphenize()
+    handlers = boto3_client.meta.events._emitter._handlers.prefix_search(f"after-call.{service}.Any")
+    checkers = [h.__self__ for h in handlers if isinstance(getattr(h, "__self__", None), RetryQuotaChecker)]
+    assert checkers, f"no retry quota found on the {service} client"
+    for checker in checkers:
+        quota = checker._quota
+        quota.release(quota._max_capacity)
+
+
+def skip_botocore_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """botocore sleeps between retries (up to 20 s each, in botocore.endpoint): record the sleeps instead."""
+    sleeps: list[float] = []
+    clock = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
+    clock.sleep = sleeps.append
+    monkeypatch.setattr(botocore.endpoint, "time", clock)
+    return sleeps
 
 
 def openai_fault(kind: OpenAIFaultKind, call: Call, attempts: int) -> Fault:
@@ -302,7 +450,7 @@ def disarm(log: FaultLog, openai: OpenAIStandIn, call: Call, kind: FaultKind) ->
                 break
             time.sleep(0.01)
     openai.faults.clear()
-    log.aws_fault, log.crash_after, log.slow_call = None, None, None
+    log.aws_fault, log.crash_after, log.slow_call, log._wire = None, None, None, None
 
 
 class ArnDriver(RotationDriver):
