@@ -13,9 +13,8 @@ import itertools
 import time
 import uuid
 
-import boto3
-
 from keyrot import metric_names as m
+from keyrot.aws.clients import aws_client
 from keyrot.constants import state_parameter_name
 from keyrot.monitor import ledger
 from keyrot.monitor.run import MonitorDependencies
@@ -61,9 +60,9 @@ class MonitorLab:
         self.template = MonitorWorld.create(openai, clock, environment="mon-0")
         self.relay = Relay()
         region = self.template.cloudwatch.meta.region_name
+        # The function's clients as the handler builds them: the production factory's, with its retry configuration
         self.clients = {
-            name: self.relay.attach(boto3.client(name, region_name=region))
-            for name in ("secretsmanager", "cloudwatch", "ssm", "sns")
+            name: self.relay.attach(aws_client(name, region)) for name in ("secretsmanager", "cloudwatch", "ssm", "sns")
         }
 
     def prepare(self) -> Prepared:
@@ -122,7 +121,7 @@ class MonitorLab:
 
     def dependencies(self, world: MonitorWorld, log: FaultLog) -> MonitorDependencies:
         """What `MonitorWorld.recorded_dependencies` builds, on the shared instrumented clients."""
-        self.relay.log = log
+        self.relay.use(log)
         clients = self.clients
         rotation = dataclasses.replace(world.rotation, secrets=clients["secretsmanager"], session_factory=log.session)
         recorded = dataclasses.replace(world, rotation=rotation)

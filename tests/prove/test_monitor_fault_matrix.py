@@ -7,7 +7,9 @@ moto and stand-in, and the clock set back to the same start. Invariants:
 
 - the fault either fails the run with keyrot's typed error, or (inside the janitor's revocation) is reported as a
   revocation failure with a notification naming the error, or (inside the janitor's quiet-window check) leaves the
-  key unrevoked for that run, which completes; a crash is a crash;
+  key unrevoked for that run, which completes; a crash is a crash; a fault on the wire does so only after the
+  function's AWS client (built by the production factory, with its retry configuration) made every attempt it is
+  configured to make;
 - right after the failed run no bucket is counted twice (every per-bucket sum is at most the usage);
 - after the next scheduled run every bucket is counted exactly once and none is skipped (exact per-bucket sums,
   watermark past the usage, no pending intent), and the previous key is revoked (dead, KEYROT_REVOKED), never lost;
@@ -40,7 +42,9 @@ from tests.prove.faultkit import (
     FaultLog,
     disarm,
     inject,
+    max_attempts,
     sequence,
+    skip_botocore_backoff,
 )
 from tests.prove.monitor_lab import MonitorLab, Prepared, expected_sums, published_sums
 
@@ -103,7 +107,10 @@ def run_scenario(matrix: MonitorLab, phases: dict[str, FaultLog], call: Call, ki
     except Exception as exc:  # noqa: BLE001 - any failure is an outcome to check
         error = exc
 
-    # THEN it surfaces, typed, where it was injected
+    # THEN it surfaces, typed, where it was injected (once botocore has retried a fault on the wire)
+    if isinstance(kind, AwsFaultKind) and kind.wire is not None:
+        attempts, configured = log.wire_attempts, max_attempts(matrix.clients["secretsmanager"])
+        checks.check(attempts == configured, f"botocore made {attempts} attempts, not {configured}")
     if isinstance(kind, CrashKind):
         checks.check(isinstance(error, SimulatedCrash) and log.calls[-1:] == [call.name], "the crash point moved")
     elif call.step == JANITOR_PHASE:
@@ -188,6 +195,7 @@ def test_a_fault_at_any_call_of_a_monitor_run_loses_and_doubles_nothing(
     aws: None, phases: dict[str, FaultLog], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(publisher, "USAGE_DATUMS_PER_CALL", 3)  # usage goes out in three calls: partial publishes
+    skip_botocore_backoff(monkeypatch)
     clock = ManualClock(0)
     with OpenAIStandIn(clock=clock) as openai:
         # GIVEN the remote calls of a monitor run that publishes usage, notifies and revokes, recorded

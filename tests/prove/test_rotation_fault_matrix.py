@@ -10,6 +10,8 @@ every scenario:
   keys of the secret are live besides those being minted for the rotation in flight;
 - the fault surfaces as a failure of the step that made the call, with keyrot's typed error, a RotationFailed
   metric and a log line naming the step and error class (a crashed process reports nothing), and no key material;
+  a fault on the wire does so only after the function's AWS client (built by the production factory, with its
+  retry configuration) made every attempt it is configured to make;
 - right after the failure: AWSCURRENT still authenticates (checked over HTTP), the previous key's grace period is
   not cut short, and AWSPENDING is where the next attempt can resume from (or clear);
 - Secrets Manager's retry with the same token succeeds at once, and leaves the new key current and working, no
@@ -27,6 +29,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+from keyrot.aws.clients import aws_client
 
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED
 from keyrot.errors import AwsCallError, KeyrotError, SecretContractError
@@ -57,7 +61,9 @@ from tests.prove.faultkit import (
     failure_metrics,
     inject,
     json_lines,
+    max_attempts,
     sequence,
+    skip_botocore_backoff,
 )
 
 REGION = "us-east-1"
@@ -101,7 +107,9 @@ class Matrix:
         self.variant = variant
         self.secrets = boto3.client("secretsmanager", region_name=REGION)  # Secrets Manager's side, and checks
         self.relay = Relay()
-        self.function_secrets = self.relay.attach(boto3.client("secretsmanager", region_name=REGION))
+        # The function's client as the handler builds it: the production factory's, with its retry configuration
+        self.function_secrets = self.relay.attach(aws_client("secretsmanager", REGION))
+        self.aws_attempts = max_attempts(self.function_secrets)
         self.probe = OpenAIKeyProbe(OpenAITransport(openai.base_url, retry=NO_RETRY))
         self._count = itertools.count(1)
         self._kept: tuple[RotationWorld, str] | None = None
@@ -134,7 +142,7 @@ class Matrix:
 
     def lambda_driver(self, world: RotationWorld, log: FaultLog) -> tuple[ArnDriver, list[str]]:
         """Secrets Manager's side plain; the function's own calls go through `log`. Returns the stdout of each step."""
-        self.relay.log = log
+        self.relay.use(log)
         function_world = dataclasses.replace(world, secrets=self.function_secrets, session_factory=log.session)
         rotate.metrics.default_dimensions.clear()  # one Lambda per environment: drop the previous scenario's
         rotate.metrics.clear_metrics()
@@ -268,6 +276,9 @@ def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
         checks.check(not failure_metrics(lines) and not failure_logs(lines), "a crashed process reported a failure")
     else:
         _check_failure(checks, call, kind, run, json_lines(outputs[-1]) if outputs else [])
+    if isinstance(kind, AwsFaultKind) and kind.wire is not None:
+        attempts = log.wire_attempts
+        checks.check(attempts == matrix.aws_attempts, f"botocore made {attempts} attempts, not {matrix.aws_attempts}")
     if isinstance(kind, OpenAIFaultKind) and kind.expected_error == "RateLimitedError":
         waits = world.sleeps[slept:].count(RETRY_AFTER_SECONDS)
         checks.check(waits == ATTEMPTS - 1, f"Retry-After honoured {waits} times, not {ATTEMPTS - 1}")
@@ -379,8 +390,9 @@ def _check_converged(
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=[variant.name for variant in VARIANTS])
 def test_a_fault_at_any_call_leaves_a_working_key_and_the_retry_converges(
-    aws: None, openai_standin: OpenAIStandIn, variant: Variant
+    aws: None, openai_standin: OpenAIStandIn, variant: Variant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    skip_botocore_backoff(monkeypatch)
     # GIVEN the remote calls of a successful rotation, recorded
     matrix = Matrix(openai_standin, variant)
     calls = matrix.record()
