@@ -83,6 +83,7 @@ notifications = Notifications(
         emails=config.oncall_emails,
         https_endpoints=config.oncall_https_endpoints,
         existing_topic_arn=config.oncall_topic_arn,
+        runbook_url=config.runbook_url,
     ),
 )
 

@@ -22,7 +22,7 @@ from pulumi.runtime import config as runtime_config
 from infra.schedule import ScheduleError, check_window, parse_schedule, parse_window
 from keyrot.constants import admin_secret_name
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
-from keyrot.settings import DEFAULT_USAGE_KINDS, IN_USE_POLICIES
+from keyrot.settings import DEFAULT_RUNBOOK_URL, DEFAULT_USAGE_KINDS, IN_USE_POLICIES
 
 NAMESPACE = "keyrot"
 # The name part of the admin-key secret (`keyrot/<env>/openai-admin-key`): a managed key may not take it.
@@ -123,6 +123,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("openaiBaseUrl", "string", None, "Override of the OpenAI API base URL."),
     Setting("anomalyBandWidth", "number", 2.0, "Anomaly-detection band width in standard deviations."),
     Setting("dashboard", "boolean", True, "Create the CloudWatch dashboard."),
+    Setting("runbookUrl", "string", DEFAULT_RUNBOOK_URL, "Where alarms and notifications link (docs/runbook.md)."),
 )
 SETTING_KEYS = tuple(s.key for s in SETTINGS)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -178,6 +179,7 @@ class KeyrotConfig:
     openai_base_url: str | None
     anomaly_band_width: float
     dashboard: bool
+    runbook_url: str = DEFAULT_RUNBOOK_URL
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -401,6 +403,11 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
     band = c.number("anomalyBandWidth", exclusive_minimum=0, maximum=MAX_ANOMALY_BAND_WIDTH)
     dashboard = c.boolean("dashboard")
 
+    runbook_url = c.text("runbookUrl") or DEFAULT_RUNBOOK_URL
+    runbook = urlsplit(runbook_url)
+    if runbook.scheme != "https" or not runbook.netloc or runbook.fragment or len(runbook_url) > 512:
+        c.problem("runbookUrl", f"must be an https:// URL without a #fragment, got {runbook_url[:120]!r}")
+
     if c.problems:
         raise ConfigError(c.problems)
     assert schedule is not None and keys is not None and grace is not None and max_grace is not None
@@ -430,6 +437,7 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
         openai_base_url=base_url,
         anomaly_band_width=_given(band),
         dashboard=bool(dashboard),
+        runbook_url=runbook_url,
     )
 
 

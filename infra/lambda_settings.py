@@ -20,6 +20,7 @@ from keyrot.constants import (
     ENV_OPENAI_BASE_URL,
     ENV_PROJECT_ID,
     ENV_QUIET_WINDOW_SECONDS,
+    ENV_RUNBOOK_URL,
     ENV_SETTLE_DELAY_SECONDS,
     ENV_STATE_PARAMETER,
     ENV_TOPIC_ARN,
@@ -58,6 +59,7 @@ def monitor_environment(
         ENV_IN_USE_POLICY: config.in_use_policy,
         ENV_SETTLE_DELAY_SECONDS: str(config.settle_delay_minutes * MINUTE),
         ENV_USAGE_KINDS: ",".join(config.usage_kinds),
+        ENV_RUNBOOK_URL: config.runbook_url,
     }
     if config.openai_base_url:
         variables[ENV_OPENAI_BASE_URL] = config.openai_base_url

@@ -20,7 +20,8 @@ RUNBOOK_ANCHORS: dict[str, str] = {
 }
 
 
-def runbook_link(anchor: str) -> str:
+def runbook_link(anchor: str, runbook_url: str = DEFAULT_RUNBOOK_URL) -> str:
+    """The link to `anchor` in the runbook at `runbook_url` (the stack's runbookUrl)."""
     if anchor not in RUNBOOK_ANCHORS:
         raise KeyError(f"unknown runbook anchor {anchor!r}")
-    return f"{DEFAULT_RUNBOOK_URL}#{anchor}"
+    return f"{runbook_url}#{anchor}"

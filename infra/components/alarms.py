@@ -8,6 +8,7 @@ from keyrot.metric_names. Every description says what to do and links a stable r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pulumi
@@ -52,8 +53,8 @@ class AlarmSpec:
     runbook_anchor: str = ""
 
 
-def _describe(what: str, action: str, anchor: str) -> str:
-    return f"{what} {action} Runbook: {runbook_link(anchor)}"
+def _describe(what: str, action: str, anchor: str, *, runbook_url: str) -> str:
+    return f"{what} {action} Runbook: {runbook_link(anchor, runbook_url)}"
 
 
 def monitor_period_seconds(config: KeyrotConfig) -> int:
@@ -66,6 +67,7 @@ def key_age_threshold_hours(config: KeyrotConfig) -> int:
 
 
 def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_function_name: str) -> list[AlarmSpec]:
+    describe = partial(_describe, runbook_url=config.runbook_url)
     env = config.environment
     prefix = f"keyrot-{env}"
     env_dims = m.environment_dimensions(env)
@@ -74,7 +76,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         AlarmSpec(
             key="rotation-lambda-errors",
             name=f"{prefix}-rotation-lambda-errors",
-            description=_describe(
+            description=describe(
                 f"The keyrot {env} rotation function ({rotation_function_name}) raised an error.",
                 "Read its log group for the failing step and error; the current key stays in service.",
                 "rotation-lambda-errors",
@@ -94,7 +96,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         AlarmSpec(
             key="rotation-failed",
             name=f"{prefix}-rotation-failed",
-            description=_describe(
+            description=describe(
                 f"A keyrot {env} rotation step failed (RotationFailed).",
                 "Secrets Manager retries; if it keeps failing, fix the cause and clear AWSPENDING, then rotate again.",
                 "rotation-failed",
@@ -114,7 +116,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         AlarmSpec(
             key="monitor-lambda-errors",
             name=f"{prefix}-monitor-lambda-errors",
-            description=_describe(
+            description=describe(
                 f"The keyrot {env} monitor function ({monitor_function_name}) failed in consecutive runs.",
                 "Usage metrics and the previous-key janitor are stalled; read its log group.",
                 "monitor-lambda-errors",
@@ -134,7 +136,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         AlarmSpec(
             key="monitor-not-running",
             name=f"{prefix}-monitor-not-running",
-            description=_describe(
+            description=describe(
                 f"No keyrot {env} monitor heartbeat for {HEARTBEAT_PERIODS} runs "
                 f"({HEARTBEAT_PERIODS * config.monitor_interval_minutes} min).",
                 f"Check the schedule {prefix}-monitor and the function; nothing watches usage meanwhile.",
@@ -155,7 +157,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         AlarmSpec(
             key="daily-spend",
             name=f"{prefix}-daily-spend",
-            description=_describe(
+            description=describe(
                 f"The OpenAI project's spend today is above {config.daily_spend_limit_usd:g} USD ({env}).",
                 "Find the key driving it on the dashboard; revoke or rotate it if the use is not expected.",
                 "daily-spend-limit",
@@ -191,7 +193,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             AlarmSpec(
                 key=anchor,
                 name=f"{prefix}-{anchor}",
-                description=_describe(what, action, anchor),
+                description=describe(what, action, anchor),
                 namespace=m.NAMESPACE,
                 metric_name=metric,
                 dimensions=env_dims,
@@ -209,7 +211,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         AlarmSpec(
             key="revocation-failed",
             name=f"{prefix}-revocation-failed",
-            description=_describe(
+            description=describe(
                 f"keyrot {env} could not revoke a previous OpenAI key.",
                 "The old key still works: revoke it by hand (keyrot revoke-previous --env <env> --key <key>) "
                 "and check the admin key's permissions.",
@@ -235,7 +237,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             AlarmSpec(
                 key=f"{key}-key-age",
                 name=f"{prefix}-{key}-key-age",
-                description=_describe(
+                description=describe(
                     f"keyrot {env} key '{key}' is older than {threshold} h: it missed its rotation "
                     f"({config.rotation_schedule}).",
                     "Check the secret's rotation status and the rotation function's logs; rotate it by hand if needed.",
@@ -259,7 +261,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
                 AlarmSpec(
                     key=f"{key}-{suffix}-anomaly",
                     name=f"{prefix}-{key}-{suffix}-anomaly",
-                    description=_describe(
+                    description=describe(
                         f"keyrot {env} key '{key}': {metric} per hour above the expected band "
                         f"({config.anomaly_band_width:g} standard deviations).",
                         "Check for a leaked key or a runaway client; rotate the key if the traffic is not yours. "

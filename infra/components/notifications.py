@@ -14,6 +14,7 @@ from infra import policies
 from infra.components._util import child, policy_json
 from infra.runbook import runbook_link
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.settings import DEFAULT_RUNBOOK_URL
 
 ROTATION_EVENTS = ("RotationFailed", "RotationAbandoned")
 
@@ -40,12 +41,12 @@ def rotation_event_pattern(secret_arns: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def rotation_event_input_transformer(environment: str) -> dict[str, Any]:
+def rotation_event_input_transformer(environment: str, runbook_url: str = DEFAULT_RUNBOOK_URL) -> dict[str, Any]:
     """A short human message for email and chat: what happened, to which secret, and where to look."""
     template = (
         f"keyrot {environment}: <eventName> for <secretId> at <time>. Error: <errorMessage>. "
         f"Rotation Lambda logs: /aws/lambda/keyrot-{environment}-rotation. "
-        f"What to do: {runbook_link('rotation-failed')}"
+        f"What to do: {runbook_link('rotation-failed', runbook_url)}"
     )
     return {
         "input_paths": {
@@ -68,6 +69,7 @@ class NotificationsArgs:
     emails: Sequence[str] = ()
     https_endpoints: Sequence[str] = ()
     existing_topic_arn: str | None = None
+    runbook_url: str = DEFAULT_RUNBOOK_URL
 
 
 class Notifications(pulumi.ComponentResource):
@@ -133,7 +135,7 @@ class Notifications(pulumi.ComponentResource):
                     opts=child(self),
                 )
             )
-        transformer = rotation_event_input_transformer(env)
+        transformer = rotation_event_input_transformer(env, args.runbook_url)
         aws.cloudwatch.EventTarget(
             f"{name}-rotation-failures-target",
             rule=rule.name,

@@ -346,3 +346,34 @@ def test_an_existing_secret_or_topic_must_be_in_the_deploying_account_and_region
         f"keyrot:{setting}: {arn.format(region='us-east-1', account='111111111111')} is in region us-east-1, "
         "but this stack deploys to eu-west-1",
     ]
+
+
+def test_runbook_url_reaches_alarms_rotation_messages_and_the_monitor() -> None:
+    # GIVEN a stack that points on-call at its own copy of the runbook
+    from infra.components.alarms import alarm_specs
+    from infra.components.notifications import rotation_event_input_transformer
+    from infra.lambda_settings import monitor_environment
+
+    values = raw("dev")
+    values["runbookUrl"] = "https://wiki.example.com/platform/keyrot-runbook"
+    config = parse_config(values, stack="dev")
+    # THEN every alarm description, the rotation-failure message and the monitor's notifications link there
+    specs = alarm_specs(config, rotation_function_name="r", monitor_function_name="m")
+    assert specs and all("https://wiki.example.com/platform/keyrot-runbook#" in s.description for s in specs)
+    template = rotation_event_input_transformer("dev", config.runbook_url)["input_template"]
+    assert "https://wiki.example.com/platform/keyrot-runbook#rotation-failed" in template
+    variables = monitor_environment(config, admin_secret_arn="arn", topic_arn="arn")
+    assert variables["KEYROT_RUNBOOK_URL"] == "https://wiki.example.com/platform/keyrot-runbook"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://wiki.example.com/runbook", "https://wiki.example.com/runbook#top", "wiki.example.com/runbook"]
+)
+def test_runbook_url_must_be_https_without_fragment(url: str) -> None:
+    values = raw("dev")
+    values["runbookUrl"] = url
+    with pytest.raises(ConfigError) as caught:
+        parse_config(values, stack="dev")
+    assert list(caught.value.problems) == [
+        f"keyrot:runbookUrl: must be an https:// URL without a #fragment, got {url!r}"
+    ]

@@ -265,8 +265,10 @@ def test_monitor_environment_is_what_monitor_settings_reads(deployment: Deployme
         c.ENV_IN_USE_POLICY,
         c.ENV_SETTLE_DELAY_SECONDS,
         c.ENV_USAGE_KINDS,
+        c.ENV_RUNBOOK_URL,
     }
     settings = MonitorSettings.from_env(variables)
+    assert settings.runbook_url == config.runbook_url
     assert settings.environment == deployment.stack
     assert settings.project_id == config.openai_project_id
     assert settings.topic_arn == deployment.outputs["oncallTopicArn"]

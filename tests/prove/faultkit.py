@@ -20,13 +20,19 @@ from __future__ import annotations
 import json
 import threading
 import time
+import types
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.endpoint
+import pytest
 import requests
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.retries.standard import RetryQuotaChecker
+from moto.core.models import botocore_stubber
 
 from keyrot import metric_names as m
 from keyrot.testing.openai_standin import Fault, OpenAIStandIn, rate_limited, server_error

@@ -31,7 +31,6 @@ import boto3
 import pytest
 
 from keyrot.aws.clients import aws_client
-
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED
 from keyrot.errors import AwsCallError, KeyrotError, SecretContractError
 from keyrot.handlers import rotate
