@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from infra import policies
 from infra.components._util import child, policy_json
 from infra.components.function import KeyrotFunction, KeyrotFunctionArgs
-from keyrot.constants import MONITOR_HANDLER, TAG_ENVIRONMENT, state_parameter_name
+from keyrot.constants import MONITOR_HANDLER, STATE_PARAMETER_PLACEHOLDER, TAG_ENVIRONMENT, state_parameter_name
 
 # Several paginated OpenAI usage reads with retries, plus a possible revocation with validation delays.
 MONITOR_TIMEOUT_SECONDS = 300
@@ -24,7 +24,7 @@ def rate_minutes(minutes: int) -> str:
 
 
 def state_parameter_arn(*, partition: str, region: str, account_id: str, environment: str) -> str:
-    # The monitor creates the parameter on its first run (PutParameter); the name starts with "/".
+    # The name starts with "/", so it follows "parameter" directly.
     return f"arn:{partition}:ssm:{region}:{account_id}:parameter{state_parameter_name(environment)}"
 
 
@@ -60,6 +60,19 @@ class UsageMonitor(pulumi.ComponentResource):
         secret_arns = list(args.secret_arns.values())
         parameter_arn = state_parameter_arn(
             partition=args.partition, region=args.region, account_id=args.account_id, environment=env
+        )
+        # Declared here (tagged, removed with the stack) with a placeholder the monitor reads as "first run". The
+        # monitor owns the value from then on: `pulumi up` must never reset it (that would re-publish or skip
+        # usage), and Intelligent-Tiering lets it grow past 4 KB when it must, so the tier is the monitor's too.
+        aws.ssm.Parameter(
+            f"{name}-state",
+            name=state_parameter_name(env),
+            type="String",
+            tier="Intelligent-Tiering",
+            value=STATE_PARAMETER_PLACEHOLDER,
+            description=f"keyrot {env} monitor state: usage watermark, publish plan, lease, notification digests",
+            tags={TAG_ENVIRONMENT: env},
+            opts=child(self, ignore_changes=["value", "tier"]),
         )
         function = KeyrotFunction(
             f"{name}-lambda",

@@ -60,6 +60,10 @@ def admin_secret_name(environment: str) -> str:
     return f"keyrot/{environment}/openai-admin-key"
 
 
+# What the infrastructure puts in the monitor's state parameter when it declares it: "no state yet, first run".
+STATE_PARAMETER_PLACEHOLDER = "unset: the keyrot monitor writes its state here on its first run"
+
+
 def state_parameter_name(environment: str) -> str:
     """SSM parameter holding the monitor's watermark and notification state for `environment`."""
     return f"/keyrot/{environment}/monitor-state"

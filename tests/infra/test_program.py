@@ -14,6 +14,7 @@ from infra_harness import Deployment, Recorded, deployed, keyrot_config
 
 from keyrot import constants as c
 from keyrot.settings import MonitorSettings, RotationSettings
+from keyrot.testing.pulumi_program import unsecret
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,6 +59,7 @@ def test_resource_counts_scale_with_keys(deployment: Deployment) -> None:
     assert counts[TOPIC] == 1 and counts["aws:sns/topicPolicy:TopicPolicy"] == 1
     assert counts["aws:sns/topicSubscription:TopicSubscription"] == len(config.oncall_emails)
     assert counts["aws:cloudwatch/dashboard:Dashboard"] == 1
+    assert counts["aws:ssm/parameter:Parameter"] == 1  # the monitor's state
     # No key value ever passes through Pulumi.
     assert counts["aws:secretsmanager/secretVersion:SecretVersion"] == 0
 
@@ -369,3 +371,15 @@ def test_stacks_never_reference_each_other(stack: str, other: str) -> None:
         assert marker not in text, marker
     for secret in managed_secrets(that):
         assert secret.outputs["arn"] not in text
+
+
+def test_the_monitor_state_parameter_is_declared_with_a_first_run_placeholder(deployment: Deployment) -> None:
+    (parameter,) = deployment.of_type("aws:ssm/parameter:Parameter")
+    env = deployment.stack
+    assert parameter.inputs["name"] == c.state_parameter_name(env)
+    assert (parameter.inputs["type"], parameter.inputs["tier"]) == ("String", "Intelligent-Tiering")
+    assert unsecret(parameter.inputs["value"]) == c.STATE_PARAMETER_PLACEHOLDER
+    assert parameter.inputs["tags"] == {c.TAG_ENVIRONMENT: env}
+    # The monitor's role may read and write exactly this parameter
+    variables = function(deployment, "monitor").inputs["environment"]["variables"]
+    assert variables[c.ENV_STATE_PARAMETER] == parameter.inputs["name"]

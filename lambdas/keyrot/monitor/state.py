@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from keyrot.aws.errors import aws_errors, error_code
+from keyrot.constants import STATE_PARAMETER_PLACEHOLDER
 from keyrot.errors import AwsCallError, KeyrotError
 
 STATE_VERSION = 1
@@ -150,7 +151,7 @@ class StateStore:
         self.name = name
 
     def load(self) -> MonitorState | None:
-        """The stored state, or None on the very first run."""
+        """The stored state, or None on the very first run (no parameter, or the infrastructure's placeholder)."""
         try:
             with aws_errors("GetParameter"):
                 response = self._ssm.get_parameter(Name=self.name)
@@ -158,7 +159,10 @@ class StateStore:
             if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) == "ParameterNotFound":
                 return None
             raise
-        return MonitorState.from_json(response["Parameter"]["Value"], self.name)
+        value = response["Parameter"]["Value"]
+        if value == STATE_PARAMETER_PLACEHOLDER:
+            return None
+        return MonitorState.from_json(value, self.name)
 
     def save(self, state: MonitorState) -> None:
         with aws_errors("PutParameter"):

@@ -69,6 +69,17 @@ class Deployment:
         return [r for r in self.of_type(type_) if predicate(r)]
 
 
+def unsecret(value: Any) -> Any:
+    """The plain value of an input the provider marks secret (the mocks see it wrapped in Pulumi's secret envelope).
+
+    Such values are encrypted in a real stack's state; keyrot declares only non-sensitive ones (the monitor state
+    parameter's placeholder is one, because SSM parameter values are secret in the provider's schema).
+    """
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return value["value"]
+    return value
+
+
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:7]
 

@@ -168,3 +168,17 @@ def test_malformed_managed_secret_is_reported_not_fatal(monitor: MonitorWorld) -
         Statistics=["Maximum"],
     )["Datapoints"]
     assert len(ages) == 1
+
+
+def test_the_infrastructure_placeholder_means_first_run(monitor: MonitorWorld) -> None:
+    from keyrot.constants import STATE_PARAMETER_PLACEHOLDER
+
+    # GIVEN the state parameter as `pulumi up` declares it, before the monitor ever ran
+    monitor.ssm.put_parameter(
+        Name=monitor.settings.state_parameter, Value=STATE_PARAMETER_PLACEHOLDER, Type="String", Overwrite=True
+    )
+    # WHEN the monitor runs THEN it starts fresh and writes its own state over the placeholder
+    report = monitor.run()
+    assert report.skipped is None
+    state = monitor.state()
+    assert state is not None and state["version"] == 1 and state["watermark"] % 60 == 0

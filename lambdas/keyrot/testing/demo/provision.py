@@ -19,7 +19,14 @@ from pulumi.runtime import mocks as pulumi_mocks
 
 from keyrot.testing.demo.emulator import ACCOUNT, REGION, AwsEmulator
 from keyrot.testing.demo.lambda_runtime import LambdaWorker
-from keyrot.testing.pulumi_program import Deployment, answer_data_source, data_sources, run_program, stack_config
+from keyrot.testing.pulumi_program import (
+    Deployment,
+    answer_data_source,
+    data_sources,
+    run_program,
+    stack_config,
+    unsecret,
+)
 
 NOT_EMULATED = (
     "Secrets Manager rotation schedules do not fire: rotations start with `keyrot rotate`.",
@@ -93,6 +100,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             "aws:scheduler/schedule:Schedule": self._schedule,
             "aws:cloudwatch/metricAlarm:MetricAlarm": self._alarm,
             "aws:cloudwatch/dashboard:Dashboard": self._dashboard,
+            "aws:ssm/parameter:Parameter": self._parameter,
         }
 
     def client(self, service: str) -> Any:
@@ -363,6 +371,19 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     def _dashboard(self, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         self.client("cloudwatch").put_dashboard(DashboardName=i["dashboardName"], DashboardBody=i["dashboardBody"])
         return i["dashboardName"], {"dashboardArn": f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{i['dashboardName']}"}
+
+    def _parameter(self, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        tags = [{"Key": key, "Value": value} for key, value in (i.get("tags") or {}).items()]
+        self.client("ssm").put_parameter(
+            Name=i["name"],
+            Value=unsecret(i["value"]),
+            Type=i["type"],
+            Tier=i.get("tier", "Standard"),
+            Description=i.get("description", ""),
+            Tags=tags,
+        )
+        arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{i['name']}"
+        return i["name"], {"arn": arn, "version": 1}
 
 
 def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
