@@ -40,6 +40,7 @@ from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash, openai_ca
 from keyrot.testing.rotation_driver import RotationDriver
 
 AWS_ENDPOINT = "https://aws.amazonaws.com/"
+UNREACHED_URL = "https://keyrot-fault.invalid/"  # where a request answered by a wire fault goes: not to moto
 # A read timeout: the stand-in answers only after LATENCY, the client gives up after READ_TIMEOUT. Only the faulted
 # call (and its retries) gets the short read timeout, so no other call can time out by accident.
 READ_TIMEOUT_SECONDS = 0.05
@@ -354,7 +355,11 @@ class FaultLog(RemoteCallLog):
             raise wire.drop(request.url)  # ... and the answer is lost with the connection
         assert wire.body is not None
         headers, body = wire.body(protocol)
-        return AWSResponse(request.url, wire.status, headers, _RawBody(body))
+        answer = AWSResponse(request.url, wire.status, headers, _RawBody(body))
+        # botocore runs every before-send handler and keeps the first answer: moto's, which comes next, would still
+        # apply the request. Pointed at no AWS endpoint, moto lets it pass: the request never reaches AWS.
+        request.url = UNREACHED_URL
+        return answer
 
 
 class _RawBody:

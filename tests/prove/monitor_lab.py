@@ -14,7 +14,7 @@ import time
 import uuid
 
 from keyrot import metric_names as m
-from keyrot.aws.clients import aws_client
+from keyrot.aws.clients import monitor_clients
 from keyrot.constants import state_parameter_name
 from keyrot.monitor import ledger
 from keyrot.monitor.run import MonitorDependencies
@@ -61,9 +61,7 @@ class MonitorLab:
         self.relay = Relay()
         region = self.template.cloudwatch.meta.region_name
         # The function's clients as the handler builds them: the production factory's, with its retry configuration
-        self.clients = {
-            name: self.relay.attach(aws_client(name, region)) for name in ("secretsmanager", "cloudwatch", "ssm", "sns")
-        }
+        self.clients = {name: self.relay.attach(client) for name, client in monitor_clients(region).items()}
 
     def prepare(self) -> Prepared:
         """A secret rotated twice (its previous key idle past the grace period), usage in three minutes by both of

@@ -109,6 +109,7 @@ class Matrix:
         # The function's client as the handler builds it: the production factory's, with its retry configuration
         self.function_secrets = self.relay.attach(aws_client("secretsmanager", REGION))
         self.aws_attempts = max_attempts(self.function_secrets)
+        self.backoff: list[float] = []  # botocore's sleeps between retries, recorded (see skip_botocore_backoff)
         self.probe = OpenAIKeyProbe(OpenAITransport(openai.base_url, retry=NO_RETRY))
         self._count = itertools.count(1)
         self._kept: tuple[RotationWorld, str] | None = None
@@ -259,7 +260,7 @@ def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
     driver, outputs = matrix.lambda_driver(world, log)
     token = driver.start(arn)
     watch.token = token
-    slept = len(world.sleeps)
+    slept, backed_off = len(world.sleeps), len(matrix.backoff)
 
     # WHEN the fault hits the call
     inject(log, openai, call, kind, ATTEMPTS)
@@ -276,8 +277,9 @@ def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
     else:
         _check_failure(checks, call, kind, run, json_lines(outputs[-1]) if outputs else [])
     if isinstance(kind, AwsFaultKind) and kind.wire is not None:
-        attempts = log.wire_attempts
+        attempts, waits = log.wire_attempts, len(matrix.backoff) - backed_off
         checks.check(attempts == matrix.aws_attempts, f"botocore made {attempts} attempts, not {matrix.aws_attempts}")
+        checks.check(waits == attempts - 1, f"botocore backed off {waits} times in {attempts} attempts")
     if isinstance(kind, OpenAIFaultKind) and kind.expected_error == "RateLimitedError":
         waits = world.sleeps[slept:].count(RETRY_AFTER_SECONDS)
         checks.check(waits == ATTEMPTS - 1, f"Retry-After honoured {waits} times, not {ATTEMPTS - 1}")
@@ -391,9 +393,9 @@ def _check_converged(
 def test_a_fault_at_any_call_leaves_a_working_key_and_the_retry_converges(
     aws: None, openai_standin: OpenAIStandIn, variant: Variant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    skip_botocore_backoff(monkeypatch)
     # GIVEN the remote calls of a successful rotation, recorded
     matrix = Matrix(openai_standin, variant)
+    matrix.backoff = skip_botocore_backoff(monkeypatch)
     calls = matrix.record()
     names = {call.name for call in calls}
     assert {"aws:PutSecretValue", "aws:UpdateSecretVersionStage", "openai:GET /models"} <= names, names

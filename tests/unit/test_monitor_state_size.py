@@ -67,3 +67,15 @@ def test_the_publisher_shrinks_its_window_until_the_intent_fits() -> None:
     # and the largest possible state with that intent still fits the parameter
     boundaries = [batch[0].sort_key for batch in batches]
     assert len(MonitorState(NOW, intent=PublishIntent(NOW, end, 1, boundaries, NOW)).to_json()) <= STATE_MAX_CHARS
+
+
+def test_the_monitor_publishes_metrics_with_a_single_attempt_client() -> None:
+    # PutMetricData is not idempotent: a retry after a lost answer would count datapoints twice. The intent and
+    # markers recover a failed call on the next run, so botocore must not repeat it (the fault matrix shows why).
+    from keyrot.aws.clients import aws_client, monitor_clients
+
+    aws_client.cache_clear()
+    clients = monitor_clients("us-east-1")
+    assert clients["cloudwatch"].meta.config.retries["total_max_attempts"] == 1
+    assert all(clients[name].meta.config.retries["total_max_attempts"] > 1 for name in ("secretsmanager", "ssm", "sns"))
+    aws_client.cache_clear()

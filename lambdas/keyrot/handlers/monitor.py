@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from keyrot import metric_names as m
-from keyrot.aws.clients import aws_client
+from keyrot.aws.clients import monitor_clients
 from keyrot.monitor.run import MonitorDependencies, run_monitor
 from keyrot.observability import build_logger, build_metrics, flush_metrics
 from keyrot.openai_admin import OpenAITransport
@@ -37,16 +37,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def build_dependencies(settings: MonitorSettings, context: Any = None) -> MonitorDependencies:
     transport = OpenAITransport(settings.openai_base_url)
-    rotation = build_rotation_context(settings.rotation_settings(), aws_client("secretsmanager"), transport=transport)
+    clients = monitor_clients()
+    rotation = build_rotation_context(settings.rotation_settings(), clients["secretsmanager"], transport=transport)
     admin = load_admin_client(rotation.store, rotation.settings, transport)
     rotation.admin_factory = lambda: admin
     return MonitorDependencies(
         settings=settings,
         admin=admin,
         rotation=rotation,
-        cloudwatch=aws_client("cloudwatch"),
-        ssm=aws_client("ssm"),
-        sns=aws_client("sns"),
+        cloudwatch=clients["cloudwatch"],
+        ssm=clients["ssm"],
+        sns=clients["sns"],
         # Hold the state no longer than this invocation can live (plus a margin).
         lease_seconds=_remaining_seconds(context) + 10,
     )
