@@ -106,3 +106,17 @@ def test_admin_credentials_reject_malformed_values(text: str, message: str) -> N
     with pytest.raises(AdminKeyError, match=message) as caught:
         AdminCredentials.from_json(text)
     assert "sk-admin-plain-text-key" not in str(caught.value)
+
+
+def test_an_empty_describe_answer_is_a_typed_aws_error() -> None:
+    # botocore reads a 200 whose body is not JSON (a proxy's HTML page) as an empty answer
+    from keyrot.aws.secrets import SecretStore
+    from keyrot.errors import AwsCallError
+
+    class EmptyAnswers:
+        def describe_secret(self, **_: object) -> dict[str, object]:
+            return {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    with pytest.raises(AwsCallError) as caught:
+        SecretStore(EmptyAnswers()).describe("keyrot/dev/chat-backend")
+    assert (caught.value.operation, caught.value.code) == ("DescribeSecret", "MalformedResponse")

@@ -69,7 +69,11 @@ class SecretStore:
 
     def describe(self, secret_id: str) -> SecretDescription:
         with aws_errors("DescribeSecret"):
-            return SecretDescription.from_api(self._client.describe_secret(SecretId=secret_id))
+            body = self._client.describe_secret(SecretId=secret_id)
+        if not isinstance(body.get("ARN"), str) or not isinstance(body.get("Name"), str):
+            # botocore reads an unparseable 200 (a proxy's HTML page) as an empty answer
+            raise AwsCallError("DescribeSecret", "MalformedResponse", "the answer names no secret (ARN, Name)")
+        return SecretDescription.from_api(body)
 
     def get_string(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None:
         """The SecretString of the version with `stage` (and `version_id`), or None when that version has no value."""
