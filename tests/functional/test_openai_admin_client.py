@@ -490,12 +490,15 @@ def test_results_repr_never_shows_a_key(env: Env) -> None:
 # --- probe -------------------------------------------------------------------------------------------------------
 
 
-def test_probe_valid_parses_rate_limit_headers(env: Env) -> None:
+def test_probe_reads_rate_limit_headers_from_a_one_token_completion(env: Env) -> None:
     minted = env.client().create_service_account(env.project, "svc")
+    # GET /v1/models carries none (OpenAI documents them on model responses only)
     check = env.probe().check(minted.api_key)
-    assert check.status is KeyStatus.VALID and check.rate_limits is not None
-    assert (check.rate_limits.limit_requests, check.rate_limits.remaining_requests) == (5000, 4999)
-    assert (check.rate_limits.reset_tokens, check.rate_limits.limit_tokens) == ("6m0s", 2_000_000)
+    assert check.status is KeyStatus.VALID and check.rate_limits is None
+    limits = env.probe().rate_limits_from_completion(minted.api_key, "gpt-4o-mini")
+    assert limits is not None
+    assert (limits.limit_requests, limits.remaining_requests) == (5000, 4998)  # the models list counted too
+    assert (limits.reset_tokens, limits.limit_tokens) == ("6m0s", 2_000_000)
 
 
 def test_probe_dead_after_service_account_delete(env: Env) -> None:
