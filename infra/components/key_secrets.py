@@ -62,17 +62,15 @@ class KeySecrets(pulumi.ComponentResource):
                 tags={TAG_ENVIRONMENT: env, TAG_ADMIN_SECRET: env},
                 opts=child(self),
             )
-            aws.secretsmanager.SecretPolicy(
+            self._deny_policy(
                 f"{name}-admin-key-policy",
-                secret_arn=admin.arn,
-                block_public_policy=True,
-                policy=policy_json(
+                admin.arn,
+                policy_json(
                     policies.admin_secret_resource_policy,
                     rotation_role_arn=args.rotation_role_arn,
                     monitor_role_arn=args.monitor_role_arn,
                     administrator_arns=list(args.administrator_arns),
                 ),
-                opts=child(self),
             )
             self.admin_secret_arn = admin.arn
             admin_secret_name_out = admin.name
@@ -93,18 +91,16 @@ class KeySecrets(pulumi.ComponentResource):
                 },
                 opts=child(self),
             )
-            aws.secretsmanager.SecretPolicy(
+            self._deny_policy(
                 f"{name}-{key.name}-policy",
-                secret_arn=secret.arn,
-                block_public_policy=True,
-                policy=policy_json(
+                secret.arn,
+                policy_json(
                     policies.secret_resource_policy,
                     reader_role_arns=list(key.reader_role_arns),
                     rotation_role_arn=args.rotation_role_arn,
                     monitor_role_arn=args.monitor_role_arn,
                     administrator_arns=list(args.administrator_arns),
                 ),
-                opts=child(self),
             )
             reader = aws.iam.Policy(
                 f"{name}-{key.name}-reader",
@@ -136,4 +132,10 @@ class KeySecrets(pulumi.ComponentResource):
                 "secretNames": self.secret_names,
                 "readerPolicyArns": self.reader_policy_arns,
             }
+        )
+
+    def _deny_policy(self, resource_name: str, secret_arn: pulumi.Input[str], policy: pulumi.Input[str]) -> None:
+        """Attach a deny-only resource policy to a secret (public policies blocked)."""
+        aws.secretsmanager.SecretPolicy(
+            resource_name, secret_arn=secret_arn, block_public_policy=True, policy=policy, opts=child(self)
         )

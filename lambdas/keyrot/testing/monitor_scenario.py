@@ -166,6 +166,19 @@ class MonitorWorld:
                 result[int(stamp.timestamp())] += value
         return dict(result)
 
+    def maxima(self, name: str, dimensions: dict[str, str]) -> list[float]:
+        """Every per-minute Maximum of a gauge the monitor published, whenever it was published."""
+        points = self.cloudwatch.get_metric_statistics(
+            Namespace=m.NAMESPACE,
+            MetricName=name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+            StartTime=self.now().replace(year=2000),
+            EndTime=self.now().replace(year=2100),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return [point["Maximum"] for point in sorted(points, key=lambda point: point["Timestamp"])]
+
     def state(self) -> dict[str, Any] | None:
         try:
             value = self.ssm.get_parameter(Name=self.settings.state_parameter)["Parameter"]["Value"]

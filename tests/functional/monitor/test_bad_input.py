@@ -158,16 +158,7 @@ def test_malformed_managed_secret_is_reported_not_fatal(monitor: MonitorWorld) -
     assert note["subject"] == "[keyrot dev] Secret keyrot/dev/chat-backend is malformed"
     assert "missing field(s): key_id" in note["message"] and "sk-oops" not in note["message"]
     # the healthy secret is still measured
-    ages = monitor.cloudwatch.get_metric_statistics(
-        Namespace=m.NAMESPACE,
-        MetricName=m.KEY_AGE_HOURS,
-        Dimensions=[{"Name": k, "Value": v} for k, v in m.key_dimensions("dev", "search").items()],
-        StartTime=monitor.now().replace(year=2000),
-        EndTime=monitor.now().replace(year=2100),
-        Period=60,
-        Statistics=["Maximum"],
-    )["Datapoints"]
-    assert len(ages) == 1
+    assert len(monitor.maxima(m.KEY_AGE_HOURS, m.key_dimensions("dev", "search"))) == 1
 
 
 def test_the_infrastructure_placeholder_means_first_run(monitor: MonitorWorld) -> None:

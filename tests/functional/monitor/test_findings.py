@@ -147,17 +147,9 @@ def test_a_secret_never_minted_ages_from_its_creation(monitor: MonitorWorld) -> 
     monitor.clock.advance(5 * 3600)
     monitor.run()
     # THEN KeyAgeHours counts from the secret's creation, so the key-age alarm fires for it in time
-    ages = monitor.cloudwatch.get_metric_statistics(
-        Namespace=m.NAMESPACE,
-        MetricName=m.KEY_AGE_HOURS,
-        Dimensions=[{"Name": k, "Value": v} for k, v in m.key_dimensions("dev", "batch-embeddings").items()],
-        StartTime=monitor.now().replace(year=2000),
-        EndTime=monitor.now().replace(year=2100),
-        Period=60,
-        Statistics=["Maximum"],
-    )["Datapoints"]
+    ages = monitor.maxima(m.KEY_AGE_HOURS, m.key_dimensions("dev", "batch-embeddings"))
     expected = (monitor.now().timestamp() - created) / 3600
-    assert [round(point["Maximum"]) for point in ages] == [round(expected)] and expected > 3
+    assert [round(age) for age in ages] == [round(expected)] and expected > 3
 
 
 def test_spend_and_key_age_gauges(monitor: MonitorWorld) -> None:
@@ -169,23 +161,9 @@ def test_spend_and_key_age_gauges(monitor: MonitorWorld) -> None:
     user_key, _ = state.add_user_key(monitor.rotation.project_id)
     state.record_cost(user_key, 0.5)
     monitor.run()
-    start, end = monitor.now().replace(year=2000), monitor.now().replace(year=2100)
-
-    def maximum(name: str, dims: dict[str, str]) -> list[float]:
-        points = monitor.cloudwatch.get_metric_statistics(
-            Namespace=m.NAMESPACE,
-            MetricName=name,
-            Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
-            StartTime=start,
-            EndTime=end,
-            Period=60,
-            Statistics=["Maximum"],
-        )["Datapoints"]
-        return [point["Maximum"] for point in points]
-
-    assert maximum(m.SPEND_TODAY_USD, m.environment_dimensions("dev")) == [1.75]
-    assert maximum(m.COST_TODAY_USD, m.key_dimensions("dev", "chat-backend")) == [1.25]
-    assert maximum(m.KEY_AGE_HOURS, m.key_dimensions("dev", "chat-backend")) == [2.0]
+    assert monitor.maxima(m.SPEND_TODAY_USD, m.environment_dimensions("dev")) == [1.75]
+    assert monitor.maxima(m.COST_TODAY_USD, m.key_dimensions("dev", "chat-backend")) == [1.25]
+    assert monitor.maxima(m.KEY_AGE_HOURS, m.key_dimensions("dev", "chat-backend")) == [2.0]
 
 
 def test_many_unmanaged_keys_page_once_each_and_the_state_still_fits(monitor: MonitorWorld) -> None:
