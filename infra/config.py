@@ -21,6 +21,7 @@ from pulumi.runtime import config as runtime_config
 
 from infra.schedule import ScheduleError, check_window, parse_schedule, parse_window
 from keyrot.constants import admin_secret_name
+from keyrot.redaction import scrub
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
 from keyrot.settings import DEFAULT_RUNBOOK_URL, DEFAULT_USAGE_KINDS, IN_USE_POLICIES
 
@@ -80,7 +81,8 @@ class ConfigError(Exception):
     """The stack configuration is invalid. `problems` lists every finding, each naming its key."""
 
     def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
+        # Problems quote the offending value: scrub anything key-shaped someone pasted into the wrong setting.
+        self.problems = tuple(scrub(problem) for problem in problems)
         super().__init__("invalid keyrot configuration:\n  " + "\n  ".join(self.problems))
 
 

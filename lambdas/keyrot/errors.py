@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from keyrot.redaction import scrub
+
 
 class KeyrotError(Exception):
     """Base class of every error keyrot raises on purpose."""
@@ -9,6 +11,10 @@ class KeyrotError(Exception):
 
 class ConfigurationError(KeyrotError):
     """A setting (environment variable, stack config, CLI option) is missing or invalid."""
+
+    def __init__(self, message: str) -> None:
+        # Messages quote the offending value: scrub anything key-shaped put in the wrong variable.
+        super().__init__(scrub(message))
 
 
 class SecretContractError(KeyrotError):
