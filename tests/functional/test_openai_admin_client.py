@@ -564,3 +564,35 @@ def test_max_elapsed_bounds_the_whole_call_including_slow_attempts(env: Env) -> 
         transport.request("GET", "/models", bearer=env.admin_key, operation="list models")
     # THEN no attempt was started that could end past the budget: two attempts (13 s, wait, 13 s) and no third
     assert adapter.attempts == 2 and env.time() - started <= 30
+
+
+def test_no_retry_starts_that_could_end_after_the_deadline(env: Env) -> None:
+    # GIVEN a transport whose invocation ends 15 s from now, and an endpoint that keeps failing fast
+    env.standin.faults.add(server_error("list_service_accounts"))
+    policy = RetryPolicy(max_attempts=10, max_elapsed_seconds=600, backoff_initial_seconds=0.5, jitter_seconds=0)
+    transport = OpenAITransport(
+        env.standin.base_url,
+        timeouts=Timeouts(3.0, 10.0),
+        retry=policy,
+        sleep=env.time.sleep,
+        clock=env.time,
+        deadline=env.time() + 15,
+    )
+    # WHEN the call fails THEN it stops once another attempt (up to 13 s) could outlast the invocation
+    with pytest.raises(ServerError):
+        list(OpenAIAdminClient(env.admin_key, transport).iter_service_accounts(env.project))
+    assert len(env.standin.calls_to("list_service_accounts")) == 3 and env.time.waits == [0.5, 1.0]
+
+
+def test_the_openai_deadline_is_the_invocation_end_less_a_margin() -> None:
+    from keyrot.handlers.invocation import FAILURE_MARGIN_SECONDS, openai_deadline
+
+    class LambdaContext:
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
+    before = time.monotonic()
+    deadline = openai_deadline(LambdaContext())
+    assert deadline is not None
+    assert before + 60 - FAILURE_MARGIN_SECONDS <= deadline <= time.monotonic() + 60 - FAILURE_MARGIN_SECONDS
+    assert openai_deadline(None) is None  # outside Lambda: no invocation limit

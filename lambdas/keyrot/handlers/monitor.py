@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from keyrot import metric_names as m
 from keyrot.aws.clients import monitor_clients
+from keyrot.handlers.invocation import openai_deadline, remaining_seconds
 from keyrot.monitor.run import MonitorDependencies, run_monitor
 from keyrot.observability import build_logger, build_metrics, flush_metrics
 from keyrot.openai_admin import OpenAITransport
@@ -36,7 +37,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def build_dependencies(settings: MonitorSettings, context: Any = None) -> MonitorDependencies:
-    transport = OpenAITransport(settings.openai_base_url)
+    transport = OpenAITransport(settings.openai_base_url, deadline=openai_deadline(context))
     clients = monitor_clients()
     rotation = build_rotation_context(settings.rotation_settings(), clients["secretsmanager"], transport=transport)
     admin = load_admin_client(rotation.store, rotation.settings, transport)
@@ -49,10 +50,5 @@ def build_dependencies(settings: MonitorSettings, context: Any = None) -> Monito
         ssm=clients["ssm"],
         sns=clients["sns"],
         # Hold the state no longer than this invocation can live (plus a margin).
-        lease_seconds=_remaining_seconds(context) + 10,
+        lease_seconds=int(remaining_seconds(context, default=300)) + 10,
     )
-
-
-def _remaining_seconds(context: Any) -> int:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return int(remaining() / 1000) if callable(remaining) else 300

@@ -89,13 +89,17 @@ class OpenAITransport:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        deadline: float | None = None,
     ) -> None:
+        """`deadline` (a `clock` reading): no retry is started that could end after it, such as the end of the
+        Lambda invocation, so a failing call ends with keyrot's own typed error rather than a killed process."""
         self.base_url = base_url.rstrip("/")
         self._session = session or requests.Session()
         self._timeouts = timeouts
         self._retry = retry
         self._sleep = sleep
         self._clock = clock
+        self._deadline = deadline
 
     def request(
         self,
@@ -122,6 +126,8 @@ class OpenAITransport:
                 return True
             elapsed = self._clock() - started
             next_attempt_ends = elapsed + state.upcoming_sleep + self._timeouts.worst_attempt_seconds
+            if self._deadline is not None and started + next_attempt_ends > self._deadline:
+                return True
             return next_attempt_ends > policy.max_elapsed_seconds
 
         def is_retryable(exc: BaseException) -> bool:
