@@ -125,10 +125,17 @@ def test_rejected_key_triggers_an_immediate_refresh_at_most_once_per_interval(
     assert provider.refreshes == 3
 
 
-def test_sdk_response_hook_recovers_from_an_emergency_rotation(openai_standin: Any, secrets_client: Any) -> None:
-    world = RotationWorld.create(openai_standin, secrets_client, grace_period_seconds=0)  # emergency: revoke at once
+@pytest.fixture
+def emergency(openai_standin: Any, secrets_client: Any) -> tuple[RotationWorld, str]:
+    """A secret rotated once in an environment with grace 0: every later rotation revokes the previous key at once."""
+    world = RotationWorld.create(openai_standin, secrets_client, grace_period_seconds=0)
     arn = world.create_managed_secret("chat-backend")
     assert world.driver().rotate(arn).succeeded
+    return world, arn
+
+
+def test_sdk_response_hook_recovers_from_an_emergency_rotation(emergency: tuple[RotationWorld, str]) -> None:
+    world, arn = emergency
     provider = KeyProvider(arn, client=world.secrets, ttl_seconds=3600)
     http = httpx2.Client(event_hooks={"response": [provider.response_hook]})
     client = openai.OpenAI(api_key=provider, base_url=world.openai.base_url, max_retries=0, http_client=http)
@@ -141,10 +148,8 @@ def test_sdk_response_hook_recovers_from_an_emergency_rotation(openai_standin: A
     assert provider.key_id == world.current(arn).key_id
 
 
-def test_with_key_refresh_retries_once_after_a_rejection(openai_standin: Any, secrets_client: Any) -> None:
-    world = RotationWorld.create(openai_standin, secrets_client, grace_period_seconds=0)
-    arn = world.create_managed_secret("chat-backend")
-    assert world.driver().rotate(arn).succeeded
+def test_with_key_refresh_retries_once_after_a_rejection(emergency: tuple[RotationWorld, str]) -> None:
+    world, arn = emergency
     provider = KeyProvider(arn, client=world.secrets, ttl_seconds=3600)
     client = openai.OpenAI(api_key=provider, base_url=world.openai.base_url, max_retries=0)
     provider()
@@ -201,11 +206,9 @@ def test_async_provider_with_async_openai(world: RotationWorld, rotated: str) ->
     assert provider.refreshes == 1 and provider.key_id == world.current(rotated).key_id
 
 
-def test_async_response_hook_recovers_from_an_emergency_rotation(openai_standin: Any, secrets_client: Any) -> None:
+def test_async_response_hook_recovers_from_an_emergency_rotation(emergency: tuple[RotationWorld, str]) -> None:
     # GIVEN an AsyncOpenAI client whose http client carries the async provider's hook, and an emergency rotation
-    world = RotationWorld.create(openai_standin, secrets_client, grace_period_seconds=0)
-    arn = world.create_managed_secret("chat-backend")
-    assert world.driver().rotate(arn).succeeded
+    world, arn = emergency
     provider = AsyncKeyProvider(arn, client=world.secrets, ttl_seconds=3600)
     chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -222,10 +225,8 @@ def test_async_response_hook_recovers_from_an_emergency_rotation(openai_standin:
     assert provider.key_id == world.current(arn).key_id
 
 
-def test_with_key_refresh_async_retries_once_after_a_rejection(openai_standin: Any, secrets_client: Any) -> None:
-    world = RotationWorld.create(openai_standin, secrets_client, grace_period_seconds=0)
-    arn = world.create_managed_secret("chat-backend")
-    assert world.driver().rotate(arn).succeeded
+def test_with_key_refresh_async_retries_once_after_a_rejection(emergency: tuple[RotationWorld, str]) -> None:
+    world, arn = emergency
     provider = AsyncKeyProvider(arn, client=world.secrets, ttl_seconds=3600)
 
     async def main() -> Any:
