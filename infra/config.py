@@ -10,11 +10,12 @@ Defaults live in `SETTINGS` below; `Pulumi.yaml` declares the same defaults (a t
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -229,7 +230,7 @@ class _Collector:
         except ValueError:
             self.problem(key, f"must be a number, got {text!r}")
             return None
-        if value != value or value <= exclusive_minimum or (maximum is not None and value > maximum):  # NaN too
+        if not math.isfinite(value) or value <= exclusive_minimum or (maximum is not None and value > maximum):
             upper = "" if maximum is None else f" and at most {maximum:g}"
             self.problem(key, f"must be greater than {exclusive_minimum:g}{upper}, got {text!r}")
             return None
@@ -250,7 +251,7 @@ class _Collector:
             return None
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, nested too deep, or an integer past Python's digit limit
             return _NOT_JSON
 
     def string_list(self, key: str) -> tuple[str, ...] | None:
@@ -266,6 +267,16 @@ class _Collector:
 
 
 _NOT_JSON = object()
+
+
+def _split_url(text: str) -> SplitResult | None:
+    """urlsplit, or None for what it refuses (an unclosed IPv6 bracket, a host that normalises to '#' or '/')."""
+    try:
+        parts = urlsplit(text)
+        parts.hostname  # noqa: B018 - parses (and may refuse) the bracketed host
+    except ValueError:
+        return None
+    return parts
 
 
 def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
@@ -346,8 +357,8 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
             c.problem("oncallEmails", f"{email!r} is not an email address")
     endpoints = c.string_list("oncallHttpsEndpoints")
     for endpoint in endpoints or ():
-        parts = urlsplit(endpoint)
-        if parts.scheme != "https" or not parts.netloc:
+        parts = _split_url(endpoint)
+        if parts is None or parts.scheme != "https" or not parts.netloc:
             c.problem("oncallHttpsEndpoints", f"must be https:// URLs, got {endpoint[:120]!r}")
     topic = c.text("oncallTopicArn")
     if topic is not None and not _TOPIC_ARN.match(topic):
@@ -395,9 +406,9 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
 
     base_url = c.text("openaiBaseUrl")
     if base_url is not None:
-        parts = urlsplit(base_url)
-        loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if (parts.scheme != "https" and not loopback) or not parts.netloc:
+        parts = _split_url(base_url)
+        loopback = parts is not None and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts is None or (parts.scheme != "https" and not loopback) or not parts.netloc:
             # Plain http only for a local stand-in (the rehearsal); anything that leaves the machine is https.
             c.problem("openaiBaseUrl", f"must be an https:// URL (http only on loopback), got {base_url[:120]!r}")
         base_url = base_url.rstrip("/")
@@ -406,8 +417,8 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
     dashboard = c.boolean("dashboard")
 
     runbook_url = c.text("runbookUrl") or DEFAULT_RUNBOOK_URL
-    runbook = urlsplit(runbook_url)
-    if runbook.scheme != "https" or not runbook.netloc or runbook.fragment or len(runbook_url) > 512:
+    runbook = _split_url(runbook_url)
+    if runbook is None or runbook.scheme != "https" or not runbook.netloc or runbook.fragment or len(runbook_url) > 512:
         c.problem("runbookUrl", f"must be an https:// URL without a #fragment, got {runbook_url[:120]!r}")
 
     if c.problems:
@@ -557,7 +568,7 @@ def _parse_keys(c: _Collector) -> tuple[KeyConfig, ...] | None:
 
 def _key_expiry(c: _Collector, schedule: Any, max_grace: int | None) -> int | None:
     floor = schedule.max_interval_hours + max_grace if schedule is not None and max_grace is not None else None
-    if c.raw.get("keyExpiryHours") in (None, ""):
+    if not str(c.raw.get("keyExpiryHours") or "").strip():
         if floor is None:
             return 0  # the rotation schedule or grace is already reported
         default = floor + KEY_EXPIRY_MARGIN_HOURS

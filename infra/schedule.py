@@ -21,9 +21,9 @@ MAX_RATE_DAYS = 999
 # [unconfirmed] Hour rates above 23 are not documented; 23 is the largest any public example uses.
 MAX_RATE_HOURS = 23
 
-_RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>hours?|days?)\)$")
+_RATE = re.compile(r"^rate\((?P<value>[0-9]{1,6}) (?P<unit>hours?|days?)\)$")
 _CRON = re.compile(r"^cron\((?P<body>[^()]+)\)$")
-_WINDOW = re.compile(r"^(?P<hours>\d{1,2})h$")
+_WINDOW = re.compile(r"^(?P<hours>[0-9]{1,2})h$")
 _MONTHS = {name.upper(): i for i, name in enumerate(calendar.month_abbr) if name}
 # AWS cron: 1 = SUN ... 7 = SAT.
 _DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
@@ -142,7 +142,7 @@ def _part(part: str, low: int, high: int, names: dict[str, int], label: str) -> 
     step = 1
     if "/" in part:
         part, step_text = part.split("/", 1)
-        if not step_text.isdigit() or int(step_text) < 1:
+        if not _is_ascii_number(step_text) or int(step_text) < 1:
             raise ScheduleError(f"cron {label}: bad step {step_text!r}")
         step = int(step_text)
         if part != "*" and "-" not in part:
@@ -162,7 +162,7 @@ def _part(part: str, low: int, high: int, names: dict[str, int], label: str) -> 
 def _number(text: str, names: dict[str, int], label: str) -> int:
     if text in names:
         return names[text]
-    if not text.isdigit():
+    if not _is_ascii_number(text):
         raise ScheduleError(f"cron {label}: {text!r} is not a number")
     return int(text)
 
@@ -191,7 +191,7 @@ def _dow_matcher(dow: str):
     if "#" in dow:
         name, nth = dow.split("#", 1)
         target = _number(name, _DAYS, "day-of-week")
-        if not nth.isdigit() or not 1 <= int(nth) <= 5:
+        if not _is_ascii_number(nth) or not 1 <= int(nth) <= 5:
             raise ScheduleError(f"cron day-of-week: bad '#{nth}'")
         return lambda day: weekday(day) == target and (day.day - 1) // 7 + 1 == int(nth)
     if dow.endswith("L") and dow != "L":
@@ -199,3 +199,8 @@ def _dow_matcher(dow: str):
         return lambda day: weekday(day) == target and day.day + 7 > calendar.monthrange(day.year, day.month)[1]
     days = _values("7" if dow == "L" else dow, 1, 7, _DAYS, "day-of-week")
     return lambda day: weekday(day) in days
+
+
+def _is_ascii_number(text: str) -> bool:
+    """0-9 only, and short: str.isdigit() also accepts '²' and other Unicode digits, which AWS refuses."""
+    return 0 < len(text) <= 6 and all("0" <= char <= "9" for char in text)

@@ -181,8 +181,12 @@ def _required_arn(env: Mapping[str, str], name: str) -> str:
 
 def _base_url(env: Mapping[str, str]) -> str:
     value = env.get(ENV_OPENAI_BASE_URL, "").strip() or DEFAULT_OPENAI_BASE_URL
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+        parts.hostname  # noqa: B018 - parses (and may refuse) the bracketed host
+    except ValueError:  # an unclosed IPv6 bracket, a host that normalises to '#' or '/'
+        parts = None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
         raise ConfigurationError(f"{ENV_OPENAI_BASE_URL} must be an http(s) URL, got {value[:80]!r}")
     return value.rstrip("/")
 

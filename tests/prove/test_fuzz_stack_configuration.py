@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +36,11 @@ _odd_values = st.one_of(
     st.text(st.characters(codec="utf-8"), max_size=30),
     st.builds(lambda c, n: c * n, st.sampled_from(["9", "é", "😀", "a"]), st.integers(200, 20_000)),
     st.integers().map(str),
-    st.sampled_from(["-1", "0", "1e309", "nan", "true", "null", "[]", "{}", "rate(0 days)", "cron(* * * * ? *)"]),
+    st.sampled_from(["-1", "0", "1e309", "inf", "nan", "true", "null", "[]", "{}", "rate(0 days)"]),
+    st.just("cron(* * * * ? *)"),
+    # the shapes that once crashed a reader: deep nesting, huge integers, Unicode digits, URLs urlsplit refuses
+    st.sampled_from(["[" * 5000, "1" * 5000, "rate(\u0667 days)", "cron(0 \u00b2 * * ? *)", "\u0664h", "   "]),
+    st.sampled_from(["https://[::1", '["https://["]', "https://wiki\uff03example.com/runbook"]),
     st.lists(st.one_of(st.integers(), st.text(max_size=10), st.just(MARKER)), max_size=3).map(json.dumps),
 )
 
@@ -142,3 +147,45 @@ def test_the_unchanged_inputs_are_valid() -> None:
         _check_promises(parse_config(dict(_KEYROT[stack]), stack=stack))
     RotationSettings.from_env(_ROTATION_ENV)
     MonitorSettings.from_env(_MONITOR_ENV)
+
+
+# --- what fuzzing found: each of these crashed a reader or passed values AWS refuses -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("keys", "[" * 100_000),  # JSON nested deeper than the decoder goes: RecursionError
+        ("oncallEmails", "[" * 100_000),
+        ("keys", "1" * 5000),  # a JSON integer past Python's digit limit: ValueError
+        ("administratorArns", "9" * 5000),
+        ("rotationSchedule", "rate(" + "9" * 5000 + " days)"),
+        ("rotationSchedule", "cron(0 \u00b2 * * ? *)"),  # '²' passes str.isdigit(), not int()
+        ("rotationSchedule", "cron(0 0/\u00b2 * * ? *)"),
+        ("rotationSchedule", "rate(\u0667 days)"),  # Unicode digits: Python reads them, AWS refuses them
+        ("rotationSchedule", "cron(0 \u0662 * * ? *)"),
+        ("rotationWindow", "\u0664h"),
+        ("dailySpendLimitUsd", "inf"),  # no alarm threshold can hold an infinity
+        ("dailySpendLimitUsd", "1e309"),
+        ("openaiBaseUrl", "https://[::1"),  # urlsplit refuses an unclosed IPv6 bracket: ValueError
+        ("oncallHttpsEndpoints", '["https://["]'),
+        ("runbookUrl", "https://wiki\uff03example.com/runbook"),  # a host that NFKC-normalises to '#'
+    ],
+)
+def test_found_by_fuzzing_config_values_are_refused_by_name(setting: str, value: str) -> None:
+    values = {**_KEYROT["dev"], setting: value}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(values, stack="dev")
+    assert any(problem.startswith(f"keyrot:{setting}") for problem in caught.value.problems), caught.value.problems
+
+
+def test_a_blank_key_expiry_means_the_default() -> None:
+    # "   " used to crash the reader (AssertionError); blank is unset, as for every other setting
+    assert parse_config({**_KEYROT["dev"], "keyExpiryHours": "   "}, stack="dev").key_expiry_hours > 0
+
+
+@pytest.mark.parametrize("value", ["https://[::1", "https://api\uff03openai.com/v1"])
+def test_found_by_fuzzing_a_malformed_base_url_is_a_configuration_error(value: str) -> None:
+    for reader in (RotationSettings.from_env, MonitorSettings.from_env):
+        with pytest.raises(ConfigurationError, match=constants.ENV_OPENAI_BASE_URL):
+            reader({**_MONITOR_ENV, constants.ENV_OPENAI_BASE_URL: value})
