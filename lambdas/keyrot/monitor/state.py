@@ -93,6 +93,8 @@ class MonitorState:
 
     @classmethod
     def from_json(cls, text: str, name: str) -> MonitorState:
+        if len(text) > STATE_MAX_CHARS:
+            raise MonitorStateError(f"SSM parameter {name} holds {len(text)} characters: not keyrot monitor state")
         try:
             payload = json.loads(text)
         except (ValueError, RecursionError):
@@ -110,7 +112,7 @@ class MonitorState:
                     start=_int(intent["start"]),
                     end=_int(intent["end"]),
                     first_marker=_int(intent["first_marker"]),
-                    boundaries=[list(b) for b in intent["boundaries"]],
+                    boundaries=[_boundary(b) for b in _list(intent["boundaries"])],
                     created_at=_int(intent["created_at"]),
                 )
                 if intent
@@ -135,6 +137,19 @@ class MonitorState:
 def dedup_digest(dedup_key: str) -> str:
     """What the state keeps of a dedup key: 12 hex characters of its SHA-256 (short, and no key ids in SSM)."""
     return hashlib.sha256(dedup_key.encode()).hexdigest()[:12]
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError("not a list")
+    return value
+
+
+def _boundary(value: Any) -> list[Any]:
+    """A batch boundary: the sort key [timestamp, key name, metric] of the batch's first datum."""
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[1], str) and isinstance(value[2], str)):
+        raise TypeError("not a batch boundary")
+    return [_int(value[0]), value[1], value[2]]
 
 
 def _int(value: Any) -> int:
