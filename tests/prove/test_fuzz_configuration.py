@@ -48,26 +48,7 @@ from infra.config import (
 )
 from infra.lambda_settings import monitor_environment, rotation_environment
 from infra.schedule import parse_schedule
-from keyrot.constants import (
-    DEFAULT_OPENAI_BASE_URL,
-    ENV_ADMIN_SECRET_ARN,
-    ENV_ENVIRONMENT,
-    ENV_GRACE_PERIOD_SECONDS,
-    ENV_IN_USE_POLICY,
-    ENV_KEY_EXPIRY_SECONDS,
-    ENV_MAX_GRACE_PERIOD_SECONDS,
-    ENV_NOTIFY_DEDUP_SECONDS,
-    ENV_OPENAI_BASE_URL,
-    ENV_PROJECT_ID,
-    ENV_QUIET_WINDOW_SECONDS,
-    ENV_RUNBOOK_URL,
-    ENV_SETTLE_DELAY_SECONDS,
-    ENV_STATE_PARAMETER,
-    ENV_TOPIC_ARN,
-    ENV_USAGE_KINDS,
-    ENV_VALIDATION_ATTEMPTS,
-    ENV_VALIDATION_DELAY_SECONDS,
-)
+from keyrot import constants
 from keyrot.errors import ConfigurationError
 from keyrot.redaction import scrub
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
@@ -649,7 +630,7 @@ def _check_lambda_round_trip(config: KeyrotConfig, stack: str) -> None:
     topic = config.oncall_topic_arn or f"arn:aws:sns:{_REGION}:{account}:keyrot-{config.environment}-oncall"
     rotation = RotationSettings.from_env(rotation_environment(config, admin_secret_arn=admin))
     monitor = MonitorSettings.from_env(monitor_environment(config, admin_secret_arn=admin, topic_arn=topic))
-    base_url = config.openai_base_url or DEFAULT_OPENAI_BASE_URL
+    base_url = config.openai_base_url or constants.DEFAULT_OPENAI_BASE_URL
     assert (rotation.environment, rotation.admin_secret_arn, rotation.openai_base_url) == (
         config.environment,
         admin,
@@ -820,23 +801,23 @@ def test_the_committed_stacks_are_valid_and_every_setting_is_fuzzed() -> None:
 # --- the Lambda settings -------------------------------------------------------------------------------------------
 
 _VARIABLES = (
-    ENV_ENVIRONMENT,
-    ENV_ADMIN_SECRET_ARN,
-    ENV_OPENAI_BASE_URL,
-    ENV_GRACE_PERIOD_SECONDS,
-    ENV_KEY_EXPIRY_SECONDS,
-    ENV_VALIDATION_ATTEMPTS,
-    ENV_VALIDATION_DELAY_SECONDS,
-    ENV_PROJECT_ID,
-    ENV_TOPIC_ARN,
-    ENV_STATE_PARAMETER,
-    ENV_MAX_GRACE_PERIOD_SECONDS,
-    ENV_QUIET_WINDOW_SECONDS,
-    ENV_IN_USE_POLICY,
-    ENV_SETTLE_DELAY_SECONDS,
-    ENV_USAGE_KINDS,
-    ENV_NOTIFY_DEDUP_SECONDS,
-    ENV_RUNBOOK_URL,
+    constants.ENV_ENVIRONMENT,
+    constants.ENV_ADMIN_SECRET_ARN,
+    constants.ENV_OPENAI_BASE_URL,
+    constants.ENV_GRACE_PERIOD_SECONDS,
+    constants.ENV_KEY_EXPIRY_SECONDS,
+    constants.ENV_VALIDATION_ATTEMPTS,
+    constants.ENV_VALIDATION_DELAY_SECONDS,
+    constants.ENV_PROJECT_ID,
+    constants.ENV_TOPIC_ARN,
+    constants.ENV_STATE_PARAMETER,
+    constants.ENV_MAX_GRACE_PERIOD_SECONDS,
+    constants.ENV_QUIET_WINDOW_SECONDS,
+    constants.ENV_IN_USE_POLICY,
+    constants.ENV_SETTLE_DELAY_SECONDS,
+    constants.ENV_USAGE_KINDS,
+    constants.ENV_NOTIFY_DEDUP_SECONDS,
+    constants.ENV_RUNBOOK_URL,
 )
 _BAD: Any = object()  # the model's "this variable is invalid"
 
@@ -859,23 +840,23 @@ def _function_environment(stack: str) -> dict[str, str]:
 _ENV_BASELINE = {stack: _function_environment(stack) for stack in _STACK_ACCOUNTS}
 # Valid but different: a reader that fell back to the process environment would return these instead of defaults.
 _POISON = {
-    ENV_ENVIRONMENT: "poisoned",
-    ENV_ADMIN_SECRET_ARN: "arn:aws:secretsmanager:eu-west-1:999999999999:secret:poisoned",
-    ENV_OPENAI_BASE_URL: "https://poisoned.example.com/v1",
-    ENV_GRACE_PERIOD_SECONDS: "7",
-    ENV_KEY_EXPIRY_SECONDS: "77",
-    ENV_VALIDATION_ATTEMPTS: "7",
-    ENV_VALIDATION_DELAY_SECONDS: "7.5",
-    ENV_PROJECT_ID: "proj_poisoned",
-    ENV_TOPIC_ARN: "arn:aws:sns:eu-west-1:999999999999:poisoned",
-    ENV_STATE_PARAMETER: "/poisoned",
-    ENV_MAX_GRACE_PERIOD_SECONDS: "77",
-    ENV_QUIET_WINDOW_SECONDS: "7",
-    ENV_IN_USE_POLICY: "revoke",
-    ENV_SETTLE_DELAY_SECONDS: "7",
-    ENV_USAGE_KINDS: "images",
-    ENV_NOTIFY_DEDUP_SECONDS: "7",
-    ENV_RUNBOOK_URL: "https://poisoned.example.com/runbook",
+    constants.ENV_ENVIRONMENT: "poisoned",
+    constants.ENV_ADMIN_SECRET_ARN: "arn:aws:secretsmanager:eu-west-1:999999999999:secret:poisoned",
+    constants.ENV_OPENAI_BASE_URL: "https://poisoned.example.com/v1",
+    constants.ENV_GRACE_PERIOD_SECONDS: "7",
+    constants.ENV_KEY_EXPIRY_SECONDS: "77",
+    constants.ENV_VALIDATION_ATTEMPTS: "7",
+    constants.ENV_VALIDATION_DELAY_SECONDS: "7.5",
+    constants.ENV_PROJECT_ID: "proj_poisoned",
+    constants.ENV_TOPIC_ARN: "arn:aws:sns:eu-west-1:999999999999:poisoned",
+    constants.ENV_STATE_PARAMETER: "/poisoned",
+    constants.ENV_MAX_GRACE_PERIOD_SECONDS: "77",
+    constants.ENV_QUIET_WINDOW_SECONDS: "7",
+    constants.ENV_IN_USE_POLICY: "revoke",
+    constants.ENV_SETTLE_DELAY_SECONDS: "7",
+    constants.ENV_USAGE_KINDS: "images",
+    constants.ENV_NOTIFY_DEDUP_SECONDS: "7",
+    constants.ENV_RUNBOOK_URL: "https://poisoned.example.com/runbook",
 }
 _seconds = st.one_of(
     st.integers(-5, 100).map(str),
@@ -884,28 +865,30 @@ _seconds = st.one_of(
     st.sampled_from(["1.5", "1e3", "0x10", " 60 ", "+60", "-0", "\u0661\u0662", "\u00b2", "6_0", "60s", ""]),
 )
 _ENV_NEAR: dict[str, st.SearchStrategy[str]] = {
-    ENV_ENVIRONMENT: _NEAR["dev"]["environment"],
-    ENV_ADMIN_SECRET_ARN: st.one_of(_secret_arns, st.sampled_from(["arn:", "arn:a:b:c:d", "arn:a:b:c:d:e", "ARN:x"])),
-    ENV_OPENAI_BASE_URL: _urls,
-    ENV_GRACE_PERIOD_SECONDS: _seconds,
-    ENV_KEY_EXPIRY_SECONDS: _seconds,
-    ENV_VALIDATION_ATTEMPTS: st.one_of(st.integers(-2, 40).map(str), st.sampled_from(["6.0", " 6", "six"])),
-    ENV_VALIDATION_DELAY_SECONDS: st.one_of(
+    constants.ENV_ENVIRONMENT: _NEAR["dev"]["environment"],
+    constants.ENV_ADMIN_SECRET_ARN: st.one_of(
+        _secret_arns, st.sampled_from(["arn:", "arn:a:b:c:d", "arn:a:b:c:d:e", "ARN:x"])
+    ),
+    constants.ENV_OPENAI_BASE_URL: _urls,
+    constants.ENV_GRACE_PERIOD_SECONDS: _seconds,
+    constants.ENV_KEY_EXPIRY_SECONDS: _seconds,
+    constants.ENV_VALIDATION_ATTEMPTS: st.one_of(st.integers(-2, 40).map(str), st.sampled_from(["6.0", " 6", "six"])),
+    constants.ENV_VALIDATION_DELAY_SECONDS: st.one_of(
         _numbers, st.sampled_from(["60", "60.0001", "1e-9", "-0.0", "inf", "-inf", "1e309"])
     ),
-    ENV_PROJECT_ID: _NEAR["dev"]["openaiProjectId"],
-    ENV_TOPIC_ARN: st.one_of(_topic_arns, st.sampled_from(["arn:", "arn:a:b:c:d:e", " keyrot-dev-oncall "])),
-    ENV_STATE_PARAMETER: st.sampled_from(["/keyrot/dev/monitor-state", "keyrot/dev", "/", " /x ", "", "\\x"]),
-    ENV_MAX_GRACE_PERIOD_SECONDS: _seconds,
-    ENV_QUIET_WINDOW_SECONDS: _seconds,
-    ENV_IN_USE_POLICY: _NEAR["dev"]["inUsePolicy"],
-    ENV_SETTLE_DELAY_SECONDS: _seconds,
-    ENV_USAGE_KINDS: st.one_of(
+    constants.ENV_PROJECT_ID: _NEAR["dev"]["openaiProjectId"],
+    constants.ENV_TOPIC_ARN: st.one_of(_topic_arns, st.sampled_from(["arn:", "arn:a:b:c:d:e", " keyrot-dev-oncall "])),
+    constants.ENV_STATE_PARAMETER: st.sampled_from(["/keyrot/dev/monitor-state", "keyrot/dev", "/", " /x ", "", "\\x"]),
+    constants.ENV_MAX_GRACE_PERIOD_SECONDS: _seconds,
+    constants.ENV_QUIET_WINDOW_SECONDS: _seconds,
+    constants.ENV_IN_USE_POLICY: _NEAR["dev"]["inUsePolicy"],
+    constants.ENV_SETTLE_DELAY_SECONDS: _seconds,
+    constants.ENV_USAGE_KINDS: st.one_of(
         st.lists(st.sampled_from([*DEFAULT_USAGE_KINDS, "videos", "", " images ", "Images"]), max_size=7).map(",".join),
         st.sampled_from([",,,", " , ", "completions;images", '["completions"]']),
     ),
-    ENV_NOTIFY_DEDUP_SECONDS: _seconds,
-    ENV_RUNBOOK_URL: _urls,
+    constants.ENV_NOTIFY_DEDUP_SECONDS: _seconds,
+    constants.ENV_RUNBOOK_URL: _urls,
 }
 
 
@@ -970,7 +953,7 @@ def _model_arn(env: Mapping[str, str], name: str) -> Any:
 
 
 def _model_url(env: Mapping[str, str]) -> Any:
-    text = _model_text(env, ENV_OPENAI_BASE_URL) or DEFAULT_OPENAI_BASE_URL
+    text = _model_text(env, constants.ENV_OPENAI_BASE_URL) or constants.DEFAULT_OPENAI_BASE_URL
     try:
         parts = urlsplit(text)
         host = parts.hostname  # may refuse a bracketed host
@@ -981,22 +964,31 @@ def _model_url(env: Mapping[str, str]) -> Any:
 
 
 def _model_environment(env: Mapping[str, str]) -> Any:
-    text = _model_text(env, ENV_ENVIRONMENT)
+    text = _model_text(env, constants.ENV_ENVIRONMENT)
     return text if ENVIRONMENT_PATTERN.fullmatch(text) else _BAD
 
 
 def _rotation_model(env: Mapping[str, str]) -> tuple[dict[str, Any], set[str]]:
     """What `RotationSettings.from_env` must return for `env`, and the variables it may blame (none: valid)."""
     fields = {
-        "environment": (ENV_ENVIRONMENT, _model_environment(env)),
-        "admin_secret_arn": (ENV_ADMIN_SECRET_ARN, _model_arn(env, ENV_ADMIN_SECRET_ARN)),
-        "openai_base_url": (ENV_OPENAI_BASE_URL, _model_url(env)),
-        "grace_period_seconds": (ENV_GRACE_PERIOD_SECONDS, _model_int(env, ENV_GRACE_PERIOD_SECONDS, 86400, 0)),
-        "key_expiry_seconds": (ENV_KEY_EXPIRY_SECONDS, _model_int(env, ENV_KEY_EXPIRY_SECONDS, 0, 0, 400 * 86400)),
-        "validation_attempts": (ENV_VALIDATION_ATTEMPTS, _model_int(env, ENV_VALIDATION_ATTEMPTS, 6, 1, 30)),
+        "environment": (constants.ENV_ENVIRONMENT, _model_environment(env)),
+        "admin_secret_arn": (constants.ENV_ADMIN_SECRET_ARN, _model_arn(env, constants.ENV_ADMIN_SECRET_ARN)),
+        "openai_base_url": (constants.ENV_OPENAI_BASE_URL, _model_url(env)),
+        "grace_period_seconds": (
+            constants.ENV_GRACE_PERIOD_SECONDS,
+            _model_int(env, constants.ENV_GRACE_PERIOD_SECONDS, 86400, 0),
+        ),
+        "key_expiry_seconds": (
+            constants.ENV_KEY_EXPIRY_SECONDS,
+            _model_int(env, constants.ENV_KEY_EXPIRY_SECONDS, 0, 0, 400 * 86400),
+        ),
+        "validation_attempts": (
+            constants.ENV_VALIDATION_ATTEMPTS,
+            _model_int(env, constants.ENV_VALIDATION_ATTEMPTS, 6, 1, 30),
+        ),
         "validation_delay_seconds": (
-            ENV_VALIDATION_DELAY_SECONDS,
-            _model_float(env, ENV_VALIDATION_DELAY_SECONDS, 2.0, 0, 60),
+            constants.ENV_VALIDATION_DELAY_SECONDS,
+            _model_float(env, constants.ENV_VALIDATION_DELAY_SECONDS, 2.0, 0, 60),
         ),
     }
     return {k: v for k, (_, v) in fields.items()}, {name for name, v in fields.values() if v is _BAD}
@@ -1006,27 +998,35 @@ def _monitor_model(env: Mapping[str, str]) -> tuple[dict[str, Any], set[str]]:
     """What `MonitorSettings.from_env` must return for `env`, and the variables it may blame (none: valid)."""
     common, blamed = _rotation_model(env)
     del common["key_expiry_seconds"]
-    blamed.discard(ENV_KEY_EXPIRY_SECONDS)
-    project = _model_text(env, ENV_PROJECT_ID)
-    state = _model_text(env, ENV_STATE_PARAMETER)
-    kinds = tuple(k.strip() for k in env.get(ENV_USAGE_KINDS, "").split(",") if k.strip()) or DEFAULT_USAGE_KINDS
+    blamed.discard(constants.ENV_KEY_EXPIRY_SECONDS)
+    project = _model_text(env, constants.ENV_PROJECT_ID)
+    state = _model_text(env, constants.ENV_STATE_PARAMETER)
+    kinds = (
+        tuple(k.strip() for k in env.get(constants.ENV_USAGE_KINDS, "").split(",") if k.strip()) or DEFAULT_USAGE_KINDS
+    )
     fields = {
-        "project_id": (ENV_PROJECT_ID, project if OPENAI_ID_PATTERN.fullmatch(project) else _BAD),
-        "topic_arn": (ENV_TOPIC_ARN, _model_arn(env, ENV_TOPIC_ARN)),
-        "state_parameter": (ENV_STATE_PARAMETER, state if state.startswith("/") else _BAD),
+        "project_id": (constants.ENV_PROJECT_ID, project if OPENAI_ID_PATTERN.fullmatch(project) else _BAD),
+        "topic_arn": (constants.ENV_TOPIC_ARN, _model_arn(env, constants.ENV_TOPIC_ARN)),
+        "state_parameter": (constants.ENV_STATE_PARAMETER, state if state.startswith("/") else _BAD),
         "max_grace_period_seconds": (
-            ENV_MAX_GRACE_PERIOD_SECONDS,
-            _model_int(env, ENV_MAX_GRACE_PERIOD_SECONDS, 72 * 3600, 0),
+            constants.ENV_MAX_GRACE_PERIOD_SECONDS,
+            _model_int(env, constants.ENV_MAX_GRACE_PERIOD_SECONDS, 72 * 3600, 0),
         ),
-        "quiet_window_seconds": (ENV_QUIET_WINDOW_SECONDS, _model_int(env, ENV_QUIET_WINDOW_SECONDS, 3600, 0, 604800)),
-        "in_use_policy": (ENV_IN_USE_POLICY, _model_text(env, ENV_IN_USE_POLICY) or "keep"),
-        "settle_delay_seconds": (ENV_SETTLE_DELAY_SECONDS, _model_int(env, ENV_SETTLE_DELAY_SECONDS, 600, 0, 86400)),
-        "usage_kinds": (ENV_USAGE_KINDS, kinds),
+        "quiet_window_seconds": (
+            constants.ENV_QUIET_WINDOW_SECONDS,
+            _model_int(env, constants.ENV_QUIET_WINDOW_SECONDS, 3600, 0, 604800),
+        ),
+        "in_use_policy": (constants.ENV_IN_USE_POLICY, _model_text(env, constants.ENV_IN_USE_POLICY) or "keep"),
+        "settle_delay_seconds": (
+            constants.ENV_SETTLE_DELAY_SECONDS,
+            _model_int(env, constants.ENV_SETTLE_DELAY_SECONDS, 600, 0, 86400),
+        ),
+        "usage_kinds": (constants.ENV_USAGE_KINDS, kinds),
         "notify_dedup_seconds": (
-            ENV_NOTIFY_DEDUP_SECONDS,
-            _model_int(env, ENV_NOTIFY_DEDUP_SECONDS, 86400, 0, 30 * 86400),
+            constants.ENV_NOTIFY_DEDUP_SECONDS,
+            _model_int(env, constants.ENV_NOTIFY_DEDUP_SECONDS, 86400, 0, 30 * 86400),
         ),
-        "runbook_url": (ENV_RUNBOOK_URL, _model_text(env, ENV_RUNBOOK_URL) or DEFAULT_RUNBOOK_URL),
+        "runbook_url": (constants.ENV_RUNBOOK_URL, _model_text(env, constants.ENV_RUNBOOK_URL) or DEFAULT_RUNBOOK_URL),
     }
     expected = {**common, **{k: v for k, (_, v) in fields.items()}}
     blamed |= {name for name, v in fields.values() if v is _BAD}
@@ -1034,11 +1034,11 @@ def _monitor_model(env: Mapping[str, str]) -> tuple[dict[str, Any], set[str]]:
         return expected, blamed
     # Only a settings object whose every variable parsed is checked as a whole.
     if expected["max_grace_period_seconds"] < expected["grace_period_seconds"]:
-        return expected, {ENV_MAX_GRACE_PERIOD_SECONDS, ENV_GRACE_PERIOD_SECONDS}
+        return expected, {constants.ENV_MAX_GRACE_PERIOD_SECONDS, constants.ENV_GRACE_PERIOD_SECONDS}
     if expected["in_use_policy"] not in IN_USE_POLICIES:
-        return expected, {ENV_IN_USE_POLICY}
+        return expected, {constants.ENV_IN_USE_POLICY}
     if not set(kinds) <= set(DEFAULT_USAGE_KINDS):
-        return expected, {ENV_USAGE_KINDS}
+        return expected, {constants.ENV_USAGE_KINDS}
     return expected, set()
 
 
@@ -1142,7 +1142,7 @@ def test_values_that_broke_the_stack_reader_are_now_refused_or_read_correctly(se
 def test_base_urls_that_broke_the_settings_readers_are_now_refused_by_name(value: str) -> None:
     # GIVEN a function environment whose OPENAI_BASE_URL urlsplit refuses (both readers raised its ValueError)
     # WHEN it is read THEN both readers refuse it with ConfigurationError naming the variable
-    _check_env_case(EnvCase("dev", {**_ENV_BASELINE["dev"], ENV_OPENAI_BASE_URL: value}))
+    _check_env_case(EnvCase("dev", {**_ENV_BASELINE["dev"], constants.ENV_OPENAI_BASE_URL: value}))
     for reader in (RotationSettings.from_env, MonitorSettings.from_env):
-        with pytest.raises(ConfigurationError, match=ENV_OPENAI_BASE_URL):
-            reader({**_ENV_BASELINE["dev"], ENV_OPENAI_BASE_URL: value})
+        with pytest.raises(ConfigurationError, match=constants.ENV_OPENAI_BASE_URL):
+            reader({**_ENV_BASELINE["dev"], constants.ENV_OPENAI_BASE_URL: value})
