@@ -1,18 +1,27 @@
 # keyrot: `make demo` rehearses the whole system locally; `make test` runs the suite.
-# Both build .venv from scratch when it is missing or older than pyproject.toml.
+#
+# Every install comes from a lock file with exact versions and sha256 hashes (requirements/*.txt, generated from
+# pyproject.toml by `make lock`): never from the ranges in pyproject.toml. .venv is rebuilt from scratch whenever
+# the lock or pyproject.toml is newer than it, so it never carries a package the lock no longer names.
 
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements/dev.txt
+# The one way anything is installed from a lock (tests/infra/test_lock.py runs these flags against a local index).
+PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashes
+# keyrot itself, from this checkout, built by the locked setuptools: nothing unpinned is fetched.
+PIP_SELF   := -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint lock lock-upgrade clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; keyrot needs Python 3.11+" >&2; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python $(PIP_LOCKED) -r $(LOCK)
+	$(BIN)/python $(PIP_SELF) -e .
 	@touch $(STAMP)
 
 test: $(STAMP)
@@ -26,6 +35,28 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lambdas infra tests bench
+
+# Regenerate the locks from pyproject.toml, keeping every version the current locks hold unless pyproject.toml no
+# longer allows it (`make lock-upgrade` takes the newest releases instead), then the Lambda's pins from the lock.
+LOCK_VENV := build/lock-venv
+PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet
+
+$(LOCK_VENV)/.installed: requirements/lock-tools.txt
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python $(PIP_LOCKED) -r requirements/lock-tools.txt
+	@touch $@
+
+lock: $(LOCK_VENV)/.installed
+	$(PIP_COMPILE) $(LOCK_FLAGS) --all-extras -o requirements/dev.txt pyproject.toml
+	$(PIP_COMPILE) $(LOCK_FLAGS) --extra cli --extra lambda --extra pulumi -c requirements/dev.txt \
+		-o requirements/deploy.txt pyproject.toml
+	$(PIP_COMPILE) $(LOCK_FLAGS) --no-config --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements/lock-tools.txt requirements/lock-tools.in
+	$(LOCK_VENV)/bin/python -m infra.lambda_requirements
+
+lock-upgrade:
+	$(MAKE) lock LOCK_FLAGS=--upgrade
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -133,13 +133,50 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _cached_wheel(requirement: Requirement, cache_dir: Path) -> Path | None:
+def cached_wheel(name: str, version: str, cache_dir: Path) -> Path | None:
+    """The wheel of exactly `name==version` in the cache, if one is there."""
     for candidate in sorted(cache_dir.glob("*.whl")):
         match = _WHEEL.match(candidate.name)
-        if match and normalize(match.group("name")) == requirement.normalized:
-            if match.group("version") == requirement.version:
-                return candidate
+        if match and normalize(match.group("name")) == normalize(name) and match.group("version") == version:
+            return candidate
     return None
+
+
+def download_wheels(
+    pins: Iterable[tuple[str, str]], cache_dir: Path, *, pip: tuple[str, ...] | None = None
+) -> None:
+    """`pip download` the pure-Python wheels of (name, version) pins for the Lambda runtime into the cache."""
+    pins = list(pins)
+    if not pins:
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        *(pip or (sys.executable, "-m", "pip")),
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        "any",
+        "--implementation",
+        "py",
+        "--abi",
+        "none",
+        "--python-version",
+        TARGET_PYTHON_VERSION,
+        "--dest",
+        str(cache_dir),
+        *(f"{name}=={version}" for name, version in pins),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+    if result.returncode != 0:
+        raise PackagingError(
+            "pip download failed for "
+            + ", ".join(f"{name}=={version}" for name, version in pins)
+            + ":\n"
+            + (result.stderr or result.stdout)[-2000:]
+        )
 
 
 def fetch_wheels(
@@ -148,38 +185,11 @@ def fetch_wheels(
     """Return {normalized name: wheel path}, downloading missing wheels; every wheel is hash- and tag-checked."""
     requirements = list(requirements)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    missing = [r for r in requirements if _cached_wheel(r, cache_dir) is None]
-    if missing:
-        command = [
-            *(pip or (sys.executable, "-m", "pip")),
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--platform",
-            "any",
-            "--implementation",
-            "py",
-            "--abi",
-            "none",
-            "--python-version",
-            TARGET_PYTHON_VERSION,
-            "--dest",
-            str(cache_dir),
-            *(f"{r.name}=={r.version}" for r in missing),
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
-        if result.returncode != 0:
-            raise PackagingError(
-                "pip download failed for "
-                + ", ".join(f"{r.name}=={r.version}" for r in missing)
-                + ":\n"
-                + (result.stderr or result.stdout)[-2000:]
-            )
+    missing = [(r.name, r.version) for r in requirements if cached_wheel(r.name, r.version, cache_dir) is None]
+    download_wheels(missing, cache_dir, pip=pip)
     wheels: dict[str, Path] = {}
     for requirement in requirements:
-        wheel = _cached_wheel(requirement, cache_dir)
+        wheel = cached_wheel(requirement.name, requirement.version, cache_dir)
         if wheel is None:
             raise PackagingError(f"no wheel for {requirement.name}=={requirement.version} in {cache_dir}")
         check_pure_wheel(wheel.name)

@@ -17,3 +17,7 @@ BUILD_DIR = REPO_ROOT / "build"
 WHEEL_CACHE_DIR = BUILD_DIR / "wheels"
 PROJECT_FILE = REPO_ROOT / "Pulumi.yaml"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
+REQUIREMENTS_DIR = REPO_ROOT / "requirements"
+# The locked closure of every extra (tests, rehearsal, benchmarks) and of what a deployer installs.
+DEV_LOCK = REQUIREMENTS_DIR / "dev.txt"
+DEPLOY_LOCK = REQUIREMENTS_DIR / "deploy.txt"

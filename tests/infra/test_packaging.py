@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import tomllib
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -19,6 +18,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement as PepRequirement
 
 from infra import paths
+from infra.lambda_requirements import RUNTIME_PROVIDED
 from infra.packaging import (
     PackagingError,
     build_lambda_archive,
@@ -32,8 +32,6 @@ from keyrot.constants import MONITOR_HANDLER, ROTATION_HANDLER
 pytestmark = pytest.mark.timeout(180)
 
 MAX_ARCHIVE_BYTES = 5 * 1024 * 1024
-# Provided by the Lambda runtime, never packaged.
-RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer"}
 
 
 @pytest.fixture(scope="module")
@@ -116,17 +114,6 @@ def test_every_pinned_package_is_in_the_archive(names: list[str]) -> None:
     ):
         assert f"{package}/__init__.py" in names, package
     assert "typing_extensions.py" in names
-
-
-def test_requirements_pins_match_pyproject() -> None:
-    pyproject = tomllib.loads(paths.PYPROJECT.read_text())
-    pinned = {
-        normalize(PepRequirement(d).name): str(PepRequirement(d).specifier)
-        for d in pyproject["project"]["dependencies"]
-    }
-    lambda_pins = {r.normalized: f"=={r.version}" for r in parse_requirements(paths.LAMBDA_REQUIREMENTS.read_text())}
-    for package in ("requests", "tenacity", "aws-lambda-powertools"):
-        assert lambda_pins[package] == pinned[package], package
 
 
 def test_requirements_match_the_installed_versions() -> None:
