@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python -m keyrot.testing.demo
+	$(BIN)/python -m lab.demo
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

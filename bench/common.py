@@ -96,7 +96,7 @@ def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.server import ThreadedMotoServer
 
-    from keyrot.testing.moto_gaps import patched_moto
+    from lab.moto_gaps import patched_moto
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -114,7 +114,7 @@ def moto_in_process() -> Iterator[None]:
     """moto's in-process mock (no HTTP), with keyrot's Secrets Manager fixes."""
     from moto import mock_aws
 
-    from keyrot.testing.moto_gaps import patched_moto
+    from lab.moto_gaps import patched_moto
 
     with mock_aws(), patched_moto():
         yield

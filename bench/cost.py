@@ -177,7 +177,7 @@ def run(smoke: bool = False) -> BenchResult:
 
 
 def _config(keys: int, *, defaults: bool, **overrides: Any) -> dict[str, str]:
-    from keyrot.testing.pulumi_program import stack_config
+    from lab.pulumi_program import stack_config
 
     entries = [
         {"name": f"key-{index + 1}", "readerRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/app-{index + 1}"]}
@@ -192,7 +192,7 @@ def _deployment(config: dict[str, str]) -> Any:
     repo = str(Path(__file__).resolve().parents[1])
     if repo not in sys.path:
         sys.path.insert(0, repo)
-    from keyrot.testing.pulumi_program import RecordingMocks, run_program
+    from lab.pulumi_program import RecordingMocks, run_program
 
     return run_program(STACK, config, RecordingMocks(ACCOUNT, REGION), account=ACCOUNT)
 
@@ -290,9 +290,9 @@ def _rotation_profiles() -> tuple[InvocationProfile, InvocationProfile]:
     from keyrot.openai_admin import OpenAITransport
     from keyrot.rotation import revoke_previous
     from keyrot.rotation.context import build_rotation_context
-    from keyrot.testing.openai_standin import OpenAIStandIn
-    from keyrot.testing.rotation_driver import RotationDriver
-    from keyrot.testing.scenario import RotationWorld
+    from lab.openai_standin import OpenAIStandIn
+    from lab.rotation_driver import RotationDriver
+    from lab.scenario import RotationWorld
 
     rotation, revocation = InvocationProfile(), InvocationProfile()
     with sandbox_env(), moto_in_process(), OpenAIStandIn() as openai:
@@ -349,8 +349,8 @@ def _monitor_profile(keys: int, interval_minutes: int) -> InvocationProfile:
     from keyrot.monitor import ledger
     from keyrot.monitor.state import MonitorState, StateStore
     from keyrot.rotation import revoke_previous
-    from keyrot.testing.openai_standin import OpenAIStandIn
-    from keyrot.testing.scenario import RotationWorld
+    from lab.openai_standin import OpenAIStandIn
+    from lab.scenario import RotationWorld
 
     profile = InvocationProfile(invocations=1)
     with sandbox_env(), moto_in_process(), OpenAIStandIn() as openai:

@@ -79,8 +79,8 @@ def run(smoke: bool = False) -> BenchResult:
 
 def _measure(keys: int, latency: float) -> list[RunFigures]:
     from keyrot.monitor import ledger
-    from keyrot.testing.monitor_scenario import MonitorWorld
-    from keyrot.testing.openai_standin import ManualClock, OpenAIStandIn
+    from lab.monitor_scenario import MonitorWorld
+    from lab.openai_standin import ManualClock, OpenAIStandIn
 
     start = (int(datetime.now(UTC).timestamp()) // 86400) * 86400 + 6 * 3600  # 06:00 UTC today, minute-aligned
     clock = ManualClock(start)

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from bench.common import REGION, BenchResult, fmt_seconds, median, moto_in_process, sandbox_env, stopwatch
-from keyrot.testing.remote_calls import openai_call_name
+from lab.remote_calls import openai_call_name
 
 LATENCY_SECONDS = 0.05
 WALL_GOAL = 1.2  # x the sum of injected latencies
@@ -143,8 +143,8 @@ def run(smoke: bool = False) -> BenchResult:
     with sandbox_env(), moto_in_process():
         import boto3
 
-        from keyrot.testing.openai_standin import OpenAIStandIn
-        from keyrot.testing.scenario import RotationWorld
+        from lab.openai_standin import OpenAIStandIn
+        from lab.scenario import RotationWorld
 
         with OpenAIStandIn() as openai:
             secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -190,7 +190,7 @@ def _context(world: Any, client: Any, recorder: CallRecorder, sleeps: list[float
 
 def _rotate(world: Any, arn: str, client: Any, recorder: CallRecorder) -> RotationRecord:
     from keyrot.rotation import RotationRequest, run_rotation_step
-    from keyrot.testing.rotation_driver import RotationDriver
+    from lab.rotation_driver import RotationDriver
 
     record = RotationRecord()
 

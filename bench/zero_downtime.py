@@ -78,8 +78,8 @@ def run(smoke: bool = False) -> BenchResult:
 
         from keyrot.client import KeyProvider
         from keyrot.rotation import revoke_previous
-        from keyrot.testing.openai_standin import OpenAIStandIn
-        from keyrot.testing.scenario import RotationWorld
+        from lab.openai_standin import OpenAIStandIn
+        from lab.scenario import RotationWorld
 
         with OpenAIStandIn() as openai:
             session = boto3.session.Session(region_name=REGION)

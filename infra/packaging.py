@@ -32,7 +32,7 @@ ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 # Regular file, rw-r--r--. Lambda only needs to read the code.
 ZIP_FILE_MODE = 0o100644 << 16
 # Never in the archive: operator and test code, bytecode, caches.
-EXCLUDED_PACKAGE_PARTS = ("testing", "__pycache__")
+EXCLUDED_PACKAGE_PARTS = ("__pycache__",)
 EXCLUDED_PACKAGE_PREFIXES = ("cli",)
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Test suites some wheels ship at their top level.

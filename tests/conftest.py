@@ -11,9 +11,9 @@ import pytest
 from moto import mock_aws
 
 from keyrot.aws.clients import aws_client
-from keyrot.testing.moto_gaps import patched_moto
-from keyrot.testing.openai_standin import OpenAIStandIn
-from keyrot.testing.scenario import RotationWorld
+from lab.moto_gaps import patched_moto
+from lab.openai_standin import OpenAIStandIn
+from lab.scenario import RotationWorld
 
 REGION = "us-east-1"
 

@@ -39,7 +39,7 @@ def test_the_rehearsal_passes_end_to_end() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KEYROT_", "OPENAI_", "MOTO_"))}
     # WHEN the README's first command runs, in a session of its own so everything it starts can be found
     process = subprocess.Popen(
-        [sys.executable, "-m", "keyrot.testing.demo"],
+        [sys.executable, "-m", "lab.demo"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -19,7 +19,7 @@ from keyrot.client import (
     with_key_refresh,
     with_key_refresh_async,
 )
-from keyrot.testing.scenario import RotationWorld
+from lab.scenario import RotationWorld
 
 
 class FakeClock:

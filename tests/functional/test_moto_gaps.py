@@ -1,4 +1,4 @@
-"""keyrot.testing.moto_gaps makes moto answer as Secrets Manager does where rotation depends on it.
+"""lab.moto_gaps makes moto answer as Secrets Manager does where rotation depends on it.
 
 Each test states the AWS behaviour (../shared/notes/aws-rotation-and-moto.md and the PutSecretValue API reference)
 and would fail on unpatched moto.
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from keyrot.testing.moto_gaps import atomic_calls, create_pending_placeholder
+from lab.moto_gaps import atomic_calls, create_pending_placeholder
 from tests.conftest import REGION
 
 TOKEN = "a1b2c3d4-0000-4000-8000-000000000001"

@@ -35,7 +35,7 @@ from keyrot.openai_admin import (
     ServerError,
     Timeouts,
 )
-from keyrot.testing.openai_standin import (
+from lab.openai_standin import (
     Fault,
     ManualClock,
     OpenAIStandIn,

@@ -13,7 +13,7 @@ import pytest
 from openai import OpenAI
 from pydantic import BaseModel
 
-from keyrot.testing.openai_standin import Fault, ManualClock, OpenAIStandIn, rate_limited
+from lab.openai_standin import Fault, ManualClock, OpenAIStandIn, rate_limited
 from tests.support.openapi import assert_calls_conform
 
 NOW = 1_767_225_600 + 20 * 86_400 + 777

@@ -10,7 +10,7 @@ import pytest
 from keyrot.errors import RevocationError
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation import revoke_previous
-from keyrot.testing.scenario import RotationWorld
+from lab.scenario import RotationWorld
 
 
 def _rotated_twice(world: RotationWorld, key_name: str = "chat-backend") -> str:

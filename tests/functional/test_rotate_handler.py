@@ -10,8 +10,8 @@ import pytest
 from keyrot import metric_names as m
 from keyrot.errors import AdminKeyError, RotationEventError
 from keyrot.handlers import rotate
-from keyrot.testing.rotation_driver import RotationDriver
-from keyrot.testing.scenario import RotationWorld
+from lab.rotation_driver import RotationDriver
+from lab.scenario import RotationWorld
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 
 from keyrot.errors import AdminKeyError, KeyValidationError, RotationEventError, RotationStateError, SecretContractError
 from keyrot.openai_admin import NotFoundError
-from keyrot.testing.moto_gaps import create_pending_placeholder, disable_rotation
-from keyrot.testing.scenario import RotationWorld
+from lab.moto_gaps import create_pending_placeholder, disable_rotation
+from lab.scenario import RotationWorld
 
 REGION = "us-east-1"
 

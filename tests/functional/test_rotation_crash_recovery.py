@@ -11,9 +11,9 @@ import pytest
 from keyrot.constants import CLOCK_SKEW_SECONDS, ROTATION_TIMEOUT_SECONDS
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation.naming import ServiceAccountName
-from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash
-from keyrot.testing.rotation_driver import RotationDriver
-from keyrot.testing.scenario import RotationWorld
+from lab.remote_calls import RemoteCallLog, SimulatedCrash
+from lab.rotation_driver import RotationDriver
+from lab.scenario import RotationWorld
 
 REGION = "us-east-1"
 
@@ -75,7 +75,7 @@ def test_crash_after_each_remote_call_then_retry_converges(world: RotationWorld,
 
 
 def test_lost_create_response_is_retried_without_leaving_a_twin(world: RotationWorld) -> None:
-    from keyrot.testing.openai_standin import Fault
+    from lab.openai_standin import Fault
 
     # GIVEN OpenAI creates the account but the answer is lost (a 500 after the effect), then succeeds
     world.openai.faults.add(Fault(endpoint="create_service_account", calls={1}, status=500, after_effect=True))

@@ -9,7 +9,7 @@ import pytest
 
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation.naming import ServiceAccountName
-from keyrot.testing.scenario import RotationWorld
+from lab.scenario import RotationWorld
 
 
 def _probe(world: RotationWorld, api_key: str) -> KeyStatus:
@@ -129,7 +129,7 @@ def test_rotation_passes_the_rotation_token_and_reads_with_explicit_stages(world
 
 def test_an_event_without_rotation_token_rotates_and_sends_none(world: RotationWorld) -> None:
     # Secrets Manager adds RotationToken only in some cases (and older events lack it): none is invented
-    from keyrot.testing.rotation_driver import RotationDriver
+    from lab.rotation_driver import RotationDriver
 
     calls: list[dict[str, Any]] = []
     world.secrets.meta.events.register(

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from keyrot.testing.rotation_service import RotationService, installed
-from keyrot.testing.scenario import ROTATION_LAMBDA_ARN, RotationWorld
+from lab.rotation_service import RotationService, installed
+from lab.scenario import ROTATION_LAMBDA_ARN, RotationWorld
 
 
 @pytest.fixture

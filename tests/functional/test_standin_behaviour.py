@@ -13,7 +13,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keyrot.testing.openai_standin import Fault, ManualClock, OpenAIStandIn, rate_limited, server_error
+from lab.openai_standin import Fault, ManualClock, OpenAIStandIn, rate_limited, server_error
 from tests.support.openapi import assert_calls_conform
 
 DAY = 86_400

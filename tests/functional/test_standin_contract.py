@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from keyrot.testing.openai_standin import (
+from lab.openai_standin import (
     CallRecord,
     Fault,
     ManualClock,
@@ -24,7 +24,7 @@ from keyrot.testing.openai_standin import (
     rate_limited,
     server_error,
 )
-from keyrot.testing.openai_standin.usage import USAGE_FIELDS
+from lab.openai_standin.usage import USAGE_FIELDS
 from tests.support.openapi import (
     assert_calls_conform,
     assert_conforms,

@@ -2,7 +2,7 @@
 
 No Pulumi CLI, no AWS: `RecordingMocks` answers every resource registration with synthesised ids and ARNs (per
 stack account and region), and data-source calls (caller identity, region, partition) with the stack's values.
-The program runner itself is shared with the local rehearsal (keyrot.testing.pulumi_program).
+The program runner itself is shared with the local rehearsal (lab.pulumi_program).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from keyrot.testing.pulumi_program import (
+from lab.pulumi_program import (
     MAIN,
     PROJECT,
     REPO_ROOT,
@@ -20,7 +20,7 @@ from keyrot.testing.pulumi_program import (
     close_harness_event_loop,
     stack_config,
 )
-from keyrot.testing.pulumi_program import run_program as run_with_mocks
+from lab.pulumi_program import run_program as run_with_mocks
 
 __all__ = [
     "MAIN",

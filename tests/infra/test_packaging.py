@@ -84,7 +84,7 @@ def test_handlers_are_importable_paths_in_the_archive(names: list[str]) -> None:
 
 
 def test_no_test_code_cli_or_bytecode(names: list[str]) -> None:
-    assert not [n for n in names if n.startswith("keyrot/testing/")]
+    assert not [n for n in names if n.startswith("lab/")]
     assert not [n for n in names if re.match(r"keyrot/cli(\.py$|/|_)", n)]
     assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__" in n]
     assert not [n for n in names if n.split("/")[0] in ("tests", "test")]

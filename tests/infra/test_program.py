@@ -14,7 +14,7 @@ from infra_harness import Deployment, Recorded, deployed, keyrot_config
 
 from keyrot import constants as c
 from keyrot.settings import MonitorSettings, RotationSettings
-from keyrot.testing.pulumi_program import unsecret
+from lab.pulumi_program import unsecret
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -35,9 +35,9 @@ from botocore.retries.standard import RetryQuotaChecker
 from moto.core.models import botocore_stubber
 
 from keyrot import metric_names as m
-from keyrot.testing.openai_standin import Fault, OpenAIStandIn, rate_limited, server_error
-from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash, openai_call_name
-from keyrot.testing.rotation_driver import RotationDriver
+from lab.openai_standin import Fault, OpenAIStandIn, rate_limited, server_error
+from lab.remote_calls import RemoteCallLog, SimulatedCrash, openai_call_name
+from lab.rotation_driver import RotationDriver
 
 AWS_ENDPOINT = "https://aws.amazonaws.com/"
 UNREACHED_URL = "https://keyrot-fault.invalid/"  # where a request answered by a wire fault goes: not to moto

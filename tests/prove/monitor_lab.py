@@ -21,9 +21,9 @@ from keyrot.monitor.run import MonitorDependencies
 from keyrot.monitor.state import MonitorState
 from keyrot.openai_admin import NO_RETRY, KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.secret_model import ManagedKey
-from keyrot.testing.monitor_scenario import MonitorWorld
-from keyrot.testing.openai_standin import ManualClock, OpenAIStandIn
-from keyrot.testing.scenario import RotationWorld
+from lab.monitor_scenario import MonitorWorld
+from lab.openai_standin import ManualClock, OpenAIStandIn
+from lab.scenario import RotationWorld
 from tests.prove.faultkit import FaultLog, Relay
 
 KEY_NAME = "chat-backend"

@@ -1,7 +1,7 @@
 """Concurrency and load: duplicate invocations of a step, many secrets and two environments at once, 200 secrets
 under OpenAI rate limiting. Exactly one service account per rotation, consistent secrets, nothing lost.
 
-moto is made to behave as Secrets Manager does where concurrency depends on it (keyrot.testing.moto_gaps): every
+moto is made to behave as Secrets Manager does where concurrency depends on it (lab.moto_gaps): every
 API call is atomic, and PutSecretValue refuses a second, different value for a version that already holds one.
 """
 
@@ -20,10 +20,10 @@ from keyrot.errors import KeyrotError
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation.events import STEP_NAMES
 from keyrot.rotation.naming import ServiceAccountName
-from keyrot.testing.moto_gaps import atomic_calls
-from keyrot.testing.openai_standin import OpenAIStandIn, rate_limited
-from keyrot.testing.rotation_driver import RotationRun
-from keyrot.testing.scenario import RotationWorld
+from lab.moto_gaps import atomic_calls
+from lab.openai_standin import OpenAIStandIn, rate_limited
+from lab.rotation_driver import RotationRun
+from lab.scenario import RotationWorld
 from tests.prove.faultkit import FIGURES
 
 DUPLICATES = 8

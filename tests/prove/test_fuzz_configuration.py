@@ -53,7 +53,7 @@ from keyrot.errors import ConfigurationError
 from keyrot.redaction import scrub
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
 from keyrot.settings import DEFAULT_RUNBOOK_URL, DEFAULT_USAGE_KINDS, IN_USE_POLICIES, MonitorSettings, RotationSettings
-from keyrot.testing.pulumi_program import stack_config
+from lab.pulumi_program import stack_config
 from tests.prove.strategies import MARKER, huge_ints, huge_text, json_values, unicode_text
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from keyrot import metric_names as m
 from keyrot.errors import KeyrotError
 from keyrot.monitor.run import run_monitor
-from keyrot.testing.monitor_scenario import MonitorWorld
-from keyrot.testing.openai_standin import ManualClock, OpenAIStandIn
+from lab.monitor_scenario import MonitorWorld
+from lab.openai_standin import ManualClock, OpenAIStandIn
 from tests.prove.monitor_lab import KEY_NAME, MonitorLab, Prepared, expected_sums, published_sums
 from tests.prove.strategies import counts, json_values, unicode_text
 

@@ -27,9 +27,9 @@ from keyrot.handlers import rotate
 from keyrot.observability import PowertoolsRotationTelemetry
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation.events import STEP_NAMES
-from keyrot.testing.moto_gaps import enable_rotation, moto_secret
-from keyrot.testing.openai_standin import OpenAIStandIn
-from keyrot.testing.scenario import ROTATION_LAMBDA_ARN, RotationWorld
+from lab.moto_gaps import enable_rotation, moto_secret
+from lab.openai_standin import OpenAIStandIn
+from lab.scenario import ROTATION_LAMBDA_ARN, RotationWorld
 from tests.prove.strategies import MARKER, created_service_accounts, key_payloads, tag_lists, text_of
 
 REGION = "us-east-1"

@@ -48,13 +48,13 @@ from keyrot.handlers import monitor as monitor_handler
 from keyrot.handlers import rotate as rotate_handler
 from keyrot.monitor import ledger, publisher
 from keyrot.monitor.run import run_monitor
-from keyrot.testing.monitor_scenario import MonitorWorld
-from keyrot.testing.moto_gaps import patched_moto
-from keyrot.testing.openai_standin import ManualClock, OpenAIStandIn, server_error
-from keyrot.testing.remote_calls import SimulatedCrash
-from keyrot.testing.rotation_driver import RotationDriver
-from keyrot.testing.rotation_service import RotationService, installed
-from keyrot.testing.scenario import ROTATION_LAMBDA_ARN
+from lab.monitor_scenario import MonitorWorld
+from lab.moto_gaps import patched_moto
+from lab.openai_standin import ManualClock, OpenAIStandIn, server_error
+from lab.remote_calls import SimulatedCrash
+from lab.rotation_driver import RotationDriver
+from lab.rotation_service import RotationService, installed
+from lab.scenario import ROTATION_LAMBDA_ARN
 from tests.prove.faultkit import FIGURES
 from tests.support.aws_actions import (
     EMULATOR_ACCOUNT,

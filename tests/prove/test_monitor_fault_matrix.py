@@ -28,10 +28,10 @@ from keyrot.monitor import ledger, publisher
 from keyrot.monitor import run as monitor_run
 from keyrot.monitor.run import MonitorReport, run_monitor
 from keyrot.openai_admin import KeyStatus
-from keyrot.testing.monitor_scenario import MonitorWorld
-from keyrot.testing.openai_standin import ManualClock, OpenAIStandIn
-from keyrot.testing.remote_calls import SimulatedCrash
-from keyrot.testing.scenario import FAST_RETRY
+from lab.monitor_scenario import MonitorWorld
+from lab.openai_standin import ManualClock, OpenAIStandIn
+from lab.remote_calls import SimulatedCrash
+from lab.scenario import FAST_RETRY
 from tests.prove.faultkit import (
     TALLIES,
     AwsFaultKind,

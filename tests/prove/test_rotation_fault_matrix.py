@@ -38,11 +38,11 @@ from keyrot.observability import PowertoolsRotationTelemetry, flush_metrics
 from keyrot.openai_admin import NO_RETRY, KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation import RotationRequest, run_rotation_step
 from keyrot.secret_model import ManagedKey
-from keyrot.testing.moto_gaps import moto_secret
-from keyrot.testing.openai_standin import OpenAIStandIn
-from keyrot.testing.openai_standin.state import ISSUED_SECRETS
-from keyrot.testing.remote_calls import SimulatedCrash
-from keyrot.testing.scenario import FAST_RETRY, RotationWorld
+from lab.moto_gaps import moto_secret
+from lab.openai_standin import OpenAIStandIn
+from lab.openai_standin.state import ISSUED_SECRETS
+from lab.remote_calls import SimulatedCrash
+from lab.scenario import FAST_RETRY, RotationWorld
 from tests.prove.faultkit import (
     RETRY_AFTER_SECONDS,
     TALLIES,

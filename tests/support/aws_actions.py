@@ -9,7 +9,7 @@ through it, whatever events a test registers). Each call is recorded with:
   parameter's ARN from its name, a topic's ARN, a log group's ARN...) or `*` for actions without resource-level
   permissions, plus the condition keys it sets (`cloudwatch:namespace`);
 - its **actor**, read from the Python call stack: the first frame outside botocore/boto3 must be keyrot's runtime
-  code (not `keyrot.testing`), else the call is test set-up, moto set-up, the rehearsal's provisioning or a
+  code (not `lab`), else the call is test set-up, moto set-up, the rehearsal's provisioning or a
   stand-in and is ignored. Walking outwards until the next botocore/boto3/moto frame (a request inside a request,
   as when the emulated RotateSecret runs the handler), the actor is `cli` if any frame is in `keyrot.cli`, else
   `app` (`keyrot.client`), else `monitor` (`keyrot.monitor`, `keyrot.handlers.monitor`: checked before rotation
@@ -135,7 +135,7 @@ def _within(name: str, package: str) -> bool:
 
 
 def _is_runtime(name: str) -> bool:
-    return _within(name, "keyrot") and not _within(name, "keyrot.testing")
+    return _within(name, "keyrot") and not _within(name, "lab")
 
 
 def _category(name: str) -> str | None:

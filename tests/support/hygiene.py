@@ -1,7 +1,7 @@
 """Secret hygiene, suite-wide: a test fails if a key the OpenAI stand-in issued shows up where keys must never go.
 
 Every admin key and every minted key any stand-in hands out is registered process-wide
-(`keyrot.testing.openai_standin.state.ISSUED_SECRETS`). After each phase of each test (setup, call, teardown) this
+(`lab.openai_standin.state.ISSUED_SECRETS`). After each phase of each test (setup, call, teardown) this
 plugin looks for those values in:
 
 - the captured stdout, stderr and log text of that phase (the report's sections);
@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from keyrot.redaction import redact_key
-from keyrot.testing.openai_standin.state import ISSUED_SECRETS
+from lab.openai_standin.state import ISSUED_SECRETS
 
 HYGIENE_HEADER = "secret hygiene: key material issued by the OpenAI stand-in appeared in"
 

@@ -27,8 +27,8 @@ from keyrot.cli.app import app
 from keyrot.cli.follow import rotation_log_group
 from keyrot.handlers import rotate as rotate_handler
 from keyrot.monitor import ledger
-from keyrot.testing.rotation_service import RotationService, installed
-from keyrot.testing.scenario import ROTATION_LAMBDA_ARN, RotationWorld
+from lab.rotation_service import RotationService, installed
+from lab.scenario import ROTATION_LAMBDA_ARN, RotationWorld
 
 REGION = "us-east-1"
 

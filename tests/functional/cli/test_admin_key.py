@@ -8,7 +8,7 @@ import pytest
 
 from keyrot.cli import interaction
 from keyrot.secret_model import AdminCredentials
-from keyrot.testing.scenario import RotationWorld
+from lab.scenario import RotationWorld
 
 from .conftest import Cli
 

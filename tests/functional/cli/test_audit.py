@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from keyrot.cli import context as cli_context
-from keyrot.testing.scenario import RotationWorld
+from lab.scenario import RotationWorld
 
 from .conftest import Cli, rotated
 

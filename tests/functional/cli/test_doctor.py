@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from keyrot.cli import context as cli_context
-from keyrot.testing.openai_standin import insufficient_quota, rate_limited
-from keyrot.testing.rotation_service import RotationService
-from keyrot.testing.scenario import RotationWorld
+from lab.openai_standin import insufficient_quota, rate_limited
+from lab.rotation_service import RotationService
+from lab.scenario import RotationWorld
 
 from .conftest import Cli, LambdaLogs, rotated
 

@@ -6,7 +6,7 @@ import hashlib
 import sys
 from collections.abc import Callable
 
-from keyrot.testing.scenario import RotationWorld
+from lab.scenario import RotationWorld
 
 from .conftest import Cli, rotated
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from keyrot.testing.scenario import RotationWorld
+from lab.scenario import RotationWorld
 
 from .conftest import Cli, rotated
 

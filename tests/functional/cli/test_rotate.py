@@ -8,8 +8,8 @@ import pytest
 
 from keyrot.cli import interaction
 from keyrot.constants import STAGE_PENDING, STAGE_REVOKED
-from keyrot.testing.rotation_service import RotationService
-from keyrot.testing.scenario import RotationWorld
+from lab.rotation_service import RotationService
+from lab.scenario import RotationWorld
 
 from .conftest import Cli, LambdaLogs, rotated
 

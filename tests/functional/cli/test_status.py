@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from keyrot.cli import context as cli_context
-from keyrot.testing.scenario import RotationWorld
+from lab.scenario import RotationWorld
 
 from .conftest import REGION, Cli, rotated
 

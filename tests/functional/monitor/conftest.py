@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from keyrot.monitor import ledger
-from keyrot.testing.monitor_scenario import MonitorWorld
-from keyrot.testing.openai_standin import ManualClock, OpenAIStandIn
+from lab.monitor_scenario import MonitorWorld
+from lab.openai_standin import ManualClock, OpenAIStandIn
 
 
 @pytest.fixture

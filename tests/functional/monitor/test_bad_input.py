@@ -13,8 +13,8 @@ from keyrot.errors import AdminKeyError
 from keyrot.monitor.state import MonitorStateError
 from keyrot.monitor.usage import MalformedUsageError
 from keyrot.openai_admin import MalformedResponseError, OpenAIAdminClient
-from keyrot.testing.monitor_scenario import MonitorWorld
-from keyrot.testing.openai_standin import Fault
+from lab.monitor_scenario import MonitorWorld
+from lab.openai_standin import Fault
 
 from .conftest import current_key_id, rotated, usage
 

@@ -11,9 +11,9 @@ from keyrot import metric_names as m
 from keyrot.monitor import publisher
 from keyrot.monitor.run import run_monitor
 from keyrot.openai_admin import BadRequestError
-from keyrot.testing.monitor_scenario import MonitorWorld
-from keyrot.testing.openai_standin import Fault
-from keyrot.testing.remote_calls import RemoteCallLog, SimulatedCrash
+from lab.monitor_scenario import MonitorWorld
+from lab.openai_standin import Fault
+from lab.remote_calls import RemoteCallLog, SimulatedCrash
 
 from .conftest import current_key_id, rotated, usage
 

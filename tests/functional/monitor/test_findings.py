@@ -8,7 +8,7 @@ import pytest
 
 from keyrot import metric_names as m
 from keyrot.monitor.state import STATE_MAX_CHARS
-from keyrot.testing.monitor_scenario import MonitorWorld
+from lab.monitor_scenario import MonitorWorld
 
 from .conftest import current_key_id, previous_key_id, rotated, usage
 
@@ -192,7 +192,7 @@ def test_many_unmanaged_keys_page_once_each_and_the_state_still_fits(monitor: Mo
 
 def test_a_finding_survives_a_failure_later_in_the_run(monitor: MonitorWorld) -> None:
     from keyrot.errors import KeyrotError
-    from keyrot.testing.openai_standin import server_error
+    from lab.openai_standin import server_error
 
     # GIVEN an unmanaged key used within the window, and a Costs API that fails for this run
     rotated(monitor, "chat-backend")

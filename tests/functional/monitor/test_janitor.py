@@ -8,8 +8,8 @@ import requests
 
 from keyrot import metric_names as m
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
-from keyrot.testing.monitor_scenario import MonitorWorld
-from keyrot.testing.openai_standin import server_error
+from lab.monitor_scenario import MonitorWorld
+from lab.openai_standin import server_error
 
 from .conftest import rotated
 

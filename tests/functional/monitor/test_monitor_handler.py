@@ -11,7 +11,7 @@ import pytest
 from keyrot import metric_names as m
 from keyrot.handlers import monitor as monitor_handler
 from keyrot.monitor.state import MonitorStateError
-from keyrot.testing.monitor_scenario import MonitorWorld
+from lab.monitor_scenario import MonitorWorld
 
 from .conftest import current_key_id, rotated
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keyrot import metric_names as m
-from keyrot.testing.monitor_scenario import MonitorWorld
+from lab.monitor_scenario import MonitorWorld
 
 from .conftest import current_key_id, rotated, usage
 

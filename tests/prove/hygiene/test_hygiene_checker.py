@@ -28,8 +28,8 @@ import click
 from click.testing import CliRunner
 from moto import mock_aws
 
-from keyrot.testing.openai_standin import OpenAIStandIn
-from keyrot.testing.openai_standin.state import OrganizationState
+from lab.openai_standin import OpenAIStandIn
+from lab.openai_standin.state import OrganizationState
 
 ISSUED = Path(__file__).with_name("issued.txt")
 

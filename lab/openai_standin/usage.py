@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keyrot.testing.openai_standin.state import CostRecord, UsageRecord
+from lab.openai_standin.state import CostRecord, UsageRecord
 
 BUCKET_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
 # (default limit, maximum limit) per bucket width; `limit` counts buckets.

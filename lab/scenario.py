@@ -21,9 +21,9 @@ from keyrot.rotation.context import build_rotation_context, utc_now
 from keyrot.rotation.runner import RotationTelemetry
 from keyrot.secret_model import AdminCredentials, ManagedKey
 from keyrot.settings import RotationSettings
-from keyrot.testing.moto_gaps import enable_rotation
-from keyrot.testing.openai_standin import OpenAIStandIn
-from keyrot.testing.rotation_driver import RotationDriver
+from lab.moto_gaps import enable_rotation
+from lab.openai_standin import OpenAIStandIn
+from lab.rotation_driver import RotationDriver
 
 FAST_RETRY = RetryPolicy(max_attempts=4, max_elapsed_seconds=30, backoff_initial_seconds=0.5)
 ROTATION_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:keyrot-dev-rotation"

@@ -1,6 +1,6 @@
 """The rehearsal's application: the official OpenAI SDK with KeyProvider, sending requests until told to stop.
 
-    python -m keyrot.testing.demo.app SECRET_ID OPENAI_BASE_URL STATS_FILE STOP_FILE
+    python -m lab.demo.app SECRET_ID OPENAI_BASE_URL STATS_FILE STOP_FILE
 
 It never sees a key directly: KeyProvider reads it from Secrets Manager (the emulator) and refreshes it. Every
 request is counted; a request counts as failed only if it finally failed. It writes its figures to STATS_FILE

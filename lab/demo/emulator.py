@@ -19,7 +19,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehea
 @dataclass
 class AwsEmulator:
     endpoint_url: str
-    rotation: Any  # keyrot.testing.rotation_service.RotationService
+    rotation: Any  # lab.rotation_service.RotationService
 
     def client(self, service: str) -> Any:
         import boto3
@@ -48,8 +48,8 @@ def running_emulator() -> Iterator[AwsEmulator]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.server import ThreadedMotoServer
 
-    from keyrot.testing.moto_gaps import patched_moto
-    from keyrot.testing.rotation_service import RotationService, installed
+    from lab.moto_gaps import patched_moto
+    from lab.rotation_service import RotationService, installed
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -19,9 +19,9 @@ from keyrot.constants import state_parameter_name
 from keyrot.monitor.run import MonitorDependencies, MonitorReport, run_monitor
 from keyrot.openai_admin import OpenAIAdminClient, OpenAITransport
 from keyrot.settings import MonitorSettings
-from keyrot.testing.openai_standin import ManualClock, OpenAIStandIn
-from keyrot.testing.remote_calls import RemoteCallLog
-from keyrot.testing.scenario import FAST_RETRY, RotationWorld
+from lab.openai_standin import ManualClock, OpenAIStandIn
+from lab.remote_calls import RemoteCallLog
+from lab.scenario import FAST_RETRY, RotationWorld
 
 
 @dataclass

@@ -18,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from keyrot.testing.openai_standin.faults import Fault, FaultPlan
-from keyrot.testing.openai_standin.state import ApiKey, OrganizationState, Principal, new_id
-from keyrot.testing.openai_standin.usage import USAGE_FIELDS, QueryError, costs_page, usage_page
+from lab.openai_standin.faults import Fault, FaultPlan
+from lab.openai_standin.state import ApiKey, OrganizationState, Principal, new_id
+from lab.openai_standin.usage import USAGE_FIELDS, QueryError, costs_page, usage_page
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4.1", "text-embedding-3-small", "omni-moderation-latest")
 _PROJECT = r"/v1/organization/projects/(?P<project_id>[^/]+)"

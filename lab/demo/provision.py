@@ -17,9 +17,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 
-from keyrot.testing.demo.emulator import ACCOUNT, REGION, AwsEmulator
-from keyrot.testing.demo.lambda_runtime import LambdaWorker
-from keyrot.testing.pulumi_program import (
+from lab.demo.emulator import ACCOUNT, REGION, AwsEmulator
+from lab.demo.lambda_runtime import LambdaWorker
+from lab.pulumi_program import (
     Deployment,
     answer_data_source,
     data_sources,

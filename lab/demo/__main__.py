@@ -6,7 +6,7 @@ import sys
 
 from rich.console import Console
 
-from keyrot.testing.demo.story import run
+from lab.demo.story import run
 
 
 def main() -> int:

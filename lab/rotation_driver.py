@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyrot.rotation.events import STEP_NAMES
-from keyrot.testing.moto_gaps import create_pending_placeholder
+from lab.moto_gaps import create_pending_placeholder
 
 Invoke = Callable[[dict[str, Any]], Any]
 

@@ -21,10 +21,10 @@ from rich.table import Table
 
 from keyrot.constants import state_parameter_name
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
-from keyrot.testing.demo.emulator import AwsEmulator, running_emulator
-from keyrot.testing.demo.provision import NOT_EMULATED, Provisioned, provision
-from keyrot.testing.openai_standin import OpenAIStandIn
-from keyrot.testing.pulumi_program import REPO_ROOT
+from lab.demo.emulator import AwsEmulator, running_emulator
+from lab.demo.provision import NOT_EMULATED, Provisioned, provision
+from lab.openai_standin import OpenAIStandIn
+from lab.pulumi_program import REPO_ROOT
 
 STACK = "dev"
 GRACE_SECONDS = 8
@@ -90,7 +90,7 @@ def application(aws: AwsEmulator, secret: str, base_url: str, workdir: Path) -> 
     stats, stop = workdir / "app-stats.json", workdir / "app.stop"
     env = {**_base_env(), **aws.process_environment()}
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "keyrot.testing.demo.app", secret, base_url, str(stats), str(stop)],
+        [sys.executable, "-m", "lab.demo.app", secret, base_url, str(stats), str(stop)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
