@@ -16,6 +16,11 @@ STAGE_PENDING = "AWSPENDING"
 STAGE_PREVIOUS = "AWSPREVIOUS"
 STAGE_REVOKED = "KEYROT_REVOKED"
 
+# Written by finishSecret just before it moves AWSCURRENT: "<version id>@<unix seconds>", the moment that version
+# became current. Retirement of the previous key (grace, quiet window, maximum grace) counts from it, not from the
+# minting of the new key, so a rotation that stalled in AWSPENDING does not make the old key look long retired.
+TAG_PROMOTED = "keyrot:promoted"
+
 # Environment variables read by Settings.from_env() (and only there).
 ENV_ENVIRONMENT = "KEYROT_ENVIRONMENT"
 ENV_ADMIN_SECRET_ARN = "KEYROT_ADMIN_SECRET_ARN"  # noqa: S105 - a variable name
@@ -35,6 +40,14 @@ ENV_SETTLE_DELAY_SECONDS = "KEYROT_SETTLE_DELAY_SECONDS"
 ENV_USAGE_KINDS = "KEYROT_USAGE_KINDS"
 ENV_NOTIFY_DEDUP_SECONDS = "KEYROT_NOTIFY_DEDUP_SECONDS"
 ENV_RUNBOOK_URL = "KEYROT_RUNBOOK_URL"
+# What the deployment says each function manages (never read from a writable tag): the environment's secrets as a
+# JSON object {key name: secret ARN}, and the other environments declared to share the OpenAI project
+# (comma-separated; their keyrot accounts are not reported as unmanaged). Both functions get both.
+ENV_MANAGED_SECRETS = "KEYROT_MANAGED_SECRETS"
+ENV_SHARED_ENVIRONMENTS = "KEYROT_SHARED_ENVIRONMENTS"
+# The longest time between two scheduled rotations (from the schedule), for the rotation function: a pending key
+# whose OpenAI-side expiry leaves less than this plus the maximum grace is never promoted.
+ENV_ROTATION_INTERVAL_SECONDS = "KEYROT_ROTATION_INTERVAL_SECONDS"
 
 # Lambda entry points (module path inside the archive, as the tests import them).
 ROTATION_HANDLER = "keyrot.handlers.rotate.handler"
