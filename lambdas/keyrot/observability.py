@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from keyrot import metric_names as m
+from keyrot.names import STEP_FAILED, STEP_STARTED, STEP_SUCCEEDED
 from keyrot.redaction import scrub
 from keyrot.rotation.events import RotationRequest
 from keyrot.rotation.runner import StepOutcome
@@ -71,16 +72,14 @@ class PowertoolsRotationTelemetry:
         metrics.set_default_dimensions(**m.environment_dimensions(environment))
 
     def step_started(self, request: RotationRequest, key_name: str | None) -> None:
-        self._logger.info(
-            "rotation step started", extra={"step": request.step, "secret": request.secret_id, "key_name": key_name}
-        )
+        self._logger.info(STEP_STARTED, extra={"step": request.step, "secret": request.secret_id, "key_name": key_name})
         if request.step == "createSecret":
             self._metrics.add_metric(name=m.ROTATION_STARTED, unit=MetricUnit.Count, value=1)
 
     def step_succeeded(self, outcome: StepOutcome) -> None:
         self._duration(outcome.step, outcome.seconds)
         self._logger.info(
-            "rotation step succeeded",
+            STEP_SUCCEEDED,
             extra={
                 "step": outcome.step,
                 "secret": outcome.secret_name,
@@ -113,7 +112,7 @@ class PowertoolsRotationTelemetry:
         if key_name:
             self._metrics.add_metadata("key_name", key_name)
         self._logger.error(
-            "rotation step failed",
+            STEP_FAILED,
             extra={
                 "step": step,
                 "secret": secret,

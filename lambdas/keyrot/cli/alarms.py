@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyrot.aws.errors import aws_errors
+from keyrot.names import alarm_prefix
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,6 @@ class EnvironmentAlarms:
     def firing(self) -> list[Alarm]:
         every = [*self.environment_wide, *(alarm for alarms in self.per_key.values() for alarm in alarms)]
         return [alarm for alarm in every if alarm.state == "ALARM"]
-
-
-def alarm_prefix(environment: str) -> str:
-    return f"keyrot-{environment}-"
 
 
 def load_alarms(cloudwatch: Any, environment: str, key_names: Iterable[str]) -> EnvironmentAlarms:

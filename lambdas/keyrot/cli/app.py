@@ -9,17 +9,22 @@ import typer
 from typer.core import TyperGroup
 
 from keyrot import __version__
-from keyrot.cli import admin_key, audit, doctor, exec_command, output, revoke, rotate, status
-from keyrot.cli.context import CliContext, CliOptions, check_base_url
+from keyrot.cli import output
+from keyrot.cli.commands import admin_key, audit, doctor, revoke_previous, rotate, status
+from keyrot.cli.commands import exec as exec_command
+from keyrot.cli.context import CliContext
 from keyrot.cli.errors import classify
 from keyrot.cli.exit_codes import ExitCode
-from keyrot.cli.options import Profile, Region
-from keyrot.constants import DEFAULT_OPENAI_BASE_URL, ENV_OPENAI_BASE_URL
+from keyrot.cli.options import KeyrotCommand, cli_of, shared_options
 from keyrot.redaction import scrub
 
 
 class KeyrotGroup(TyperGroup):
-    """Reports every known failure as one scrubbed line on stderr and exits with its documented code."""
+    """Takes the shared options; reports every known failure as one scrubbed line on stderr with its exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["params"] = [*(kwargs.get("params") or []), *shared_options()]
+        super().__init__(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -71,16 +76,6 @@ def _version(value: bool) -> None:
 @app.callback()
 def global_options(
     ctx: typer.Context,
-    profile: Profile = None,
-    region: Region = None,
-    openai_base_url: Annotated[
-        str,
-        typer.Option(
-            "--openai-base-url",
-            envvar=ENV_OPENAI_BASE_URL,
-            help="OpenAI API base URL.",
-        ),
-    ] = DEFAULT_OPENAI_BASE_URL,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
@@ -88,9 +83,8 @@ def global_options(
 ) -> None:
     """Global options apply to every command (commands also accept --profile, --region, --openai-base-url)."""
     _configure_logging(debug)
-    ctx.obj = CliContext(
-        CliOptions(profile=profile, region=region, openai_base_url=check_base_url(openai_base_url), debug=debug)
-    )
+    ctx.obj = cli_of(ctx).with_options(debug=debug)
+    ctx.obj.check()
 
 
 def _configure_logging(debug: bool) -> None:
@@ -103,20 +97,21 @@ def _configure_logging(debug: bool) -> None:
         keyrot_logger.addHandler(logging.NullHandler())  # no "last resort" printing of warnings to stderr
 
 
-app.command("status")(status.status)
-app.command("rotate")(rotate.rotate)
-app.command("revoke-previous")(revoke.revoke_previous_key)
-app.command("audit")(audit.audit)
+app.command("status", cls=KeyrotCommand)(status.status)
+app.command("rotate", cls=KeyrotCommand)(rotate.rotate)
+app.command("revoke-previous", cls=KeyrotCommand)(revoke_previous.revoke_previous)
+app.command("audit", cls=KeyrotCommand)(audit.audit)
 app.command(
     "exec",
+    cls=KeyrotCommand,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False},
 )(exec_command.exec_with_key)
-app.command("doctor")(doctor.doctor)
+app.command("doctor", cls=KeyrotCommand)(doctor.doctor)
 
 admin_key_app = typer.Typer(
     name="admin-key", help="Manage the OpenAI admin key of an environment.", no_args_is_help=True, rich_markup_mode=None
 )
-admin_key_app.command("set", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
-    admin_key.set_admin_key
-)
+admin_key_app.command(
+    "set", cls=KeyrotCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)(admin_key.set_admin_key)
 app.add_typer(admin_key_app, name="admin-key")

@@ -16,10 +16,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from keyrot.cli.context import CliContext, KeyTarget
 from keyrot.cli.errors import classify
 from keyrot.cli.exit_codes import ExitCode
-from keyrot.cli.follow import STEP_FAILED, RotationLog
+from keyrot.cli.follow import RotationLog
 from keyrot.cli.key_state import KeyState, build_key_state, read_key_metas
 from keyrot.constants import STAGE_CURRENT
 from keyrot.errors import AdminKeyError, KeyrotError
+from keyrot.names import STEP_FAILED
 from keyrot.openai_admin import (
     NO_RETRY,
     BillingLimitError,
@@ -98,7 +99,7 @@ def probe_key(cli: CliContext, target: KeyTarget, key: ManagedKey, now: datetime
         hint = "the key works but is throttled: check usage on the dashboard, or raise the project's rate limits"
         return Finding("warn", title, f"rate limited: {exc}", hint), None
     except OpenAIConnectionError as exc:
-        hint = f"check network egress, proxy and DNS to {cli.options.openai_base_url}; https://status.openai.com"
+        hint = f"check network egress, proxy and DNS to {cli.openai_base_url}; https://status.openai.com"
         return Finding("fail", title, f"OpenAI unreachable: {exc}", hint), None
     except OpenAIError as exc:
         return Finding("warn", title, str(exc), "OpenAI failed: retry later; https://status.openai.com"), None

@@ -6,9 +6,11 @@ by tag and never reads a value; values are read only by the command that needs o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +21,7 @@ from keyrot.aws.secrets import SecretDescription, SecretStore
 from keyrot.cli.errors import NotFoundError, UsageError
 from keyrot.constants import (
     DEFAULT_OPENAI_BASE_URL,
+    ENV_OPENAI_BASE_URL,
     TAG_ADMIN_SECRET,
     TAG_ENVIRONMENT,
     TAG_KEY_NAME,
@@ -26,6 +29,7 @@ from keyrot.constants import (
 )
 from keyrot.errors import AwsCallError
 from keyrot.monitor.ledger import Ledger, load_ledger
+from keyrot.names import tag_map, utc_now
 from keyrot.openai_admin import OpenAIAdminClient, OpenAITransport, RetryPolicy, Timeouts
 from keyrot.rotation.context import RotationContext, build_rotation_context, load_admin_client
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, SecretIdentity
@@ -37,11 +41,6 @@ CLI_RETRY = RetryPolicy(max_attempts=3, max_elapsed_seconds=20, backoff_initial_
 CLI_TIMEOUTS = Timeouts(connect_seconds=5, read_seconds=30)
 
 
-def utc_now() -> datetime:
-    """The CLI's clock (tests move it to age pending rotations)."""
-    return datetime.now(UTC)
-
-
 def new_session(profile: str | None, region: str | None) -> Any:
     """A boto3 session on the standard credential chain (tests wrap this to add botocore event hooks)."""
     return boto3.session.Session(profile_name=profile, region_name=region)
@@ -49,15 +48,12 @@ def new_session(profile: str | None, region: str | None) -> Any:
 
 @dataclass(frozen=True)
 class CliOptions:
+    """What the operator gave on the command line (None: not given, the environment or a default decides)."""
+
     profile: str | None = None
     region: str | None = None
-    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    openai_base_url: str | None = None
     debug: bool = False
-
-    def merged(self, **overrides: Any) -> CliOptions:
-        """These options with the command-level ones that were given (a command's --region beats the global one)."""
-        given = {name: value for name, value in overrides.items() if value is not None}
-        return CliOptions(**{**self.__dict__, **given})
 
 
 @dataclass(frozen=True)
@@ -99,9 +95,25 @@ def check_key_name(key_name: str) -> str:
 
 @dataclass
 class CliContext:
-    options: CliOptions
+    """The one object every command gets: the options, the AWS session and clients, discovery and OpenAI access."""
+
+    options: CliOptions = field(default_factory=CliOptions)
     _session: Any = field(default=None, init=False, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def with_options(self, **given: Any) -> CliContext:
+        """A fresh context with these options changed (a command's --region beats the global one)."""
+        return CliContext(replace(self.options, **given))
+
+    def check(self) -> None:
+        """Fail on a bad option value before the command reads or changes anything (UsageError)."""
+        _ = self.openai_base_url
+
+    @cached_property
+    def openai_base_url(self) -> str:
+        """--openai-base-url, else $OPENAI_BASE_URL, else OpenAI's API."""
+        given = self.options.openai_base_url or os.environ.get(ENV_OPENAI_BASE_URL) or DEFAULT_OPENAI_BASE_URL
+        return check_base_url(given)
 
     # --- AWS ----------------------------------------------------------------------------------------
 
@@ -198,13 +210,13 @@ class CliContext:
     # --- OpenAI ----------------------------------------------------------------------------------------
 
     def transport(self, retry: RetryPolicy = CLI_RETRY) -> OpenAITransport:
-        return OpenAITransport(self.options.openai_base_url, retry=retry, timeouts=CLI_TIMEOUTS)
+        return OpenAITransport(self.openai_base_url, retry=retry, timeouts=CLI_TIMEOUTS)
 
     def rotation_settings(self, environment: str, **changes: Any) -> RotationSettings:
         return RotationSettings(
             environment=environment,
             admin_secret_arn=self.admin_secret_arn(environment),
-            openai_base_url=self.options.openai_base_url,
+            openai_base_url=self.openai_base_url,
             **changes,
         )
 
@@ -219,4 +231,4 @@ class CliContext:
 
 
 def _tags(entry: Mapping[str, Any]) -> dict[str, str]:
-    return {tag["Key"]: tag.get("Value", "") for tag in entry.get("Tags") or ()}
+    return tag_map(entry.get("Tags"))

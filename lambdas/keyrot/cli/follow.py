@@ -17,15 +17,9 @@ from keyrot.aws.secrets import SecretStore
 from keyrot.cli.errors import RotationFailedError, classify
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING
 from keyrot.errors import AwsCallError
+from keyrot.names import STEP_FAILED, STEP_LOG_FILTER, STEP_SUCCEEDED, rotation_log_group
 
-STEP_SUCCEEDED = "rotation step succeeded"
-STEP_FAILED = "rotation step failed"
-# Exact-phrase filter: CloudWatch Logs (and moto) match it against the JSON line's text.
-_LOG_FILTER = '"rotation step"'
-
-
-def rotation_log_group(environment: str) -> str:
-    return f"/aws/lambda/keyrot-{environment}-rotation"
+__all__ = ["STEP_FAILED", "STEP_SUCCEEDED", "Progress", "RotationFollower", "RotationLog", "rotation_log_group"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,11 @@ class RotationLog:
 
     def new_lines(self) -> Iterator[dict[str, Any]]:
         """Step lines about this secret logged since the start that were not returned before, oldest first."""
-        kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": self.start_ms, "filterPattern": _LOG_FILTER}
+        kwargs: dict[str, Any] = {
+            "logGroupName": self.group,
+            "startTime": self.start_ms,
+            "filterPattern": STEP_LOG_FILTER,
+        }
         events: list[dict[str, Any]] = []
         with aws_errors("FilterLogEvents"):
             while True:

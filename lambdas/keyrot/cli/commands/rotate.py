@@ -18,7 +18,7 @@ from keyrot.cli.errors import CliError, RotationFailedError, classify
 from keyrot.cli.follow import Progress, RotationFollower, RotationLog
 from keyrot.cli.interaction import confirm
 from keyrot.cli.key_state import KeyState, PendingRotation, build_key_state, read_key_metas
-from keyrot.cli.options import Environment, KeyName, OpenAIBaseUrl, Profile, Region, Yes, cli_context
+from keyrot.cli.options import Environment, KeyName, Yes, cli_of
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING
 from keyrot.errors import AwsCallError, RevocationError
 from keyrot.monitor.ledger import KeyRole
@@ -47,12 +47,9 @@ def rotate(
     poll_interval: Annotated[
         float, typer.Option("--poll-interval", min=0.01, help="Seconds between progress checks.")
     ] = 2.0,
-    profile: Profile = None,
-    region: Region = None,
-    openai_base_url: OpenAIBaseUrl = None,
 ) -> None:
     """Rotate a key now and follow the rotation step by step (exit 6 if it fails or times out)."""
-    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    cli = cli_of(ctx)
     target = cli.key(env, key)
     if not target.description.rotation_lambda_arn:
         raise CliError(f"{target.name} has no rotation function configured: deploy the stack (pulumi up) first")

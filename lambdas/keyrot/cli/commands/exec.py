@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from keyrot.cli.errors import CliError, UsageError
-from keyrot.cli.options import Environment, KeyName, Profile, Region, cli_context
+from keyrot.cli.options import Environment, KeyName, cli_of
 from keyrot.client import KeyProvider
 from keyrot.constants import STAGE_CURRENT
 
@@ -22,14 +22,12 @@ def exec_with_key(
     env: Environment,
     key: KeyName,
     command: Annotated[list[str] | None, typer.Argument(help="The command and its arguments, after --.")] = None,
-    profile: Profile = None,
-    region: Region = None,
 ) -> None:
     """Run CMD with OPENAI_API_KEY set to the key's current value; exit with CMD's exit code."""
     argv = list(command or []) + list(ctx.args)
     if not argv:
         raise UsageError("no command given: keyrot exec --env <env> --key <key> -- CMD [ARGS...]")
-    cli = cli_context(ctx, profile=profile, region=region)
+    cli = cli_of(ctx)
     target = cli.key(env, key)
     if target.description.version_with(STAGE_CURRENT) is None:
         raise CliError(

@@ -15,7 +15,7 @@ from keyrot.cli import output
 from keyrot.cli.errors import CliError, UsageError
 from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.interaction import read_secret
-from keyrot.cli.options import Environment, OpenAIBaseUrl, Profile, Region, cli_context
+from keyrot.cli.options import Environment, cli_of
 from keyrot.openai_admin import InvalidKeyError, OpenAIAdminClient, PermissionDeniedError
 from keyrot.redaction import redact_key
 from keyrot.secret_model import OPENAI_ID_PATTERN, AdminCredentials
@@ -27,9 +27,6 @@ def set_admin_key(
     key_id: Annotated[
         str | None, typer.Option("--key-id", help="The admin key's id (key_…), recorded beside it.")
     ] = None,
-    profile: Profile = None,
-    region: Region = None,
-    openai_base_url: OpenAIBaseUrl = None,
 ) -> None:
     """Read the admin key (hidden prompt, or stdin), check it with OpenAI, then store it. Never echoes it."""
     if ctx.args:
@@ -39,7 +36,7 @@ def set_admin_key(
         )
     if key_id is not None and not (key_id.startswith("key_") and OPENAI_ID_PATTERN.fullmatch(key_id)):
         raise UsageError(f"--key-id must be an OpenAI key id (key_…), got {key_id[:40]!r}")
-    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    cli = cli_of(ctx)
     arn = cli.admin_secret_arn(env)  # before asking: an unknown environment fails without a prompt
     admin_key = read_secret("OpenAI admin key (input hidden)", what="admin key")
     shown = redact_key(admin_key)

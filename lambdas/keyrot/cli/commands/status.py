@@ -13,13 +13,9 @@ from keyrot.cli.alarms import Alarm, EnvironmentAlarms, load_alarms, summarise
 from keyrot.cli.context import CliContext, check_environment
 from keyrot.cli.errors import NotFoundError, classify
 from keyrot.cli.key_state import KeyState, build_key_state
-from keyrot.cli.options import Json, OpenAIBaseUrl, Profile, Region, cli_context
+from keyrot.cli.options import Json, StuckAfter, cli_of
 from keyrot.constants import TAG_ENVIRONMENT
 from keyrot.errors import AwsCallError
-
-StuckAfter = Annotated[
-    int, typer.Option("--stuck-after", min=1, help="Minutes after which a pending rotation counts as stuck.")
-]
 
 
 def status(
@@ -27,12 +23,9 @@ def status(
     env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment (default: all).")] = None,
     json_output: Json = False,
     stuck_after: StuckAfter = 30,
-    profile: Profile = None,
-    region: Region = None,
-    openai_base_url: OpenAIBaseUrl = None,
 ) -> None:
     """Every key: current key id, age, last/next rotation, pending or failed rotation, previous key, alarms."""
-    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    cli = cli_of(ctx)
     environments = [check_environment(env)] if env else cli.environments()
     if not environments:
         raise NotFoundError(f"no keyrot secrets tagged {TAG_ENVIRONMENT} in region {cli.region}")

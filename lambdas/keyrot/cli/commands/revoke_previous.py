@@ -7,24 +7,21 @@ import typer
 from keyrot.cli import output
 from keyrot.cli.interaction import confirm
 from keyrot.cli.key_state import read_key_metas
-from keyrot.cli.options import Environment, Json, KeyName, OpenAIBaseUrl, Profile, Region, Yes, cli_context
+from keyrot.cli.options import Environment, Json, KeyName, Yes, cli_of
 from keyrot.constants import STAGE_PREVIOUS, STAGE_REVOKED
 from keyrot.monitor.ledger import KeyRole
-from keyrot.rotation.revoke import revoke_previous
+from keyrot.rotation import revoke
 
 
-def revoke_previous_key(
+def revoke_previous(
     ctx: typer.Context,
     env: Environment,
     key: KeyName,
     yes: Yes = False,
     json_output: Json = False,
-    profile: Profile = None,
-    region: Region = None,
-    openai_base_url: OpenAIBaseUrl = None,
 ) -> None:
     """Revoke the previous key: delete its service account and confirm OpenAI rejects it."""
-    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    cli = cli_of(ctx)
     target = cli.key(env, key)
     previous_version = target.description.version_with(STAGE_PREVIOUS)
     previous = read_key_metas(cli.secrets, target.description).get(KeyRole.PREVIOUS)
@@ -34,7 +31,7 @@ def revoke_previous_key(
             yes=yes,
             action="revocation",
         )
-    result = revoke_previous(cli.rotation_context(env, grace_period_seconds=0), target.arn)
+    result = revoke.revoke_previous(cli.rotation_context(env, grace_period_seconds=0), target.arn)
     if json_output:
         output.emit_json(
             "revoke-previous",

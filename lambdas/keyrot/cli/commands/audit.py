@@ -12,7 +12,7 @@ import typer
 from keyrot.cli import output
 from keyrot.cli.drift import Drift, find_drift
 from keyrot.cli.exit_codes import ExitCode
-from keyrot.cli.options import Environment, Json, OpenAIBaseUrl, Profile, Region, cli_context
+from keyrot.cli.options import Environment, Json, cli_of
 from keyrot.rotation.context import admin_errors
 
 _MASK = re.compile(r"\.\.\.|\*|…")
@@ -27,12 +27,9 @@ def audit(
         float,
         typer.Option("--grace-hours", min=0, help="A previous key younger than this is not yet drift."),
     ] = 24,
-    profile: Profile = None,
-    region: Region = None,
-    openai_base_url: OpenAIBaseUrl = None,
 ) -> None:
     """Orphaned service accounts, unmanaged keys, expired or missing managed keys, unrevoked previous keys."""
-    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    cli = cli_of(ctx)
     ledger = cli.ledger(env)
     admin = cli.admin_client(env)
     projects = sorted({secret.identity.project_id for secret in ledger.secrets})

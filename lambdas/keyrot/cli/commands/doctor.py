@@ -10,8 +10,7 @@ import typer
 
 from keyrot.cli import checks, output
 from keyrot.cli.exit_codes import ExitCode
-from keyrot.cli.options import Environment, Json, KeyName, OpenAIBaseUrl, Profile, Region, cli_context
-from keyrot.cli.status import StuckAfter
+from keyrot.cli.options import Environment, Json, KeyName, StuckAfter, cli_of
 
 
 def doctor(
@@ -20,9 +19,6 @@ def doctor(
     key: KeyName,
     json_output: Json = False,
     stuck_after: StuckAfter = 30,
-    profile: Profile = None,
-    region: Region = None,
-    openai_base_url: OpenAIBaseUrl = None,
     inference_probe: Annotated[
         bool,
         typer.Option(
@@ -34,7 +30,7 @@ def doctor(
     probe_model: Annotated[str, typer.Option("--probe-model", help="Model for --inference-probe.")] = "gpt-4o-mini",
 ) -> None:
     """Check AWS access, the secret, the key at OpenAI, rate limits, rotation health and the admin key."""
-    cli = cli_context(ctx, profile=profile, region=region, openai_base_url=openai_base_url)
+    cli = cli_of(ctx)
     now = cli.now()
     findings = [checks.aws_identity(cli)]
     if findings[-1].status != "fail":
