@@ -30,6 +30,17 @@ KEY_AGE_ALARM = "key-age"
 REQUESTS_ANOMALY_ALARM = "requests-anomaly"
 INPUT_TOKENS_ANOMALY_ALARM = "input-tokens-anomaly"
 KEY_ALARM_SUFFIXES: tuple[str, ...] = (KEY_AGE_ALARM, REQUESTS_ANOMALY_ALARM, INPUT_TOKENS_ANOMALY_ALARM)
+# Environment-wide alarms, "keyrot-<environment>-<suffix>" (status files any other keyrot alarm here too).
+ENVIRONMENT_ALARM_SUFFIXES: tuple[str, ...] = (
+    "rotation-lambda-errors",
+    "rotation-failed",
+    "monitor-lambda-errors",
+    "monitor-not-running",
+    "daily-spend",
+    "unmanaged-key-requests",
+    "retired-key-requests",
+    "revocation-failed",
+)
 
 
 def utc_now() -> datetime:

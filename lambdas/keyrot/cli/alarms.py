@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyrot.aws.errors import aws_errors
-from keyrot.names import alarm_prefix
+from keyrot.names import alarm_prefix, key_alarm_names
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,21 @@ class EnvironmentAlarms:
 
 
 def load_alarms(cloudwatch: Any, environment: str, key_names: Iterable[str]) -> EnvironmentAlarms:
-    """Every `keyrot-<env>-…` alarm. A per-key alarm is `keyrot-<env>-<key>-…` (the longest key name wins)."""
-    prefix = alarm_prefix(environment)
-    keys = sorted(key_names, key=len, reverse=True)
+    """Every `keyrot-<env>-…` alarm: a key's own alarms by their exact names (keyrot.names), the rest environment-wide.
+
+    Never by prefix: a key may be named `monitor` or `daily`, and `keyrot-<env>-monitor-not-running` is still the
+    environment's alarm.
+    """
+    owners = {name: key for key in key_names for name in key_alarm_names(environment, key)}
     found = EnvironmentAlarms()
     with aws_errors("DescribeAlarms"):
         pages = cloudwatch.get_paginator("describe_alarms").paginate(
-            AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            AlarmNamePrefix=alarm_prefix(environment), AlarmTypes=["MetricAlarm", "CompositeAlarm"]
         )
         for page in pages:
             for raw in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
                 alarm = Alarm(raw["AlarmName"], raw.get("StateValue", "INSUFFICIENT_DATA"))
-                rest = alarm.name[len(prefix) :]
-                owner = next((key for key in keys if rest.startswith(f"{key}-") and len(rest) > len(key) + 1), None)
+                owner = owners.get(alarm.name)
                 if owner is None:
                     found.environment_wide.append(alarm)
                 else:
