@@ -75,7 +75,9 @@ def phases(monkeypatch: pytest.MonkeyPatch) -> dict[str, FaultLog]:
         return call
 
     monkeypatch.setattr(monitor_run, "revoke_previous", marked(JANITOR_PHASE, monitor_run.revoke_previous))
-    monkeypatch.setattr(monitor_run, "_recent_use", marked(JANITOR_CHECK_PHASE, monitor_run._recent_use))
+    monkeypatch.setattr(
+        monitor_run.MonitorRun, "_recent_use", marked(JANITOR_CHECK_PHASE, monitor_run.MonitorRun._recent_use)
+    )
     return active
 
 

@@ -1,4 +1,9 @@
-"""One monitor run: publish usage exactly once, publish gauges, report unknown and retired keys, run the janitor."""
+"""One monitor run: publish usage exactly once, publish gauges, report unknown and retired keys, run the janitor.
+
+`MonitorRun` holds everything one run needs and learns (settings, clients, clock, state, publisher, notifier,
+ledger, inventory, report), as Powertools' `IdempotencyHandler` holds one idempotent call: its methods are the
+run's steps and share that state instead of passing it along.
+"""
 
 from __future__ import annotations
 
@@ -79,159 +84,299 @@ def align(moment: int) -> int:
 
 def run_monitor(deps: MonitorDependencies) -> MonitorReport:
     """One run, holding a lease on the state so overlapping runs (slow run, retry) never publish twice."""
-    settings = deps.settings
-    now = int(deps.now().timestamp())
-    report = MonitorReport()
-    store = StateStore(deps.ssm, settings.state_parameter)
-    state = store.load() or MonitorState(watermark=align(now - settings.settle_delay_seconds))
-    run_id = uuid.uuid4().hex
-    if state.leased_to_another(run_id, now):
-        report.skipped = f"another monitor run holds the state until {_iso(state.lease.until if state.lease else now)}"
-        logger.warning("%s; skipping this run", report.skipped)
-        return report
-    state.lease = Lease(run_id, now + deps.lease_seconds)
-    store.save(state)
-    confirmed = store.load()
-    if confirmed is None or confirmed.lease is None or confirmed.lease.owner != run_id:
-        report.skipped = "another monitor run took the state at the same moment"
-        logger.warning("%s; skipping this run", report.skipped)
-        return report
-    try:
-        _run(deps, state, store, now, report)
-    except Exception:
+    return MonitorRun(deps).execute()
+
+
+class MonitorRun:
+    """One monitor run and everything it holds: dependencies, the clock reading, state, publisher, notifier,
+    ledger, inventory, the usage attribution and the report. Use once: `MonitorRun(deps).execute()`."""
+
+    def __init__(self, deps: MonitorDependencies) -> None:
+        self.deps = deps
+        self.settings = deps.settings
+        self.moment = deps.now()
+        self.now = int(self.moment.timestamp())
+        self.run_id = uuid.uuid4().hex
+        self.report = MonitorReport()
+        self.store = StateStore(deps.ssm, self.settings.state_parameter)
+        self.publisher = MetricPublisher(deps.cloudwatch)
+        self.state = MonitorState(watermark=align(self.now - self.settings.settle_delay_seconds))
+        self.notifier = Notifier(deps.sns, self.settings.topic_arn, self.state, self.settings.notify_dedup_seconds, 0)
+        self.ledger = Ledger((), {}, ())
+        self.inventory: dict[str, ProjectApiKey] = {}
+        self.unmanaged: dict[str, ProjectApiKey] = {}
+        self.attribution = Attribution()
+
+    # --- the run ---------------------------------------------------------------------------------------------
+
+    def execute(self) -> MonitorReport:
+        if not self._take_lease():
+            return self.report
+        try:
+            self._run()
+        except Exception:
+            self.state.lease = None
+            with suppress(KeyrotError):
+                self.store.save(self.state)  # release the lease; everything in `state` is already true
+            raise
+        return self.report
+
+    def _take_lease(self) -> bool:
+        """Hold the state for this run; False (and the report says why) when another run holds it."""
+        now, report = self.now, self.report
+        self.state = self.store.load() or self.state
+        if self.state.leased_to_another(self.run_id, now):
+            until = self.state.lease.until if self.state.lease else now
+            report.skipped = f"another monitor run holds the state until {_iso(until)}"
+            logger.warning("%s; skipping this run", report.skipped)
+            return False
+        self.state.lease = Lease(self.run_id, now + self.deps.lease_seconds)
+        self.store.save(self.state)
+        confirmed = self.store.load()
+        if confirmed is None or confirmed.lease is None or confirmed.lease.owner != self.run_id:
+            report.skipped = "another monitor run took the state at the same moment"
+            logger.warning("%s; skipping this run", report.skipped)
+            return False
+        return True
+
+    def _run(self) -> None:
+        deps, settings, state = self.deps, self.settings, self.state
+        self.notifier = Notifier(deps.sns, settings.topic_arn, state, settings.notify_dedup_seconds, self.now)
+        self.ledger = load_ledger(deps.rotation.store, settings.environment)
+        with admin_errors():
+            self.inventory = {key.id: key for key in deps.admin.iter_project_api_keys(settings.project_id)}
+
+        ready = True
+        if state.intent is not None:
+            ready = self._resume()
+        if ready:
+            self._publish_new_usage()
+
+        # Findings right after the usage is committed: a later failure (costs, janitor) must not lose them, since
+        # the usage they come from will not be read again. Their dedup marks are saved even if the run fails after.
+        self.unmanaged = _unmanaged_inventory(self.ledger, self.inventory, settings.environment, self.now)
+        self.report_findings()
+
+        with admin_errors():
+            costs = fetch_costs_today(deps.admin, settings.project_id, self.moment)
+        janitor_metrics = self.run_janitor()
+        gauges = _gauges(settings.environment, self.ledger, costs, self.unmanaged, self.now) + janitor_metrics
+        self.publisher.put([*gauges, heartbeat(settings.environment, self.now, state.marker)])
+
+        self.report.notifications_sent = len(self.notifier.sent)
+        self.report.notifications_suppressed = len(self.notifier.suppressed)
+        self.report.metric_calls = self.publisher.calls
+        state.prune_notified(self.now)
         state.lease = None
-        with suppress(KeyrotError):
-            store.save(state)  # release the lease; everything in `state` is already true
-        raise
-    return report
+        self.store.save(state)
 
+    # --- usage: exactly once ---------------------------------------------------------------------------------
 
-def _run(deps: MonitorDependencies, state: MonitorState, store: StateStore, now: int, report: MonitorReport) -> None:
-    settings = deps.settings
-    publisher = MetricPublisher(deps.cloudwatch)
-    notifier = Notifier(deps.sns, settings.topic_arn, state, settings.notify_dedup_seconds, now)
+    def _usage_datums(self, start: int, end: int) -> Attribution:
+        settings = self.settings
+        with admin_errors():
+            totals = fetch_usage(self.deps.admin, settings.usage_kinds, settings.project_id, start, end)
+        return attribute(
+            totals,
+            self.ledger,
+            self.inventory,
+            environment=settings.environment,
+            grace_period_seconds=settings.grace_period_seconds,
+        )
 
-    ledger = load_ledger(deps.rotation.store, settings.environment)
-    with admin_errors():
-        inventory = {key.id: key for key in deps.admin.iter_project_api_keys(settings.project_id)}
+    def _resume(self) -> bool:
+        """Finish a publish an earlier run started. False when it is too early to know what landed."""
+        intent, now, report = self.state.intent, self.now, self.report
+        assert intent is not None
+        highest = self.publisher.highest_marker(self.settings.environment, intent.created_at, now) or 0
+        landed = max(0, min(len(intent.boundaries), highest - intent.first_marker + 1))
+        if landed == len(intent.boundaries):
+            report.resumed_intent = "committed"
+        elif now - intent.created_at < RESOLVE_INTENT_AFTER_SECONDS:
+            report.resumed_intent = "deferred"
+            logger.warning(
+                "an interrupted publish is too recent to resolve (%d of %d calls seen); deferring",
+                landed,
+                len(intent.boundaries),
+            )
+            return False
+        elif landed == 0:
+            report.resumed_intent = "discarded"
+            self.state.intent = None
+            return True
+        else:
+            report.resumed_intent = "republished"
+            attribution = self._usage_datums(intent.start, intent.end)
+            for index in range(landed, len(intent.boundaries)):
+                batch = select_batch(attribution.datums, intent.boundaries, index)
+                self.publisher.put([*batch, heartbeat(self.settings.environment, now, intent.first_marker + index)])
+        self._commit(intent)
+        return True
 
-    attribution = Attribution()
-    ready = True
-    if state.intent is not None:
-        ready = _resume(deps, state, store, publisher, ledger, inventory, now, report)
-    if ready:
-        attribution = _publish_new_usage(deps, state, store, publisher, notifier, ledger, inventory, now, report)
+    def _commit(self, intent: PublishIntent) -> None:
+        state = self.state
+        state.watermark, state.marker, state.intent = intent.end, max(state.marker, intent.last_marker), None
+        self.store.save(state)
 
-    # Findings right after the usage is committed: a later failure (costs, janitor) must not lose them, since the
-    # usage they come from will not be read again. Their dedup marks are saved even if the run fails afterwards.
-    unmanaged_inventory = _unmanaged_inventory(ledger, inventory, settings.environment, now)
-    _report_findings(settings, ledger, inventory, attribution, unmanaged_inventory, notifier, report)
+    def _publish_new_usage(self) -> None:
+        settings, state, now = self.settings, self.state, self.now
+        oldest = align(now - MAX_BACKFILL_SECONDS)
+        if state.watermark < oldest:
+            self.notifier.notify(notes.usage_gap(settings.environment, state.watermark, oldest, settings.runbook_url))
+            state.watermark = oldest
+        start = state.watermark
+        end = min(align(now - settings.settle_delay_seconds), start + MAX_WINDOW_SECONDS)
+        if end <= start:
+            return
+        self.attribution = self._usage_datums(start, end)
+        end, datums, batches = _fit(self.attribution.datums, start, end)
+        self.report.window, self.report.usage_datums = (start, end), len(datums)
+        if not batches:
+            state.watermark = end
+            return
+        intent = PublishIntent(start, end, state.marker + 1, [batch[0].sort_key for batch in batches], now)
+        state.intent = intent
+        self.store.save(state)
+        for index, batch in enumerate(batches):
+            self.publisher.put([*batch, heartbeat(settings.environment, now, intent.first_marker + index)])
+        self._commit(intent)
 
-    with admin_errors():
-        costs = fetch_costs_today(deps.admin, settings.project_id, deps.now())
-    janitor_metrics = _janitor(deps, ledger, inventory, attribution, notifier, now, report)
-    gauges = _gauges(settings.environment, ledger, costs, unmanaged_inventory, now) + janitor_metrics
-    publisher.put([*gauges, heartbeat(settings.environment, now, state.marker)])
+    # --- findings --------------------------------------------------------------------------------------------
 
-    report.notifications_sent, report.notifications_suppressed = len(notifier.sent), len(notifier.suppressed)
-    report.metric_calls = publisher.calls
-    state.prune_notified(now)
-    state.lease = None
-    store.save(state)
+    def report_findings(self) -> None:
+        """Notify on-call of unmanaged and orphaned keys, retired keys in use and malformed secrets."""
+        settings, inventory, attribution, notifier, report = (
+            self.settings,
+            self.inventory,
+            self.attribution,
+            self.notifier,
+            self.report,
+        )
+        env, runbook = settings.environment, settings.runbook_url
+        for key_id in sorted(set(self.unmanaged) | set(attribution.unmanaged)):
+            key = inventory.get(key_id)
+            activity = attribution.unmanaged.get(key_id)
+            name = (
+                ServiceAccountName.parse(key.owner_name or "") if key and key.owner_type == "service_account" else None
+            )
+            if key is not None and name is not None and name.environment == env:
+                notifier.notify(notes.orphaned_account(env, key_id, key.owner_name or "", runbook))
+            else:
+                notifier.notify(
+                    notes.unmanaged_key(
+                        env, settings.project_id, key_id, key, activity.requests if activity else 0, runbook
+                    )
+                )
+            report.unmanaged_keys.append(key_id)
+        for key_id, retired in sorted(attribution.retired.items()):
+            notifier.notify(
+                notes.retired_key_in_use(
+                    env, retired.key_name, key_id, retired.role.value, retired.requests, retired.last_active, runbook
+                )
+            )
+            report.retired_keys.append(key_id)
+        for secret_name, problem in self.ledger.problems:
+            notifier.notify(notes.malformed_secret(env, secret_name, problem, runbook))
+
+    # --- the janitor -----------------------------------------------------------------------------------------
+
+    def run_janitor(self) -> list[Datum]:
+        """Revoke previous keys whose time has come. Failures are reported and retried next run, never dropped.
+
+        A key looks quiet from its `last_used_at` and the usage this run read. Before revoking one, the janitor
+        reads the usage of the whole quiet window: an earlier run may have seen use that `last_used_at` does not
+        show yet. Returns the janitor's metrics (keys revoked, revocations failed).
+        """
+        settings, now, report = self.settings, self.now, self.report
+        decisions: list[JanitorDecision] = []
+        for secret in self.ledger.secrets:
+            previous = secret.previous
+            if previous is None:
+                continue
+            listed = self.inventory.get(previous.key_id)
+            last_used = max(
+                filter(
+                    None, [listed.last_used_at if listed else None, self.attribution.last_active.get(previous.key_id)]
+                ),
+                default=None,
+            )
+            decision = decide(secret, now=now, last_used=last_used, settings=settings)
+            if decision is not None:
+                decisions.append(decision)
+        quiet = {d.key_id for d in decisions if d.action is JanitorAction.REVOKE}
+        if quiet and settings.quiet_window_seconds:
+            recent = self._recent_use(quiet)
+            if recent is None:  # usage unreadable: revoke nothing on a guess; the next run decides again
+                decisions = [d for d in decisions if d.key_id not in quiet]
+            else:
+                decisions = [_redecide(d, recent.get(d.key_id), now, settings) for d in decisions]
+        for decision in decisions:
+            secret, last_used = decision.secret, decision.last_used
+            if decision.action in (JanitorAction.WAIT_GRACE, JanitorAction.WAIT_QUIET):
+                continue
+            if decision.action is JanitorAction.KEEP_IN_USE:
+                report.kept_in_use.append(decision.key_id)
+            if decision.action in (JanitorAction.KEEP_IN_USE, JanitorAction.REVOKE_IN_USE):
+                self.notifier.notify(
+                    notes.in_use_at_max_grace(
+                        settings.environment,
+                        secret.key_name,
+                        decision.key_id,
+                        last_used,
+                        settings.in_use_policy,
+                        settings.runbook_url,
+                    )
+                )
+            if decision.revokes:
+                self._revoke(decision)
+        env_dims = m.environment_dimensions(settings.environment)
+        metrics = []
+        if report.revoked:
+            metrics.append(Datum.of(m.KEY_REVOKED, env_dims, now, len(report.revoked)))
+        if report.revocation_failures:
+            metrics.append(Datum.of(m.REVOCATION_FAILED, env_dims, now, len(report.revocation_failures)))
+        return metrics
+
+    def _recent_use(self, key_ids: set[str]) -> dict[str, int] | None:
+        """When each of `key_ids` was last seen in the usage of the quiet window (end of its latest active
+        minute); None when the usage cannot be read."""
+        settings = self.settings
+        end = align(self.now)
+        start = min(align(self.now - settings.quiet_window_seconds), end - BUCKET_SECONDS)
+        try:
+            with admin_errors():
+                totals = fetch_usage(self.deps.admin, settings.usage_kinds, settings.project_id, start, end)
+        except KeyrotError as exc:
+            logger.warning("could not confirm the previous keys are idle (%s); not revoking this run", exc)
+            return None
+        seen: dict[str, int] = {}
+        for (bucket_start, key_id), counts in totals.items():
+            if key_id in key_ids and counts.get(m.REQUESTS):
+                seen[key_id] = max(seen.get(key_id, 0), bucket_start + BUCKET_SECONDS)
+        return seen
+
+    def _revoke(self, decision: JanitorDecision) -> None:
+        settings, report = self.settings, self.report
+        try:
+            result = revoke_previous(self.deps.rotation, decision.secret.arn, expected_version=decision.version_id)
+        except KeyrotError as exc:
+            logger.error("revoking %s of %s failed: %s", decision.key_id, decision.secret.key_name, exc)
+            report.revocation_failures.append(decision.key_id)
+            self.notifier.notify(
+                notes.revocation_failed(
+                    settings.environment, decision.secret.key_name, decision.key_id, exc, settings.runbook_url
+                )
+            )
+            return
+        if result.status == "revoked":
+            report.revoked.append(decision.key_id)
+            logger.info(
+                "janitor revoked %s of %s (%s)", decision.key_id, decision.secret.key_name, decision.action.value
+            )
 
 
 def _iso(moment: int) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _usage_datums(
-    deps: MonitorDependencies, ledger: Ledger, inventory: dict[str, ProjectApiKey], start: int, end: int
-) -> Attribution:
-    settings = deps.settings
-    with admin_errors():
-        totals = fetch_usage(deps.admin, settings.usage_kinds, settings.project_id, start, end)
-    return attribute(
-        totals, ledger, inventory, environment=settings.environment, grace_period_seconds=settings.grace_period_seconds
-    )
-
-
-def _resume(
-    deps: MonitorDependencies,
-    state: MonitorState,
-    store: StateStore,
-    publisher: MetricPublisher,
-    ledger: Ledger,
-    inventory: dict[str, ProjectApiKey],
-    now: int,
-    report: MonitorReport,
-) -> bool:
-    """Finish a publish an earlier run started. False when it is too early to know what landed."""
-    intent = state.intent
-    assert intent is not None
-    highest = publisher.highest_marker(deps.settings.environment, intent.created_at, now) or 0
-    landed = max(0, min(len(intent.boundaries), highest - intent.first_marker + 1))
-    if landed == len(intent.boundaries):
-        report.resumed_intent = "committed"
-    elif now - intent.created_at < RESOLVE_INTENT_AFTER_SECONDS:
-        report.resumed_intent = "deferred"
-        logger.warning(
-            "an interrupted publish is too recent to resolve (%d of %d calls seen); deferring",
-            landed,
-            len(intent.boundaries),
-        )
-        return False
-    elif landed == 0:
-        report.resumed_intent = "discarded"
-        state.intent = None
-        return True
-    else:
-        report.resumed_intent = "republished"
-        attribution = _usage_datums(deps, ledger, inventory, intent.start, intent.end)
-        for index in range(landed, len(intent.boundaries)):
-            batch = select_batch(attribution.datums, intent.boundaries, index)
-            publisher.put([*batch, heartbeat(deps.settings.environment, now, intent.first_marker + index)])
-    _commit(state, store, intent)
-    return True
-
-
-def _commit(state: MonitorState, store: StateStore, intent: PublishIntent) -> None:
-    state.watermark, state.marker, state.intent = intent.end, max(state.marker, intent.last_marker), None
-    store.save(state)
-
-
-def _publish_new_usage(
-    deps: MonitorDependencies,
-    state: MonitorState,
-    store: StateStore,
-    publisher: MetricPublisher,
-    notifier: Notifier,
-    ledger: Ledger,
-    inventory: dict[str, ProjectApiKey],
-    now: int,
-    report: MonitorReport,
-) -> Attribution:
-    settings = deps.settings
-    oldest = align(now - MAX_BACKFILL_SECONDS)
-    if state.watermark < oldest:
-        notifier.notify(notes.usage_gap(settings.environment, state.watermark, oldest, settings.runbook_url))
-        state.watermark = oldest
-    start = state.watermark
-    end = min(align(now - settings.settle_delay_seconds), start + MAX_WINDOW_SECONDS)
-    if end <= start:
-        return Attribution()
-    attribution = _usage_datums(deps, ledger, inventory, start, end)
-    end, datums, batches = _fit(attribution.datums, start, end)
-    report.window, report.usage_datums = (start, end), len(datums)
-    if not batches:
-        state.watermark = end
-        return attribution
-    intent = PublishIntent(start, end, state.marker + 1, [batch[0].sort_key for batch in batches], now)
-    state.intent = intent
-    store.save(state)
-    for index, batch in enumerate(batches):
-        publisher.put([*batch, heartbeat(settings.environment, now, intent.first_marker + index)])
-    _commit(state, store, intent)
-    return attribution
 
 
 def _fit(datums: list[Datum], start: int, end: int) -> tuple[int, list[Datum], list[list[Datum]]]:
@@ -297,143 +442,9 @@ def _gauges(
     return datums
 
 
-def _janitor(
-    deps: MonitorDependencies,
-    ledger: Ledger,
-    inventory: dict[str, ProjectApiKey],
-    attribution: Attribution,
-    notifier: Notifier,
-    now: int,
-    report: MonitorReport,
-) -> list[Datum]:
-    """Revoke previous keys whose time has come. Failures are reported and retried next run, never dropped.
-
-    A key looks quiet from its `last_used_at` and the usage this run read. Before revoking one, the janitor reads
-    the usage of the whole quiet window: an earlier run may have seen use that `last_used_at` does not show yet.
-    """
-    settings = deps.settings
-    decisions: list[JanitorDecision] = []
-    for secret in ledger.secrets:
-        previous = secret.previous
-        if previous is None:
-            continue
-        listed = inventory.get(previous.key_id)
-        last_used = max(
-            filter(None, [listed.last_used_at if listed else None, attribution.last_active.get(previous.key_id)]),
-            default=None,
-        )
-        decision = decide(secret, now=now, last_used=last_used, settings=settings)
-        if decision is not None:
-            decisions.append(decision)
-    quiet = {d.key_id for d in decisions if d.action is JanitorAction.REVOKE}
-    if quiet and settings.quiet_window_seconds:
-        recent = _recent_use(deps, quiet, now)
-        if recent is None:  # usage unreadable: revoke nothing on a guess; the next run decides again
-            decisions = [d for d in decisions if d.key_id not in quiet]
-        else:
-            decisions = [_redecide(d, recent.get(d.key_id), now, settings) for d in decisions]
-    for decision in decisions:
-        secret, last_used = decision.secret, decision.last_used
-        if decision.action in (JanitorAction.WAIT_GRACE, JanitorAction.WAIT_QUIET):
-            continue
-        if decision.action is JanitorAction.KEEP_IN_USE:
-            report.kept_in_use.append(decision.key_id)
-        if decision.action in (JanitorAction.KEEP_IN_USE, JanitorAction.REVOKE_IN_USE):
-            notifier.notify(
-                notes.in_use_at_max_grace(
-                    settings.environment,
-                    secret.key_name,
-                    decision.key_id,
-                    last_used,
-                    settings.in_use_policy,
-                    settings.runbook_url,
-                )
-            )
-        if decision.revokes:
-            _revoke(deps, decision, notifier, report)
-    env_dims = m.environment_dimensions(settings.environment)
-    metrics = []
-    if report.revoked:
-        metrics.append(Datum.of(m.KEY_REVOKED, env_dims, now, len(report.revoked)))
-    if report.revocation_failures:
-        metrics.append(Datum.of(m.REVOCATION_FAILED, env_dims, now, len(report.revocation_failures)))
-    return metrics
-
-
 def _redecide(decision: JanitorDecision, seen: int | None, now: int, settings: MonitorSettings) -> JanitorDecision:
     """The decision again, knowing the key was active until `seen` (None: not seen in the quiet window)."""
     if seen is None:
         return decision
     last_used = max(seen, decision.last_used or 0)
     return decide(decision.secret, now=now, last_used=last_used, settings=settings) or decision
-
-
-def _recent_use(deps: MonitorDependencies, key_ids: set[str], now: int) -> dict[str, int] | None:
-    """When each of `key_ids` was last seen in the usage of the quiet window (end of its latest active minute);
-    None when the usage cannot be read."""
-    settings = deps.settings
-    end = align(now)
-    start = min(align(now - settings.quiet_window_seconds), end - BUCKET_SECONDS)
-    try:
-        with admin_errors():
-            totals = fetch_usage(deps.admin, settings.usage_kinds, settings.project_id, start, end)
-    except KeyrotError as exc:
-        logger.warning("could not confirm the previous keys are idle (%s); not revoking this run", exc)
-        return None
-    seen: dict[str, int] = {}
-    for (bucket_start, key_id), counts in totals.items():
-        if key_id in key_ids and counts.get(m.REQUESTS):
-            seen[key_id] = max(seen.get(key_id, 0), bucket_start + BUCKET_SECONDS)
-    return seen
-
-
-def _revoke(deps: MonitorDependencies, decision: JanitorDecision, notifier: Notifier, report: MonitorReport) -> None:
-    settings = deps.settings
-    try:
-        result = revoke_previous(deps.rotation, decision.secret.arn, expected_version=decision.version_id)
-    except KeyrotError as exc:
-        logger.error("revoking %s of %s failed: %s", decision.key_id, decision.secret.key_name, exc)
-        report.revocation_failures.append(decision.key_id)
-        notifier.notify(
-            notes.revocation_failed(
-                settings.environment, decision.secret.key_name, decision.key_id, exc, settings.runbook_url
-            )
-        )
-        return
-    if result.status == "revoked":
-        report.revoked.append(decision.key_id)
-        logger.info("janitor revoked %s of %s (%s)", decision.key_id, decision.secret.key_name, decision.action.value)
-
-
-def _report_findings(
-    settings: MonitorSettings,
-    ledger: Ledger,
-    inventory: dict[str, ProjectApiKey],
-    attribution: Attribution,
-    unmanaged_inventory: dict[str, ProjectApiKey],
-    notifier: Notifier,
-    report: MonitorReport,
-) -> None:
-    env, runbook = settings.environment, settings.runbook_url
-    for key_id in sorted(set(unmanaged_inventory) | set(attribution.unmanaged)):
-        key = inventory.get(key_id)
-        activity = attribution.unmanaged.get(key_id)
-        name = ServiceAccountName.parse(key.owner_name or "") if key and key.owner_type == "service_account" else None
-        if name is not None and name.environment == env:
-            notifier.notify(notes.orphaned_account(env, key_id, key.owner_name or "", runbook))
-        else:
-            notifier.notify(
-                notes.unmanaged_key(
-                    env, settings.project_id, key_id, key, activity.requests if activity else 0, runbook
-                )
-            )
-        report.unmanaged_keys.append(key_id)
-    for key_id, activity in sorted(attribution.retired.items()):
-        notifier.notify(
-            notes.retired_key_in_use(
-                env, activity.key_name, key_id, activity.role.value, activity.requests, activity.last_active, runbook
-            )
-        )
-        report.retired_keys.append(key_id)
-    for secret_name, problem in ledger.problems:
-        notifier.notify(notes.malformed_secret(env, secret_name, problem, runbook))
