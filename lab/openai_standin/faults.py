@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 class Fault:
     """What to do to matching calls.
 
-    endpoint: endpoint name (see server.ENDPOINTS) or None for every endpoint.
+    endpoint: endpoint name (see OpenAIStandIn.endpoints; "unknown" for URLs it does not route) or None for every
+        endpoint. A name the stand-in does not route is refused when the fault is added: it would never fire.
     calls: 1-based numbers of the matching calls to hit (per endpoint); None hits every call.
     status: HTTP status to answer with; None lets the call through (use with latency_seconds).
     after_effect: perform the real operation first, then answer with the fault (a lost success).
@@ -80,13 +81,18 @@ def server_error(endpoint: str | None = None, calls: Iterable[int] | None = None
 class FaultPlan:
     """The faults in force and a per-endpoint call counter. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, known_endpoints: Iterable[str] | None = None) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._counts: dict[str, int] = defaultdict(int)
+        self._known = frozenset([*known_endpoints, "unknown"]) if known_endpoints is not None else None
         self.default_latency_seconds = 0.0
 
     def add(self, fault: Fault) -> Fault:
+        if self._known is not None and fault.endpoint is not None and fault.endpoint not in self._known:
+            raise ValueError(
+                f"no stand-in endpoint is named {fault.endpoint!r}; expected one of {', '.join(sorted(self._known))}"
+            )
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -6,6 +6,7 @@ follows the fact sheet in shared/notes/openai-admin-api.md; where that is unconf
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -18,21 +19,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from lab.openai_standin import governance_routes as gov
+from lab.openai_standin.console import Console
 from lab.openai_standin.faults import Fault, FaultPlan
-from lab.openai_standin.state import ApiKey, OrganizationState, Principal, new_id
+from lab.openai_standin.protocol import (
+    ApiError,
+    Reply,
+    bearer_of,
+    cursor_page,
+    error_body,
+    json_body,
+    masked,
+    missing_scope,
+)
+from lab.openai_standin.state import AdminKey, ApiKey, OrganizationState, Principal, new_id
 from lab.openai_standin.usage import USAGE_FIELDS, QueryError, costs_page, usage_page
 
+__all__ = ["DEFAULT_MODELS", "ApiError", "CallRecord", "OpenAIStandIn", "Reply"]
+
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4.1", "text-embedding-3-small", "omni-moderation-latest")
-_PROJECT = r"/v1/organization/projects/(?P<project_id>[^/]+)"
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None
-    drop: bool = False
+_PROJECT = gov.PROJECT_PATH
+# Scopes the model endpoints need from a restricted key. The spec lists no scopes; these are the names OpenAI's
+# missing-scope refusals carry in the wild (fact sheet section 10; "Missing scopes: model.request" on inference).
+MODEL_READ_SCOPE = "api.model.read"
+MODEL_REQUEST_SCOPE = "model.request"
 
 
 @dataclass
@@ -55,30 +65,6 @@ class CallRecord:
     headers: dict[str, str] = field(default_factory=dict, repr=False)  # the reply's own headers (Retry-After...)
 
 
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        error_type: str = "invalid_request_error",
-        param: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.reply = Reply(status, _error_body(message, error_type, code, param), headers or {})
-
-
-def _error_body(message: str, error_type: str, code: str | None, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
-
-
-def _masked(bearer: str) -> str:
-    # OpenAI echoes a masked key in invalid_api_key messages; keyrot must scrub even this.
-    return f"{bearer[:3]}{'*' * 8}{bearer[-4:]}" if len(bearer) > 8 else "***"
-
-
 class OpenAIStandIn:
     """Start with `with OpenAIStandIn() as openai:`; point clients at `openai.base_url`."""
 
@@ -94,7 +80,7 @@ class OpenAIStandIn:
         self.state = OrganizationState(
             clock, revocation_delay_seconds=revocation_delay_seconds, activation_delay_seconds=activation_delay_seconds
         )
-        self.faults = FaultPlan()
+        self.state.guardrail_models = tuple(models)
         self.models = models
         self.requests_per_minute = requests_per_minute
         self.calls: list[CallRecord] = []
@@ -137,13 +123,31 @@ class OpenAIStandIn:
                 self._delete_api_key,
             ),
             ("GET", re.compile(r"/v1/organization/projects"), "list_projects", self._list_projects),
-            ("GET", re.compile(r"/v1/organization/admin_api_keys"), "list_admin_api_keys", self._list_admin_keys),
+            *self._governance_routes(),
             ("GET", re.compile(r"/v1/organization/usage/(?P<kind>[^/]+)"), "usage", self._usage),
             ("GET", re.compile(r"/v1/organization/costs"), "costs", self._costs),
             ("GET", re.compile(r"/v1/models"), "list_models", self._list_models),
             ("GET", re.compile(r"/v1/models/(?P<model>[^/]+)"), "get_model", self._get_model),
             ("POST", re.compile(r"/v1/chat/completions"), "chat_completions", self._chat_completions),
         ]
+        self.faults = FaultPlan(known_endpoints=self.endpoints)
+
+    def _governance_routes(self) -> list[tuple[str, re.Pattern[str], str, Callable[..., Reply]]]:
+        """Admin API keys, the audit log and a project's guardrails (governance_routes.py)."""
+        return [
+            (method, re.compile(pattern), name, functools.partial(handler, self))
+            for method, pattern, name, handler in gov.ROUTES
+        ]
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """Every endpoint name the stand-in routes (what CallRecord.endpoint and Fault.endpoint use)."""
+        return tuple(dict.fromkeys(name for _, _, name, _ in self._routes))
+
+    @property
+    def console(self) -> Console:
+        """A person in OpenAI's dashboard: changes as a human makes them, recorded with a session actor."""
+        return Console(self.state)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -198,7 +202,7 @@ class OpenAIStandIn:
         split = urlsplit(raw_path)
         query = parse_qs(split.query, keep_blank_values=True)
         endpoint, handler, params = self._route(method, split.path)
-        principal = self.state.authenticate(_bearer(headers))
+        principal = self.state.authenticate(bearer_of(headers))
         number, fault = self.faults.next_call(endpoint)
         delay = self.faults.default_latency_seconds + (fault.latency_seconds if fault else 0.0)
         if delay:
@@ -251,7 +255,7 @@ class OpenAIStandIn:
         if handler is None:
             return ApiError(404, "Invalid URL", error_type="invalid_request_error").reply
         try:
-            return handler(principal, params, query, _json_body(body), headers)
+            return handler(principal, params, query, json_body(body), headers)
         except ApiError as exc:
             return exc.reply
         except QueryError as exc:
@@ -259,23 +263,25 @@ class OpenAIStandIn:
 
     # --- auth -------------------------------------------------------------------------------------
 
-    def _admin(self, principal: Principal, scope: str, headers: dict[str, str]) -> None:
+    def require_admin(self, principal: Principal, scope: str, headers: dict[str, str]) -> AdminKey:
+        """The calling admin key, if it holds `scope`; else OpenAI's refusal for the kind of bearer."""
         if principal.kind == "admin":
             assert principal.admin is not None
             if scope not in principal.admin.scopes:
-                raise ApiError(401, f"You have insufficient permissions for this operation. Missing scopes: {scope}.")
-            return
+                raise missing_scope(scope)
+            return principal.admin
         self._reject_unauthenticated(principal, headers)
         # A project key on an admin endpoint authenticates but lacks the scope (code null), as OpenAI answers.
-        raise ApiError(401, f"You have insufficient permissions for this operation. Missing scopes: {scope}.")
+        raise missing_scope(scope)
 
-    def _project_key(self, principal: Principal, headers: dict[str, str], scope: str | None = None) -> ApiKey:
+    def _project_key(self, principal: Principal, headers: dict[str, str], scope: str) -> ApiKey:
+        """The calling project key, if it may use a model endpoint that needs `scope` (unrestricted keys may)."""
         if principal.kind == "project":
             assert principal.key is not None
             if principal.key.restriction:
                 raise ApiError(401, principal.key.restriction)
-            if scope is not None and principal.key.scopes is not None and scope not in principal.key.scopes:
-                raise ApiError(401, f"You have insufficient permissions for this operation. Missing scopes: {scope}.")
+            if principal.key.scopes is not None and scope not in principal.key.scopes:
+                raise missing_scope(scope)
             return principal.key
         if principal.kind == "admin":
             # Unconfirmed status (fact sheet section 11): assume 401 with no code, as for a scope refusal.
@@ -288,7 +294,7 @@ class OpenAIStandIn:
         if principal.kind == "none":
             raise ApiError(401, "You didn't provide an API key. Provide it in an Authorization header.")
         if principal.kind == "invalid":
-            shown = _masked(_bearer(headers) or "")
+            shown = masked(bearer_of(headers) or "")
             raise ApiError(
                 401,
                 f"Incorrect API key provided: {shown}. You can find your API key at "
@@ -296,18 +302,18 @@ class OpenAIStandIn:
                 code="invalid_api_key",
             )
 
-    def _project(self, project_id: str) -> None:
+    def require_project(self, project_id: str) -> str:
         if project_id not in self.state.projects:
             raise ApiError(404, f"No such project: {project_id}")
+        return project_id
 
     # --- service accounts -----------------------------------------------------------------------
 
     def _create_service_account(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        self._admin(principal, "api.management.write", headers)
-        project_id = params["project_id"]
-        self._project(project_id)
+        caller = self.require_admin(principal, "api.management.write", headers)
+        project_id = self.require_project(params["project_id"])
         if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
             raise ApiError(400, "Missing required parameter: 'name'.", param="name")
         only = body.get("create_service_account_only")
@@ -327,7 +333,7 @@ class OpenAIStandIn:
         if self.state.projects[project_id].archived:
             raise ApiError(400, f"Project {project_id} is archived.")
         account, key = self.state.create_service_account(
-            project_id, body["name"], with_key=not only, expires_in=expires_in
+            project_id, body["name"], with_key=not only, expires_in=expires_in, actor=caller.actor
         )
         payload = _service_account_payload(account)
         payload["api_key"] = _key_body(key) if key else None
@@ -336,18 +342,18 @@ class OpenAIStandIn:
     def _list_service_accounts(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        self._admin(principal, "api.management.read", headers)
-        self._project(params["project_id"])
+        self.require_admin(principal, "api.management.read", headers)
+        self.require_project(params["project_id"])
         with self.state.lock:
             accounts = sorted(
                 (a for a in self.state.service_accounts.values() if a.project_id == params["project_id"]),
                 key=lambda a: (a.created_at, a.id),
             )
             gone = {a.id for a in accounts if a.deleted_at is not None}
-        return Reply(200, _cursor_page([_service_account_payload(a) for a in accounts], query, hidden=gone))
+        return Reply(200, cursor_page([_service_account_payload(a) for a in accounts], query, hidden=gone))
 
     def _account(self, params: dict[str, str]) -> Any:
-        self._project(params["project_id"])
+        self.require_project(params["project_id"])
         account = self.state.service_accounts.get(params["sa"])
         if account is None or account.deleted_at is not None or account.project_id != params["project_id"]:
             raise ApiError(404, f"No such service account: {params['sa']}")
@@ -356,21 +362,21 @@ class OpenAIStandIn:
     def _get_service_account(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        self._admin(principal, "api.management.read", headers)
+        self.require_admin(principal, "api.management.read", headers)
         return Reply(200, _service_account_payload(self._account(params)))
 
     def _delete_service_account(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        self._admin(principal, "api.management.write", headers)
+        caller = self.require_admin(principal, "api.management.write", headers)
         account = self._account(params)
-        self.state.delete_service_account(account)
+        self.state.delete_service_account(account, actor=caller.actor)
         return Reply(200, {"object": "organization.project.service_account.deleted", "id": account.id, "deleted": True})
 
     def _create_service_account_key(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        self._admin(principal, "api.management.write", headers)
+        caller = self.require_admin(principal, "api.management.write", headers)
         account = self._account(params)
         body = body if body is not None else {}
         if not isinstance(body, dict):
@@ -381,12 +387,15 @@ class OpenAIStandIn:
         scopes = body.get("scopes")
         if scopes is not None and (not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)):
             raise ApiError(400, "Invalid type for 'scopes': expected an array of strings.", param="scopes")
+        known = self.state.known_scopes
+        unknown = [scope for scope in scopes or () if known is not None and scope not in known]
+        if unknown:
+            raise ApiError(400, f"Invalid value for 'scopes': unknown scope {unknown[0]!r}.", param="scopes")
+        # Not in the spec's CreateProjectServiceAccountApiKeyBody; openai-python 3.57 sends it, so it is honoured.
         expires_in = _expires_in(body)
-        key = self.state.add_service_account_key(account)
-        with self.state.lock:
-            key.name = name
-            key.scopes = frozenset(scopes) if scopes is not None else None
-            key.expires_at = self.state.now() + expires_in if expires_in is not None else None
+        key = self.state.add_service_account_key(
+            account, name=name, scopes=scopes, expires_in=expires_in, actor=caller.actor
+        )
         return Reply(200, _key_body(key))
 
     # --- project API keys -----------------------------------------------------------------------
@@ -399,9 +408,9 @@ class OpenAIStandIn:
         body: Any,
         headers: dict[str, str],
     ) -> Reply:
-        self._admin(principal, "api.management.read", headers)
+        self.require_admin(principal, "api.management.read", headers)
         project_id = params["project_id"]
-        self._project(project_id)
+        self.require_project(project_id)
         access = (query.get("owner_project_access") or ["active"])[-1]
         if access not in ("active", "inactive", "any"):
             raise ApiError(400, "Invalid value for 'owner_project_access'.", param="owner_project_access")
@@ -411,10 +420,10 @@ class OpenAIStandIn:
             )
             hidden = {k.id for k in keys if k.deleted or access not in ("any", k.owner_project_access)}
             payloads = [self._key_payload(k) for k in keys]
-        return Reply(200, _cursor_page(payloads, query, hidden=hidden))
+        return Reply(200, cursor_page(payloads, query, hidden=hidden))
 
     def _key(self, params: dict[str, str]) -> ApiKey:
-        self._project(params["project_id"])
+        self.require_project(params["project_id"])
         key = self.state.keys.get(params["key"])
         if key is None or key.deleted or key.project_id != params["project_id"]:
             raise ApiError(404, f"No such API key: {params['key']}")
@@ -423,17 +432,17 @@ class OpenAIStandIn:
     def _get_api_key(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        self._admin(principal, "api.management.read", headers)
+        self.require_admin(principal, "api.management.read", headers)
         return Reply(200, self._key_payload(self._key(params)))
 
     def _delete_api_key(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        self._admin(principal, "api.management.write", headers)
+        caller = self.require_admin(principal, "api.management.write", headers)
         key = self._key(params)
         if key.owner_type == "service_account":
             raise ApiError(400, "API keys owned by service accounts cannot be deleted; delete the service account.")
-        self.state.delete_user_key(key)
+        self.state.delete_user_key(key, actor=caller.actor)
         return Reply(200, {"object": "organization.project.api_key.deleted", "id": key.id, "deleted": True})
 
     def _key_payload(self, key: ApiKey) -> dict[str, Any]:
@@ -459,7 +468,7 @@ class OpenAIStandIn:
         body: Any,
         headers: dict[str, str],
     ) -> Reply:
-        self._admin(principal, "api.management.read", headers)
+        self.require_admin(principal, "api.management.read", headers)
         include_archived = (query.get("include_archived") or ["false"])[-1] == "true"
         projects = [
             {
@@ -473,42 +482,7 @@ class OpenAIStandIn:
             for p in self.state.projects.values()
         ]
         hidden = set() if include_archived else {p.id for p in self.state.projects.values() if p.archived}
-        return Reply(200, _cursor_page(projects, query, hidden=hidden))
-
-    def _list_admin_keys(
-        self,
-        principal: Principal,
-        params: dict[str, str],
-        query: dict[str, list[str]],
-        body: Any,
-        headers: dict[str, str],
-    ) -> Reply:
-        self._admin(principal, "api.management.read", headers)
-        order = (query.get("order") or ["asc"])[-1]
-        if order not in ("asc", "desc"):
-            raise ApiError(400, "Invalid value for 'order': expected asc or desc.", param="order")
-        keys = [
-            {
-                "object": "organization.admin_api_key",
-                "id": k.id,
-                "name": k.name,
-                "redacted_value": f"{k.value[:9]}...{k.value[-3:]}",
-                "created_at": k.created_at,
-                "expires_at": None,
-                "last_used_at": k.last_used_at,
-                "owner": {
-                    "type": "user",
-                    "object": "organization.user",
-                    "id": "user_standin",
-                    "name": "Org Owner",
-                    "created_at": k.created_at,
-                    "role": "owner",
-                },
-            }
-            for k in self.state.admin_keys.values()  # in creation order
-            if not k.revoked
-        ]
-        return Reply(200, _cursor_page(keys[::-1] if order == "desc" else keys, query))
+        return Reply(200, cursor_page(projects, query, hidden=hidden))
 
     def _usage(
         self,
@@ -518,7 +492,7 @@ class OpenAIStandIn:
         body: Any,
         headers: dict[str, str],
     ) -> Reply:
-        self._admin(principal, "api.usage.read", headers)
+        self.require_admin(principal, "api.usage.read", headers)
         kind = params["kind"]
         if kind not in USAGE_FIELDS:
             raise ApiError(404, "Invalid URL")
@@ -533,7 +507,7 @@ class OpenAIStandIn:
         body: Any,
         headers: dict[str, str],
     ) -> Reply:
-        self._admin(principal, "api.usage.read", headers)
+        self.require_admin(principal, "api.usage.read", headers)
         with self.state.lock:
             return Reply(200, costs_page(list(self.state.costs), query, self.state.clock()))
 
@@ -555,10 +529,27 @@ class OpenAIStandIn:
             "x-ratelimit-reset-tokens": "6m0s",
         }
 
+    def _check_guardrails(self, key: ApiKey, model: str) -> None:
+        """The project's model permissions and hard spend limit, as an inference call meets them. Neither answer is
+        in the spec; both are the bodies OpenAI is seen to send (403 model_not_found; 429 with a billing code)."""
+        rails = self.state.guardrails_for(key.project_id)
+        if not rails.model_allowed(model):
+            raise ApiError(
+                403, f"Project `{key.project_id}` does not have access to model `{model}`", code="model_not_found"
+            )
+        limit = rails.spend_limit_cents
+        if limit is not None and self.state.month_to_date_cents(key.project_id) >= limit:
+            raise ApiError(
+                429,
+                "You have reached your project's hard spend limit for this month.",
+                code="project_spend_limit_exceeded",
+                error_type="insufficient_quota",
+            )
+
     def _list_models(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        key = self._project_key(principal, headers, "api.model.read")
+        key = self._project_key(principal, headers, MODEL_READ_SCOPE)
         data = [_model(name) for name in self.models]
         # No x-ratelimit-* headers: OpenAI documents them on model (inference) responses only; whether the models
         # list sends them is unconfirmed, so the stand-in does not promise it.
@@ -568,7 +559,7 @@ class OpenAIStandIn:
     def _get_model(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        key = self._project_key(principal, headers, "api.model.read")
+        key = self._project_key(principal, headers, MODEL_READ_SCOPE)
         if params["model"] not in self.models:
             raise ApiError(404, f"The model '{params['model']}' does not exist", code="model_not_found")
         return Reply(200, _model(params["model"]), self._rate_headers(key))
@@ -576,12 +567,13 @@ class OpenAIStandIn:
     def _chat_completions(
         self, principal: Principal, params: dict[str, str], query: Any, body: Any, headers: dict[str, str]
     ) -> Reply:
-        key = self._project_key(principal, headers)
+        key = self._project_key(principal, headers, MODEL_REQUEST_SCOPE)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
             raise ApiError(400, "Missing required parameter: 'messages'.", param="messages")
         model = body.get("model")
         if model not in self.models:
             raise ApiError(404, f"The model '{model}' does not exist", code="model_not_found", param="model")
+        self._check_guardrails(key, model)
         words = sum(len(str(m.get("content", "")).split()) for m in body["messages"] if isinstance(m, dict))
         prompt_tokens, completion_tokens = max(1, words * 4 // 3), 9
         self.state.record_usage(
@@ -650,36 +642,6 @@ def _expires_in(body: dict[str, Any]) -> int | None:
     return expires_in
 
 
-def _cursor_page(
-    items: list[dict[str, Any]], query: dict[str, list[str]], *, hidden: set[str] | frozenset[str] = frozenset()
-) -> dict[str, Any]:
-    """One page of `items` (in list order) without the `hidden` ones. `after` may name a hidden item, such as one
-    deleted since the previous page: the listing goes on after its place instead of failing mid-iteration."""
-    raw_limit = (query.get("limit") or ["20"])[-1]
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        raise ApiError(400, "Invalid value for 'limit': expected an integer.", param="limit") from None
-    if not 1 <= limit <= 100:
-        raise ApiError(400, "Invalid value for 'limit': must be between 1 and 100.", param="limit")
-    after = (query.get("after") or [None])[-1]
-    start = 0
-    if after:
-        ids = [item["id"] for item in items]
-        if after not in ids:
-            raise ApiError(400, f"Invalid value for 'after': no object with id {after}.", param="after")
-        start = ids.index(after) + 1
-    remaining = [item for item in items[start:] if item["id"] not in hidden]
-    page = remaining[:limit]
-    return {
-        "object": "list",
-        "data": page,
-        "first_id": page[0]["id"] if page else None,
-        "last_id": page[-1]["id"] if page else None,
-        "has_more": len(remaining) > limit,
-    }
-
-
 def _fault_reply(fault: Fault) -> Reply:
     if fault.drop_connection:
         return Reply(0, drop=True)
@@ -697,21 +659,7 @@ def _fault_reply(fault: Fault) -> Reply:
     if fault.non_json:
         page = b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>"
         return Reply(status, headers=headers, raw=page)
-    return Reply(status, _error_body(fault.message, fault.error_type, fault.code), headers)
-
-
-def _bearer(headers: dict[str, str]) -> str | None:
-    value = headers.get("authorization", "")
-    return value[7:].strip() if value.lower().startswith("bearer ") else None
-
-
-def _json_body(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise ApiError(400, "We could not parse the JSON body of your request.") from None
+    return Reply(status, error_body(fault.message, fault.error_type, fault.code), headers)
 
 
 class _Server(ThreadingHTTPServer):

@@ -72,9 +72,24 @@ def _strict_copy(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     copied = {key: _strict_copy(value) for key, value in node.items()}
+    if isinstance(node.get("allOf"), list):
+        # A schema composed of parts (AdminApiKeyCreateResponse = AdminApiKey + value): each part alone would refuse
+        # the other's fields, so the parts are read leniently and the whole refuses what no part declares.
+        copied["allOf"] = [_lenient_part(part) for part in node["allOf"]]
+        if not {"additionalProperties", "unevaluatedProperties"} & set(node):
+            copied["unevaluatedProperties"] = False
     if isinstance(node.get("properties"), dict) and not {"additionalProperties", "unevaluatedProperties"} & set(node):
         copied["unevaluatedProperties"] = False
     return copied
+
+
+def _lenient_part(part: Any) -> Any:
+    if isinstance(part, dict) and isinstance(part.get("$ref"), str) and part["$ref"].startswith("#/"):
+        return {**part, "$ref": f"{_SPEC_URI}{part['$ref']}"}  # the same schema in the unmodified spec
+    if isinstance(part, dict):
+        copied = {key: _strict_copy(value) for key, value in part.items()}
+        return copied  # its own properties stay open; the composed schema closes them
+    return _strict_copy(part)
 
 
 @functools.cache
