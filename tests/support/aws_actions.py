@@ -141,7 +141,7 @@ def _is_runtime(name: str) -> bool:
 def _category(name: str) -> str | None:
     if _within(name, "keyrot.cli"):
         return "cli"
-    if name == "keyrot.client":
+    if _within(name, "keyrot.client"):
         return "app"
     if _within(name, "keyrot.monitor") or name == "keyrot.handlers.monitor":
         return "monitor"
