@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from keyrot.constants import REQUIRED_TAGS, TAG_ENVIRONMENT, TAG_KEY_NAME, TAG_PROJECT_ID
+from keyrot.constants import REQUIRED_TAGS, TAG_ENVIRONMENT, TAG_KEY_NAME, TAG_PROJECT_ID, TAG_PROMOTED
 from keyrot.errors import AdminKeyError, SecretContractError
 
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -20,6 +20,10 @@ KEY_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 # OpenAI ids (proj_..., key_..., svc_acct_...) are opaque; accept the characters they are made of. Never "sk-...":
 # that is a key pasted where an id belongs, and ids are logged freely.
 OPENAI_ID_PATTERN = re.compile(r"^(?!sk-)[A-Za-z0-9_\-]{1,128}$")
+
+# A Secrets Manager version id (the rotation token): 32 to 64 characters, a UUID when AWS makes it.
+VERSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9\-]{32,64}$")
+_PROMOTED_PATTERN = re.compile(r"^(?P<version>[A-Za-z0-9\-]{32,64})@(?P<at>[0-9]{1,12})$")
 
 _REQUIRED_FIELDS = ("api_key", "key_id", "service_account_id", "project_id", "environment", "key_name", "created_at")
 
@@ -124,6 +128,31 @@ class ManagedKey:
             actual, wanted = getattr(self, name), getattr(expected, name)
             if actual != wanted:
                 raise SecretContractError(f"{what} {name} is {actual!r} but the secret's tags say {wanted!r}")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The keyrot:promoted tag: which version finishSecret made AWSCURRENT, and when (written just before the move)."""
+
+    version_id: str
+    at: datetime
+
+    def to_tag(self) -> dict[str, str]:
+        return {"Key": TAG_PROMOTED, "Value": f"{self.version_id}@{int(self.at.timestamp())}"}
+
+    @classmethod
+    def from_tags(cls, tags: Iterable[Mapping[str, str]] | None) -> Promotion | None:
+        """The promotion the tags record, or None when there is none or it is malformed (a malformed record is
+        treated as absent: retirement then counts from the current key's creation, the older and safer reading)."""
+        value = next((tag.get("Value", "") for tag in tags or () if tag.get("Key") == TAG_PROMOTED), None)
+        match = _PROMOTED_PATTERN.fullmatch(value or "")
+        if match is None:
+            return None
+        try:
+            at = datetime.fromtimestamp(int(match["at"]), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+        return cls(match["version"], at)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ Resolution order: explicit argument (the dataclass constructor), then environmen
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -17,13 +19,16 @@ from keyrot.constants import (
     ENV_GRACE_PERIOD_SECONDS,
     ENV_IN_USE_POLICY,
     ENV_KEY_EXPIRY_SECONDS,
+    ENV_MANAGED_SECRETS,
     ENV_MAX_GRACE_PERIOD_SECONDS,
     ENV_NOTIFY_DEDUP_SECONDS,
     ENV_OPENAI_BASE_URL,
     ENV_PROJECT_ID,
     ENV_QUIET_WINDOW_SECONDS,
+    ENV_ROTATION_INTERVAL_SECONDS,
     ENV_RUNBOOK_URL,
     ENV_SETTLE_DELAY_SECONDS,
+    ENV_SHARED_ENVIRONMENTS,
     ENV_STATE_PARAMETER,
     ENV_TOPIC_ARN,
     ENV_USAGE_KINDS,
@@ -31,7 +36,7 @@ from keyrot.constants import (
     ENV_VALIDATION_DELAY_SECONDS,
 )
 from keyrot.errors import ConfigurationError
-from keyrot.secret_model import ENVIRONMENT_PATTERN, OPENAI_ID_PATTERN
+from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
 
 DEFAULT_USAGE_KINDS = (
     "completions",
@@ -46,6 +51,31 @@ IN_USE_POLICIES = ("keep", "revoke")
 DEFAULT_RUNBOOK_URL = "https://github.com/keyrot/keyrot/blob/main/docs/runbook.md"
 
 _ARN_PREFIX = "arn:"
+# A Secrets Manager secret ARN: arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>.
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@\-]{1,512}$")
+_MAX_MANAGED_SECRETS_CHARS = 3000  # Lambda's whole environment is 4 KB
+DEFAULT_MAX_GRACE_PERIOD_SECONDS = 72 * 3600
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the deployment (never a writable tag) says an environment manages.
+
+    `managed_secrets` maps each key name to its secret's ARN; `project_id` is the OpenAI project; and
+    `shared_environments` are the other environments declared to share that project. None means "not declared"
+    (an older deployment): callers then fall back to the secrets' keyrot:* tags and treat every keyrot-named
+    environment as another environment's, as keyrot did before these variables existed.
+    """
+
+    managed_secrets: Mapping[str, str] | None = None
+    project_id: str | None = None
+    shared_environments: tuple[str, ...] | None = None
+
+    def key_name_of(self, arn: str) -> str | None:
+        """The key name the deployment declares for secret `arn`, or None when it declares no such secret."""
+        if self.managed_secrets is None:
+            return None
+        return next((name for name, declared in self.managed_secrets.items() if declared == arn), None)
 
 
 @dataclass(frozen=True)
@@ -62,24 +92,59 @@ class RotationSettings:
     # testSecret/revoke: how many times to probe a key, and the pause between probes (propagation delay).
     validation_attempts: int = 6
     validation_delay_seconds: float = 2.0
+    # The longest a previous key may stay live after its rotation (the janitor's bound), and the longest time between
+    # two scheduled rotations (0: unknown). A pending key whose OpenAI-side expiry leaves less than their sum is
+    # never promoted: it would die while still current, before the next rotation replaces it.
+    max_grace_period_seconds: int = DEFAULT_MAX_GRACE_PERIOD_SECONDS
+    rotation_interval_seconds: int = 0
+    # What the deployment declares (see Deployment): None when not declared.
+    project_id: str | None = None
+    managed_secrets: Mapping[str, str] | None = None
+    shared_environments: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_grace_period_seconds < self.grace_period_seconds:
+            raise ConfigurationError(
+                f"{ENV_MAX_GRACE_PERIOD_SECONDS} ({self.max_grace_period_seconds}) must not be shorter than "
+                f"{ENV_GRACE_PERIOD_SECONDS} ({self.grace_period_seconds})"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RotationSettings:
         env = os.environ if environ is None else environ
+        environment = _environment(env)
         return cls(
-            environment=_environment(env),
+            environment=environment,
             admin_secret_arn=_required_arn(env, ENV_ADMIN_SECRET_ARN),
             openai_base_url=_base_url(env),
             grace_period_seconds=_int(env, ENV_GRACE_PERIOD_SECONDS, default=24 * 3600, minimum=0),
             key_expiry_seconds=_int(env, ENV_KEY_EXPIRY_SECONDS, default=0, minimum=0, maximum=400 * 86400),
             validation_attempts=_int(env, ENV_VALIDATION_ATTEMPTS, default=6, minimum=1, maximum=30),
             validation_delay_seconds=_float(env, ENV_VALIDATION_DELAY_SECONDS, default=2.0, minimum=0, maximum=60),
+            max_grace_period_seconds=_int(
+                env, ENV_MAX_GRACE_PERIOD_SECONDS, default=DEFAULT_MAX_GRACE_PERIOD_SECONDS, minimum=0
+            ),
+            rotation_interval_seconds=_int(
+                env, ENV_ROTATION_INTERVAL_SECONDS, default=0, minimum=0, maximum=1000 * 86400
+            ),
+            project_id=_optional_project_id(env),
+            managed_secrets=managed_secrets_from_env(env),
+            shared_environments=shared_environments_from_env(env, environment),
         )
 
     @property
     def emergency(self) -> bool:
         """True when the previous key must be revoked as soon as the new one is live."""
         return self.grace_period_seconds == 0
+
+    @property
+    def deployment(self) -> Deployment:
+        return Deployment(self.managed_secrets, self.project_id, self.shared_environments)
+
+    @property
+    def promotion_floor_seconds(self) -> int:
+        """The OpenAI-side lifetime a key must have left to be promoted: the next rotation plus the maximum grace."""
+        return self.rotation_interval_seconds + self.max_grace_period_seconds
 
 
 @dataclass(frozen=True)
@@ -105,6 +170,9 @@ class MonitorSettings:
     validation_attempts: int = 6
     validation_delay_seconds: float = 2.0
     runbook_url: str = DEFAULT_RUNBOOK_URL
+    # What the deployment declares (see Deployment): None when not declared.
+    managed_secrets: Mapping[str, str] | None = None
+    shared_environments: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.max_grace_period_seconds < self.grace_period_seconds:
@@ -147,7 +215,13 @@ class MonitorSettings:
             validation_attempts=_int(env, ENV_VALIDATION_ATTEMPTS, default=6, minimum=1, maximum=30),
             validation_delay_seconds=_float(env, ENV_VALIDATION_DELAY_SECONDS, default=2.0, minimum=0, maximum=60),
             runbook_url=env.get(ENV_RUNBOOK_URL, "").strip() or DEFAULT_RUNBOOK_URL,
+            managed_secrets=managed_secrets_from_env(env),
+            shared_environments=shared_environments_from_env(env, _environment(env)),
         )
+
+    @property
+    def deployment(self) -> Deployment:
+        return Deployment(self.managed_secrets, self.project_id, self.shared_environments)
 
     def rotation_settings(self) -> RotationSettings:
         """The subset revocation needs (the janitor revokes with the rotation engine's `revoke`)."""
@@ -158,7 +232,59 @@ class MonitorSettings:
             grace_period_seconds=self.grace_period_seconds,
             validation_attempts=self.validation_attempts,
             validation_delay_seconds=self.validation_delay_seconds,
+            max_grace_period_seconds=self.max_grace_period_seconds,
+            project_id=self.project_id,
+            managed_secrets=self.managed_secrets,
+            shared_environments=self.shared_environments,
         )
+
+
+def managed_secrets_from_env(env: Mapping[str, str]) -> Mapping[str, str] | None:
+    """KEYROT_MANAGED_SECRETS: a JSON object {key name: secret ARN}. None when absent (an older deployment)."""
+    raw = env.get(ENV_MANAGED_SECRETS, "").strip()
+    if not raw:
+        return None
+    if len(raw) > _MAX_MANAGED_SECRETS_CHARS:
+        raise ConfigurationError(f"{ENV_MANAGED_SECRETS} is longer than {_MAX_MANAGED_SECRETS_CHARS} characters")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ConfigurationError(f"{ENV_MANAGED_SECRETS} must be a JSON object {{key name: secret ARN}}") from None
+    if not isinstance(payload, dict):
+        raise ConfigurationError(f"{ENV_MANAGED_SECRETS} must be a JSON object {{key name: secret ARN}}")
+    seen: set[str] = set()
+    for name, arn in payload.items():
+        if not KEY_NAME_PATTERN.fullmatch(name):
+            raise ConfigurationError(f"{ENV_MANAGED_SECRETS} names an invalid key name {name[:40]!r}")
+        if not isinstance(arn, str) or not _SECRET_ARN.fullmatch(arn):
+            raise ConfigurationError(f"{ENV_MANAGED_SECRETS} entry {name!r} is not a Secrets Manager secret ARN")
+        if arn in seen:
+            raise ConfigurationError(f"{ENV_MANAGED_SECRETS} gives the secret of {name!r} to another key as well")
+        seen.add(arn)
+    return dict(payload)
+
+
+def shared_environments_from_env(env: Mapping[str, str], environment: str) -> tuple[str, ...] | None:
+    """KEYROT_SHARED_ENVIRONMENTS: comma-separated environment names sharing the OpenAI project. None when absent;
+    an empty value declares that no other environment shares it."""
+    if ENV_SHARED_ENVIRONMENTS not in env:
+        return None
+    names = [name.strip() for name in env[ENV_SHARED_ENVIRONMENTS].split(",") if name.strip()]
+    for name in names:
+        if not ENVIRONMENT_PATTERN.fullmatch(name):
+            raise ConfigurationError(f"{ENV_SHARED_ENVIRONMENTS} names an invalid environment {name[:40]!r}")
+        if name == environment:
+            raise ConfigurationError(f"{ENV_SHARED_ENVIRONMENTS} lists this function's own environment {name!r}")
+    return tuple(sorted(set(names)))
+
+
+def _optional_project_id(env: Mapping[str, str]) -> str | None:
+    value = env.get(ENV_PROJECT_ID, "").strip()
+    if not value:
+        return None
+    if not OPENAI_ID_PATTERN.fullmatch(value):
+        raise ConfigurationError(f"{ENV_PROJECT_ID} must be an OpenAI project id, got {value[:40]!r}")
+    return value
 
 
 def _environment(env: Mapping[str, str]) -> str:

@@ -1,7 +1,7 @@
 """Secrets Manager, as the rotation engine sees it: describe, read one version, write the pending version, move labels.
 
 Every read names a VersionStage (and a VersionId when it has one): never a bare read, which moto answers wrongly
-and which on AWS races with a rotation.
+and which on AWS races with a rotation. A version that lost every label is read by its VersionId alone.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class SecretDescription:
     last_rotated: datetime | None = None
     next_rotation: datetime | None = None
     rotation_rules: Mapping[str, Any] = field(default_factory=dict)
+    created: datetime | None = None
 
     @classmethod
     def from_api(cls, body: Mapping[str, Any]) -> SecretDescription:
@@ -47,6 +48,7 @@ class SecretDescription:
             last_rotated=body.get("LastRotatedDate"),
             next_rotation=body.get("NextRotationDate"),
             rotation_rules=body.get("RotationRules") or {},
+            created=body.get("CreatedDate") if isinstance(body.get("CreatedDate"), datetime) else None,
         )
 
     def version_with(self, stage: str) -> str | None:
@@ -75,9 +77,16 @@ class SecretStore:
             raise AwsCallError("DescribeSecret", "MalformedResponse", "the answer names no secret (ARN, Name)")
         return SecretDescription.from_api(body)
 
-    def get_string(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None:
-        """The SecretString of the version with `stage` (and `version_id`), or None when that version has no value."""
-        kwargs: dict[str, Any] = {"SecretId": secret_id, "VersionStage": stage}
+    def get_string(self, secret_id: str, *, stage: str | None, version_id: str | None = None) -> str | None:
+        """The SecretString of the version with `stage` (and `version_id`), or None when that version has no value.
+
+        `stage` may be None only with a `version_id`: an unlabelled version has no stage to name.
+        """
+        if stage is None and not version_id:
+            raise ValueError("a read names a VersionStage, a VersionId, or both")
+        kwargs: dict[str, Any] = {"SecretId": secret_id}
+        if stage is not None:
+            kwargs["VersionStage"] = stage
         if version_id:
             kwargs["VersionId"] = version_id
         try:
@@ -117,6 +126,11 @@ class SecretStore:
             self._client.update_secret_version_stage(
                 SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=from_version
             )
+
+    def tag(self, secret_id: str, tags: list[dict[str, str]]) -> None:
+        """Add or overwrite tags on the secret (TagResource)."""
+        with aws_errors("TagResource"):
+            self._client.tag_resource(SecretId=secret_id, Tags=tags)
 
     def iter_tagged(self, filters: list[dict[str, Any]]) -> Iterator[Mapping[str, Any]]:
         """ListSecrets entries matching `filters` (tag-key / tag-value), across pages."""

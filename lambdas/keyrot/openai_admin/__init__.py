@@ -22,6 +22,7 @@ from keyrot.openai_admin.models import (
     ServiceAccount,
 )
 from keyrot.openai_admin.probe import OpenAIKeyProbe
+from keyrot.openai_admin.session import admin_errors, load_admin_client
 from keyrot.openai_admin.transport import NO_RETRY, ApiResponse, OpenAITransport, RetryPolicy, Timeouts
 
 __all__ = [
@@ -49,4 +50,6 @@ __all__ = [
     "ServerError",
     "ServiceAccount",
     "Timeouts",
+    "admin_errors",
+    "load_admin_client",
 ]

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from keyrot.aws.secrets import SecretStore
-from keyrot.constants import STAGE_CURRENT
-from keyrot.errors import AdminKeyError
-from keyrot.openai_admin import (
-    InvalidKeyError,
-    OpenAIAdminClient,
-    OpenAIKeyProbe,
-    OpenAITransport,
-    PermissionDeniedError,
-)
-from keyrot.secret_model import AdminCredentials
+from keyrot.openai_admin import OpenAIAdminClient, OpenAIKeyProbe, OpenAITransport, admin_errors, load_admin_client
 from keyrot.settings import RotationSettings
+
+# admin_errors and load_admin_client live in keyrot.openai_admin (one home); re-exported for existing importers.
+__all__ = ["RotationContext", "admin_errors", "build_rotation_context", "load_admin_client", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -63,32 +56,3 @@ def build_rotation_context(
         sleep=sleep,
         now=now,
     )
-
-
-def load_admin_client(store: SecretStore, settings: RotationSettings, transport: OpenAITransport) -> OpenAIAdminClient:
-    """Read the admin key (AWSCURRENT of the admin-key secret) and return a client holding it."""
-    text = store.get_string(settings.admin_secret_arn, stage=STAGE_CURRENT)
-    if text is None:
-        raise AdminKeyError(
-            f"the admin-key secret {settings.admin_secret_arn} holds no value: put the OpenAI admin key with "
-            f"`keyrot admin-key set --env {settings.environment}` (docs/runbook.md#admin-key-missing)"
-        )
-    credentials = AdminCredentials.from_json(text)
-    return OpenAIAdminClient(credentials.admin_key, transport)
-
-
-@contextmanager
-def admin_errors() -> Iterator[None]:
-    """Report the admin key being rejected as AdminKeyError, which says what to fix."""
-    try:
-        yield
-    except InvalidKeyError as exc:
-        raise AdminKeyError(
-            f"the OpenAI admin key was rejected as invalid or revoked ({exc}); put a valid admin key "
-            "(docs/runbook.md#admin-key-missing)"
-        ) from exc
-    except PermissionDeniedError as exc:
-        raise AdminKeyError(
-            f"the OpenAI admin key lacks permission for this call ({exc}); it must be an organization "
-            "admin key with write access to projects"
-        ) from exc

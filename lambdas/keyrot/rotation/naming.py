@@ -1,31 +1,5 @@
-"""Names of the OpenAI service accounts keyrot mints: they identify environment, key name and rotation token."""
+"""Names of the OpenAI service accounts keyrot mints (defined in keyrot.inventory.naming, re-exported here)."""
 
-from __future__ import annotations
+from keyrot.inventory.naming import ServiceAccountName
 
-from dataclasses import dataclass
-
-from keyrot.constants import SERVICE_ACCOUNT_NAME_PREFIX
-from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN
-
-_SEPARATOR = ":"
-
-
-@dataclass(frozen=True)
-class ServiceAccountName:
-    environment: str
-    key_name: str
-    token: str
-
-    def __str__(self) -> str:
-        return _SEPARATOR.join((SERVICE_ACCOUNT_NAME_PREFIX, self.environment, self.key_name, self.token))
-
-    @classmethod
-    def parse(cls, name: str) -> ServiceAccountName | None:
-        """The parts of a keyrot-minted name, or None for any other service account."""
-        parts = name.split(_SEPARATOR)
-        if len(parts) != 4 or parts[0] != SERVICE_ACCOUNT_NAME_PREFIX:
-            return None
-        _, environment, key_name, token = parts
-        if not (ENVIRONMENT_PATTERN.fullmatch(environment) and KEY_NAME_PATTERN.fullmatch(key_name) and token):
-            return None
-        return cls(environment=environment, key_name=key_name, token=token)
+__all__ = ["ServiceAccountName"]
