@@ -70,6 +70,13 @@ def test_zero_downtime_loses_no_request() -> None:
     assert figures["rotations_succeeded_first_attempt"] == figures["rotations"]
 
 
+def test_zero_downtime_emergency_rotations_cost_at_most_one_request_each() -> None:
+    emergency = _smoke("zero_downtime").figures["emergency"]
+    assert emergency["requests_sent"] > 0 and emergency["revocations"] == emergency["rotations"] >= 1
+    assert max(emergency["failed_per_rotation"]) <= 1
+    assert emergency["rejections_absorbed"] >= 1  # the revoked key was really used, and the retry absorbed it
+
+
 def test_cost_model_breaks_every_estimate_down_by_resource() -> None:
     estimates = _smoke("cost").figures["estimates"]
     for label, estimate in estimates.items():
