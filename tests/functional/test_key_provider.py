@@ -125,6 +125,24 @@ def test_rejected_key_triggers_an_immediate_refresh_at_most_once_per_interval(
     assert provider.refreshes == 3
 
 
+def test_each_newly_rejected_key_refreshes_at_once_even_within_the_interval(world: RotationWorld, rotated: str) -> None:
+    # GIVEN a provider whose key is rejected, then the key it moved to is rejected seconds later (two emergencies)
+    clock = FakeClock()
+    provider = KeyProvider(rotated, client=world.secrets, ttl_seconds=300, clock=clock)
+    first = provider()
+    assert world.driver().rotate(rotated).succeeded
+    assert provider.key_rejected(first) is True
+    second = provider()
+    assert world.driver().rotate(rotated).succeeded
+    # WHEN the second key is reported rejected within the rate-limit interval of the first refresh
+    refreshed = provider.key_rejected(second)
+    # THEN it refreshes at once (a new fact), but a repeated report of the same key waits for the interval
+    assert refreshed is True and provider.key_id == world.current(rotated).key_id
+    assert provider.key_rejected(provider()) is True  # first report of the third key
+    assert provider.key_rejected(provider()) is False  # the same key again, within the interval
+    assert provider.refreshes == 4
+
+
 @pytest.fixture
 def emergency(openai_standin: Any, secrets_client: Any) -> tuple[RotationWorld, str]:
     """A secret rotated once in an environment with grace 0: every later rotation revokes the previous key at once."""
