@@ -8,11 +8,13 @@ for ever, the 401 hook hangs every request, and after max_staleness_seconds the 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import select
 import signal
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -254,3 +256,14 @@ def test_an_async_provider_in_a_child_forked_mid_refresh_serves_the_new_key(
     refreshing.join(30)
     # THEN the child refreshed on its own
     assert answer == {"refreshed": True, "key_id": NEW.key_id}
+
+
+def test_fork_safety_keeps_no_provider_alive() -> None:
+    # GIVEN an application that builds providers and drops them (one per tenant, per test, per reload)
+    providers = [KeyProvider("keyrot/dev/chat-backend", client=object()) for _ in range(50)]
+    references = [weakref.ref(provider) for provider in providers]
+    # WHEN it drops them
+    del providers
+    gc.collect()
+    # THEN the fork registry held none of them alive
+    assert all(reference() is None for reference in references)
