@@ -6,6 +6,7 @@ Call inside an active moto context (`mock_aws()` or an in-process ThreadedMotoSe
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,24 @@ from typing import Any
 import requests
 
 from keyrot.aws.secrets import SecretStore
-from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, TAG_ENVIRONMENT, TAG_KEY_NAME, TAG_PROJECT_ID
+from keyrot.constants import (
+    ENV_ADMIN_SECRET_ARN,
+    ENV_ENVIRONMENT,
+    ENV_GRACE_PERIOD_SECONDS,
+    ENV_KEY_EXPIRY_SECONDS,
+    ENV_MANAGED_SECRETS,
+    ENV_MAX_GRACE_PERIOD_SECONDS,
+    ENV_OPENAI_BASE_URL,
+    ENV_PROJECT_ID,
+    ENV_ROTATION_INTERVAL_SECONDS,
+    ENV_SHARED_ENVIRONMENTS,
+    STAGE_CURRENT,
+    STAGE_PENDING,
+    STAGE_PREVIOUS,
+    TAG_ENVIRONMENT,
+    TAG_KEY_NAME,
+    TAG_PROJECT_ID,
+)
 from keyrot.openai_admin import OpenAITransport, RetryPolicy, Timeouts
 from keyrot.rotation import RotationContext, RotationRequest, run_rotation_step
 from keyrot.rotation.context import build_rotation_context, utc_now
@@ -59,22 +77,26 @@ class RotationWorld:
             Name=f"keyrot/{environment}/openai-admin-key",
             SecretString=AdminCredentials(world.admin_key).to_json(),
         )["ARN"]
+        # Deployed as the infrastructure deploys it: the project and the managed secrets are declared (each secret is
+        # added by create_managed_secret), no other environment shares the project.
+        declared: dict[str, Any] = {"project_id": world.project_id, "managed_secrets": {}, "shared_environments": ()}
         world.settings = RotationSettings(
             environment=environment,
             admin_secret_arn=world.admin_secret_arn,
             openai_base_url=openai.base_url,
             validation_attempts=3,
             validation_delay_seconds=0.05,
-            **settings,
+            **{**declared, **settings},
         )
         return world
 
     # --- secrets -----------------------------------------------------------------------------------
 
     def create_managed_secret(
-        self, key_name: str, *, tags: list[dict[str, str]] | None = None, rotation: bool = True
+        self, key_name: str, *, tags: list[dict[str, str]] | None = None, rotation: bool = True, declare: bool = True
     ) -> str:
-        """A secret as the infrastructure creates it: tagged, no value, rotation enabled."""
+        """A secret as the infrastructure creates it: tagged, no value, rotation enabled, declared to the functions
+        (KEYROT_MANAGED_SECRETS) unless `declare` is false."""
         if tags is None:
             tags = [
                 {"Key": TAG_ENVIRONMENT, "Value": self.environment},
@@ -84,7 +106,33 @@ class RotationWorld:
         arn = self.secrets.create_secret(Name=f"keyrot/{self.environment}/{key_name}", Tags=tags)["ARN"]
         if rotation:
             enable_rotation(self.secrets.meta.region_name, arn, ROTATION_LAMBDA_ARN)
+        if declare:
+            self.declare(key_name, str(arn))
         return str(arn)
+
+    def declare(self, key_name: str, arn: str) -> None:
+        """Add `key_name` -> `arn` to the managed secrets this world's functions are deployed with."""
+        assert self.settings is not None
+        managed = {**(self.settings.managed_secrets or {}), key_name: arn}
+        self.settings = dataclasses.replace(self.settings, managed_secrets=managed)
+
+    def environment_variables(self) -> dict[str, str]:
+        """The rotation function's environment as the infrastructure sets it for this world."""
+        assert self.settings is not None
+        settings = self.settings
+        variables = {
+            ENV_ENVIRONMENT: self.environment,
+            ENV_ADMIN_SECRET_ARN: self.admin_secret_arn,
+            ENV_OPENAI_BASE_URL: settings.openai_base_url,
+            ENV_GRACE_PERIOD_SECONDS: str(settings.grace_period_seconds),
+            ENV_MAX_GRACE_PERIOD_SECONDS: str(settings.max_grace_period_seconds),
+            ENV_KEY_EXPIRY_SECONDS: str(settings.key_expiry_seconds),
+            ENV_ROTATION_INTERVAL_SECONDS: str(settings.rotation_interval_seconds),
+            ENV_PROJECT_ID: self.project_id,
+            ENV_MANAGED_SECRETS: json.dumps(dict(settings.managed_secrets or {})),
+            ENV_SHARED_ENVIRONMENTS: ",".join(settings.shared_environments or ()),
+        }
+        return variables
 
     def read(self, arn: str, stage: str = STAGE_CURRENT) -> ManagedKey | None:
         text = SecretStore(self.secrets).get_string(arn, stage=stage)

@@ -6,6 +6,20 @@ from keyrot.openai_admin.errors import InvalidKeyError, PermissionDeniedError
 from keyrot.openai_admin.models import KeyCheck, KeyStatus, RateLimitHeadroom
 from keyrot.openai_admin.transport import OpenAITransport
 
+# How OpenAI says "this key authenticated, it only lacks a permission" (fact sheet section 10: a scoped 401 with
+# code null and "Missing scopes: ..." in the message; "insufficient permissions" in the same sentence). Codes are
+# matched too, should OpenAI start sending one.
+_PERMISSION_CODES = frozenset({"insufficient_permissions", "missing_scope", "missing_scopes", "insufficient_scope"})
+_PERMISSION_PHRASES = ("missing scopes", "insufficient permissions")
+
+
+def lacks_permission(error: PermissionDeniedError) -> bool:
+    """True when the refusal's body says the key authenticated but lacks a permission (scope, role)."""
+    if error.code and error.code.lower() in _PERMISSION_CODES:
+        return True
+    text = str(error).lower()
+    return any(phrase in text for phrase in _PERMISSION_PHRASES)
+
 
 class OpenAIKeyProbe:
     """Validates project and service-account keys. Consumes no tokens."""
@@ -13,13 +27,20 @@ class OpenAIKeyProbe:
     def __init__(self, transport: OpenAITransport) -> None:
         self._transport = transport
 
-    def check(self, api_key: str) -> KeyCheck:
-        """VALID, DEAD (401 invalid_api_key) or RESTRICTED (other 401/403). Other failures raise OpenAIError."""
+    def check(self, api_key: str, *, strict: bool = False) -> KeyCheck:
+        """VALID, DEAD (401 invalid_api_key) or RESTRICTED (other 401/403). Other failures raise OpenAIError.
+
+        `strict` (validation before promotion): RESTRICTED only for a refusal that says the key authenticated but
+        lacks a permission; any other 401/403 (IP allow-list, region, an admin key, an unknown refusal) proves
+        nothing about the key and is raised as PermissionDeniedError.
+        """
         try:
             response = self._transport.request("GET", "/models", bearer=api_key, operation="list models")
         except InvalidKeyError as exc:
             return KeyCheck(KeyStatus.DEAD, detail=str(exc))
         except PermissionDeniedError as exc:
+            if strict and not lacks_permission(exc):
+                raise
             return KeyCheck(KeyStatus.RESTRICTED, detail=str(exc))
         return KeyCheck(KeyStatus.VALID, rate_limits=RateLimitHeadroom.from_headers(response.headers))
 

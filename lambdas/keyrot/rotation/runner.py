@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keyrot.constants import TAG_KEY_NAME
+from keyrot.rotation.contain import Cleanup
 from keyrot.rotation.context import RotationContext
+from keyrot.rotation.deployment import declared_identity
 from keyrot.rotation.events import RotationRequest
 from keyrot.rotation.guard import GuardDecision, check_version_stage
 from keyrot.rotation.revoke import RevocationResult
@@ -26,6 +28,7 @@ class StepOutcome:
     key_id: str | None
     revocation: RevocationResult | None
     seconds: float
+    cleanup: Cleanup | None = None  # finishSecret: the keys it revoked after promotion, and what it could not
 
 
 class RotationTelemetry(Protocol):
@@ -71,6 +74,7 @@ def run_rotation_step(
         description = ctx.store.describe(request.secret_id)
         key_name = description.tag_map.get(TAG_KEY_NAME)
         telemetry.step_started(request, key_name)
+        declared_identity(description, ctx.settings)  # a secret the deployment does not declare: nothing is done
         decision = check_version_stage(description, request.token)
         if decision is GuardDecision.ALREADY_CURRENT and request.step != "finishSecret":
             result = StepResult("already current; nothing to do")
@@ -87,6 +91,7 @@ def run_rotation_step(
         key_id=result.key_id,
         revocation=result.revocation,
         seconds=clock() - started,
+        cleanup=result.cleanup,
     )
     telemetry.step_succeeded(outcome)
     return outcome

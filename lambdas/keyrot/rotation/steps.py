@@ -6,18 +6,29 @@ import logging
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from keyrot.aws.secrets import SecretDescription
 from keyrot.constants import CLOCK_SKEW_SECONDS, ROTATION_TIMEOUT_SECONDS, STAGE_CURRENT, STAGE_PENDING
-from keyrot.errors import AwsCallError, KeyValidationError, RotationStateError, SecretContractError
-from keyrot.openai_admin import KeyStatus, NotFoundError, OpenAIAdminClient, OpenAIError
-from keyrot.rotation.context import RotationContext, admin_errors
+from keyrot.errors import AwsCallError, KeyValidationError, RevocationError, RotationStateError, SecretContractError
+from keyrot.inventory.naming import ServiceAccountName
+from keyrot.openai_admin import (
+    KeyStatus,
+    NotFoundError,
+    OpenAIAdminClient,
+    OpenAIError,
+    PermissionDeniedError,
+    admin_errors,
+)
+from keyrot.rotation.attempts import attempt_accounts, delete_attempt_accounts, discard_attempt
+from keyrot.rotation.contain import Cleanup, contain, revoke_displaced
+from keyrot.rotation.context import RotationContext
+from keyrot.rotation.deployment import declared_identity
+from keyrot.rotation.errors import StalePendingKeyError
 from keyrot.rotation.events import RotationRequest, StepName
-from keyrot.rotation.naming import ServiceAccountName
-from keyrot.rotation.revoke import RevocationResult, revoke_previous
+from keyrot.rotation.revoke import RevocationResult
 from keyrot.rotation.validation import wait_until_live
-from keyrot.secret_model import ManagedKey, SecretIdentity
+from keyrot.secret_model import ManagedKey, Promotion, SecretIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +40,7 @@ class StepResult:
     action: str
     key_id: str | None = None
     revocation: RevocationResult | None = None
+    cleanup: Cleanup | None = None  # finishSecret: the displaced (or, in an emergency, every other) key revoked
 
 
 def create_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
@@ -39,23 +51,22 @@ def create_secret(ctx: RotationContext, request: RotationRequest, description: S
     live are abandoned and deleted before minting; younger ones may be the one a concurrent invocation is about to
     store, so they are deleted only once this invocation's pending value is settled.
     """
-    identity = _identity(ctx, description)
-    name = str(ServiceAccountName(identity.environment, identity.key_name, request.token))
+    identity = declared_identity(description, ctx.settings)
+    name = ServiceAccountName(identity.environment, identity.key_name, request.token)
     stored = ctx.store.get_string(request.secret_id, stage=STAGE_PENDING, version_id=request.token)
+    admin = ctx.admin()
     if stored is not None:
         pending = ManagedKey.from_json(stored, what="pending secret value")
         pending.check_identity(identity, what="pending secret value")
-        _sweep(ctx.admin(), identity.project_id, name, keep=pending.service_account_id)
+        delete_attempt_accounts(admin, identity.project_id, name, keep={pending.service_account_id})
         return StepResult("pending value already stored", key_id=pending.key_id)
 
-    admin = ctx.admin()
-    with admin_errors():
-        leftovers = [account for account in admin.iter_service_accounts(identity.project_id) if account.name == name]
+    leftovers = attempt_accounts(admin, identity.project_id, name)
     abandoned_before = ctx.now().timestamp() - ROTATION_TIMEOUT_SECONDS - CLOCK_SKEW_SECONDS
-    _delete_leftovers(admin, identity.project_id, [a.id for a in leftovers if a.created_at < abandoned_before])
+    delete_attempt_accounts(admin, identity.project_id, name, created_before=abandoned_before, listed=leftovers)
     expiry = ctx.settings.key_expiry_seconds or None
     with admin_errors():
-        minted = admin.create_service_account(identity.project_id, name, expires_in_seconds=expiry)
+        minted = admin.create_service_account(identity.project_id, str(name), expires_in_seconds=expiry)
     created_at = ctx.now()
     key = ManagedKey(
         api_key=minted.api_key,
@@ -74,10 +85,10 @@ def create_secret(ctx: RotationContext, request: RotationRequest, description: S
         if winner is None:
             raise
         # A duplicate invocation stored its key first (Secrets Manager refuses a second value): that one stands.
-        _sweep(admin, identity.project_id, name, keep=winner.service_account_id)
+        delete_attempt_accounts(admin, identity.project_id, name, keep={winner.service_account_id})
         return StepResult("pending value stored by a concurrent invocation", key_id=winner.key_id)
-    young = [a.id for a in leftovers if a.created_at >= abandoned_before and a.id != key.service_account_id]
-    _delete_leftovers(admin, identity.project_id, young)
+    young = [a for a in leftovers if a.created_at >= abandoned_before]
+    delete_attempt_accounts(admin, identity.project_id, name, keep={key.service_account_id}, listed=young)
     return StepResult("minted", key_id=key.key_id)
 
 
@@ -87,7 +98,7 @@ def set_secret(ctx: RotationContext, request: RotationRequest, description: Secr
 
 
 def test_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
-    """Prove the pending key belongs to the configured project and authenticates (allowing for propagation).
+    """Prove the pending key is keyrot's for this version, lives long enough, and authenticates.
 
     Configuring rotation with RotateImmediately=false runs testSecret alone, on a copy of the current value; on a
     secret that has no value yet there is nothing to test, and the configuration must not fail for it.
@@ -95,7 +106,10 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
     stored = _read_pending_text(ctx, request, description)  # one read serves both questions
     if stored is None and description.version_with(STAGE_CURRENT) is None:
         return StepResult("nothing to test: the secret has no value yet")
-    pending = _parse_pending(ctx, description, request, stored)
+    identity = declared_identity(description, ctx.settings)
+    pending = _parse_pending(description, request, stored, identity)
+    _refuse_if_expiring(ctx, request, description, pending, identity)
+    expected = str(ServiceAccountName(identity.environment, identity.key_name, request.token))
     with admin_errors():
         try:
             listed = ctx.admin().get_project_api_key(pending.project_id, pending.key_id)
@@ -107,14 +121,25 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
         raise KeyValidationError(
             f"pending key {pending.key_id} is not owned by service account {pending.service_account_id}"
         )
+    if listed.owner_name is not None and listed.owner_name != expected:
+        raise KeyValidationError(
+            f"pending key {pending.key_id} belongs to service account {pending.service_account_id}, which is not "
+            f"keyrot's {expected!r}: it is not promoted"
+        )
     settings = ctx.settings
-    check = wait_until_live(
-        ctx.probe,
-        pending.api_key,
-        attempts=settings.validation_attempts,
-        delay_seconds=settings.validation_delay_seconds,
-        sleep=ctx.sleep,
-    )
+    try:
+        check = wait_until_live(
+            ctx.probe,
+            pending.api_key,
+            attempts=settings.validation_attempts,
+            delay_seconds=settings.validation_delay_seconds,
+            sleep=ctx.sleep,
+        )
+    except PermissionDeniedError as exc:
+        raise KeyValidationError(
+            f"pending key {pending.key_id} is refused by OpenAI after {settings.validation_attempts} attempt(s) with "
+            f"an answer that does not show it authenticates ({exc}); AWSCURRENT is unchanged"
+        ) from exc
     if check.status is KeyStatus.DEAD:
         raise KeyValidationError(
             f"pending key {pending.key_id} is rejected by OpenAI (invalid_api_key) after "
@@ -126,19 +151,35 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
 
 
 def finish_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
-    """Make the pending version AWSCURRENT, drop AWSPENDING, and in emergency mode revoke the previous key."""
+    """Make the pending version AWSCURRENT (recording when), revoke what it displaced, then drop AWSPENDING.
+
+    The keyrot:promoted tag is written before AWSCURRENT moves (a retry rewrites it), so the promotion time is known
+    whenever the version is current. After the promotion, keys it displaced are revoked: a failure there is reported
+    (and retried by the janitor) but never undoes the promotion. In emergency mode every other key is revoked, and
+    a failure fails the step (AWSPENDING stays on the new current version), so Secrets Manager's retry completes it.
+    """
+    identity = declared_identity(description, ctx.settings)
     current = description.version_with(STAGE_CURRENT)
     key_id: str | None = None
     if current != request.token:
-        pending = _read_pending(ctx, request, description)  # never promote an empty or foreign version
+        pending = _parse_pending(description, request, _read_pending_text(ctx, request, description), identity)
+        _refuse_if_expiring(ctx, request, description, pending, identity)
         key_id = pending.key_id
+        ctx.store.tag(request.secret_id, [Promotion(request.token, ctx.now()).to_tag()])
         ctx.store.move_stage(request.secret_id, STAGE_CURRENT, to_version=request.token, from_version=current)
+    action = "promoted" if key_id else "already current"
+    if ctx.settings.emergency:
+        cleanup = contain(ctx, request.secret_id)
+        if cleanup.failures:
+            raise RevocationError(
+                f"the new key is current, but containment left keys live: {'; '.join(cleanup.failures)}"
+            )
+    else:
+        cleanup = revoke_displaced(ctx, request.secret_id)
+    # Last: a rotation counts as finished (for Secrets Manager and `keyrot rotate`) once AWSPENDING is gone.
     if STAGE_PENDING in description.stages_of(request.token):
         ctx.store.remove_stage(request.secret_id, STAGE_PENDING, from_version=request.token)
-    revocation = None
-    if ctx.settings.emergency:
-        revocation = revoke_previous(ctx, request.secret_id)
-    return StepResult("promoted" if key_id else "already current", key_id=key_id, revocation=revocation)
+    return StepResult(action, key_id=key_id, revocation=_previous_result(cleanup), cleanup=cleanup)
 
 
 test_secret.__test__ = False  # type: ignore[attr-defined]  # a rotation step, not a pytest test
@@ -152,18 +193,37 @@ STEPS: dict[StepName, StepFunction] = {
 }
 
 
-def _identity(ctx: RotationContext, description: SecretDescription) -> SecretIdentity:
-    identity = SecretIdentity.from_tags(description.tags)
-    if identity.environment != ctx.settings.environment:
-        raise RotationStateError(
-            f"secret {description.name} belongs to environment {identity.environment!r}; this function "
-            f"rotates {ctx.settings.environment!r} only"
-        )
-    return identity
+def _refuse_if_expiring(
+    ctx: RotationContext,
+    request: RotationRequest,
+    description: SecretDescription,
+    pending: ManagedKey,
+    identity: SecretIdentity,
+) -> None:
+    """A pending key whose OpenAI-side expiry falls before the next rotation plus the maximum grace would die while
+    current (or while still the previous key in use): discard the attempt instead, so the next one mints afresh."""
+    if pending.expires_at is None:
+        return
+    now = ctx.now()
+    floor = ctx.settings.promotion_floor_seconds
+    left = (pending.expires_at - now).total_seconds()
+    if left >= floor:
+        return
+    name = ServiceAccountName(identity.environment, identity.key_name, request.token)
+    discarded = discard_attempt(ctx, request.secret_id, request.token, name, identity.project_id)
+    raise StalePendingKeyError(
+        f"pending key {pending.key_id} of {description.name} expires at {_iso(pending.expires_at)}, "
+        f"{_days(left)} from now: less than the rotation interval ({_days(ctx.settings.rotation_interval_seconds)}) "
+        f"plus the maximum grace period ({_days(ctx.settings.max_grace_period_seconds)}), so it would die in use. "
+        f"It was not promoted but discarded ({len(discarded.deleted_accounts)} service account(s) deleted, "
+        f"AWSPENDING removed); AWSCURRENT is unchanged. Start a fresh rotation with `keyrot rotate --env "
+        f"{identity.environment} --key {identity.key_name}`, or let the schedule start one"
+    )
 
 
-def _read_pending(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> ManagedKey:
-    return _parse_pending(ctx, description, request, _read_pending_text(ctx, request, description))
+def _previous_result(cleanup: Cleanup) -> RevocationResult | None:
+    """The revocation to report as "the previous key's" (metrics and logs count revoked keys from it)."""
+    return next((result for result in cleanup.revoked if result.status == "revoked"), None)
 
 
 def _read_pending_text(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> str | None:
@@ -171,9 +231,8 @@ def _read_pending_text(ctx: RotationContext, request: RotationRequest, descripti
 
 
 def _parse_pending(
-    ctx: RotationContext, description: SecretDescription, request: RotationRequest, stored: str | None
+    description: SecretDescription, request: RotationRequest, stored: str | None, identity: SecretIdentity
 ) -> ManagedKey:
-    identity = _identity(ctx, description)
     if stored is None:
         raise RotationStateError(f"version {request.token} of secret {description.name} holds no value yet")
     pending = ManagedKey.from_json(stored, what="pending secret value")
@@ -185,23 +244,6 @@ def _pending_stage(description: SecretDescription, request: RotationRequest) -> 
     # After a crash inside finishSecret the token may already be current: read it under the label it has.
     stages = description.stages_of(request.token)
     return STAGE_PENDING if STAGE_PENDING in stages else STAGE_CURRENT
-
-
-def _sweep(admin: OpenAIAdminClient, project_id: str, name: str, *, keep: str) -> None:
-    """Delete the service accounts named for this rotation except `keep`, the one the pending value holds."""
-    with admin_errors():
-        doomed = [account.id for account in admin.iter_service_accounts(project_id) if account.name == name]
-    _delete_leftovers(admin, project_id, [account_id for account_id in doomed if account_id != keep])
-
-
-def _delete_leftovers(admin: OpenAIAdminClient, project_id: str, account_ids: list[str]) -> None:
-    """Delete accounts minted for this rotation whose keys were never stored (nobody holds those keys)."""
-    if not account_ids:
-        return
-    with admin_errors():
-        deleted = sum(1 for account_id in account_ids if admin.delete_service_account(project_id, account_id))
-    if deleted:
-        logger.warning("deleted %d leftover service account(s) named for this rotation", deleted)
 
 
 def _discard_if_unstored(
@@ -217,3 +259,11 @@ def _discard_if_unstored(
         admin.delete_service_account(key.project_id, key.service_account_id)
         return other
     return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:.1f} days"

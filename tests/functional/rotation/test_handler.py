@@ -10,6 +10,8 @@ import pytest
 from keyrot import metric_names as m
 from keyrot.errors import AdminKeyError, RotationEventError
 from keyrot.handlers import rotate
+from keyrot.rotation import UndeclaredSecretError
+from lab.openai_standin import Fault
 from lab.rotation_driver import RotationDriver
 from lab.scenario import RotationWorld
 
@@ -85,6 +87,53 @@ def test_handler_rejects_a_malformed_event_and_counts_it(lambda_env: RotationWor
     lines = _lines(capfd.readouterr().out)
     _, document = _emf(lines)[m.ROTATION_FAILED]
     assert document["step"] == "invalid-event"
+
+
+def _deploy(world: RotationWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function's environment as the infrastructure sets it, its managed secrets declared."""
+    for name, value in world.environment_variables().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KEYROT_VALIDATION_DELAY_SECONDS", "0.01")
+
+
+def test_handler_refuses_a_secret_the_deployment_does_not_declare_and_counts_it(
+    lambda_env: RotationWorld, capfd: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a deployment declaring chat-backend, and a decoy tagged like a keyrot secret pointed at the function
+    world = lambda_env
+    world.create_managed_secret("chat-backend")
+    decoy = world.create_managed_secret("decoy", declare=False)
+    _deploy(world, monkeypatch)
+    driver = RotationDriver(world.secrets, lambda event: rotate.handler(event, None))
+    token = driver.start(decoy)
+    # WHEN the function is invoked for the decoy
+    with pytest.raises(UndeclaredSecretError):
+        driver.step(decoy, token, "createSecret")
+    # THEN it is refused and counted through the failure path, and nothing was minted
+    _, document = _emf(_lines(capfd.readouterr().out))[m.ROTATION_FAILED]
+    assert (document["step"], document["error_class"]) == ("createSecret", "UndeclaredSecretError")
+    assert world.openai.calls_to("create_service_account") == []
+
+
+def test_handler_counts_a_displaced_key_it_could_not_revoke_and_keeps_the_promotion(
+    lambda_env: RotationWorld, capfd: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a declared secret with a current and a previous key, and OpenAI failing every deletion
+    world = lambda_env
+    arn = world.create_managed_secret("chat-backend")
+    _deploy(world, monkeypatch)
+    driver = RotationDriver(world.secrets, lambda event: rotate.handler(event, None))
+    assert driver.rotate(arn).succeeded and driver.rotate(arn).succeeded
+    capfd.readouterr()
+    world.openai.faults.add(Fault(endpoint="delete_service_account", status=500))
+    # WHEN a rotation displaces the previous key
+    run = driver.rotate(arn)
+    # THEN the rotation succeeded, and the key it could not revoke is logged and counted in RevocationFailed
+    assert run.succeeded, run.failures
+    lines = _lines(capfd.readouterr().out)
+    metrics = _emf(lines)
+    assert m.REVOCATION_FAILED in metrics and m.ROTATION_SUCCEEDED in metrics
+    assert any(line.get("message") == "displaced key not revoked" for line in lines)
 
 
 def test_handler_without_configuration_fails_clearly(world: RotationWorld) -> None:

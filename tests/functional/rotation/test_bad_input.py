@@ -10,6 +10,7 @@ import pytest
 
 from keyrot.errors import AdminKeyError, KeyValidationError, RotationEventError, RotationStateError, SecretContractError
 from keyrot.openai_admin import NotFoundError
+from keyrot.rotation import UndeclaredSecretError
 from lab.moto_gaps import create_pending_placeholder, disable_rotation
 from lab.scenario import RotationWorld
 
@@ -62,11 +63,48 @@ def test_missing_tags_are_named_and_nothing_is_minted(world: RotationWorld) -> N
 
 
 def test_secret_of_another_environment_is_refused(world: RotationWorld) -> None:
+    # GIVEN a secret declared to this function but tagged for another environment
     prod = dataclasses.replace(world, environment="prod")
-    arn = prod.create_managed_secret("chat-backend")
+    arn = prod.create_managed_secret("chat-backend", declare=False)
+    world.declare("chat-backend", arn)
     token = world.driver().start(arn)
     before = snapshot(world)
     with pytest.raises(RotationStateError, match="belongs to environment 'prod'; this function rotates 'dev' only"):
+        _attempt(world, arn, token=token)
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("step", ["createSecret", "testSecret", "finishSecret"])
+def test_a_secret_the_deployment_does_not_declare_is_refused_and_nothing_changes(
+    world: RotationWorld, step: str
+) -> None:
+    # GIVEN a decoy someone created and tagged exactly as keyrot's own secrets are, with rotation pointed at keyrot
+    arn = world.create_managed_secret("chat-backend", declare=False)
+    token = world.driver().start(arn)
+    before = snapshot(world)
+    # WHEN any step is invoked for it THEN it is refused, naming the declaration, and nothing is minted or changed
+    with pytest.raises(UndeclaredSecretError, match="not one of the secrets this deployment manages"):
+        _attempt(world, arn, step=step, token=token)
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "message"),
+    [
+        ("keyrot:key-name", "billing", "tagged for key 'billing' but the deployment declares it for 'chat-backend'"),
+        ("keyrot:openai-project-id", "proj_elsewhere", "tagged for OpenAI project proj_elsewhere"),
+    ],
+)
+def test_a_declared_secret_whose_tags_disagree_with_the_deployment_is_refused(
+    world: RotationWorld, tag: str, value: str, message: str
+) -> None:
+    # GIVEN the declared secret of chat-backend whose tag was rewritten (TagResource by someone in the account)
+    arn = world.create_managed_secret("chat-backend")
+    world.secrets.tag_resource(SecretId=arn, Tags=[{"Key": tag, "Value": value}])
+    token = world.driver().start(arn)
+    before = snapshot(world)
+    # WHEN the rotation runs THEN the deployment wins: refused, nothing minted or stored
+    with pytest.raises(UndeclaredSecretError, match=message):
         _attempt(world, arn, token=token)
     assert snapshot(world) == before
 
@@ -129,6 +167,8 @@ def test_pending_value_for_another_project_is_refused(world: RotationWorld) -> N
 
 
 def test_project_that_openai_does_not_know_fails_cleanly(world: RotationWorld) -> None:
+    # GIVEN a deployment (and its secret) for a project OpenAI does not have
+    world = world.with_settings(project_id="proj_missing")
     arn = world.create_managed_secret(
         "chat-backend",
         tags=[
@@ -175,8 +215,8 @@ def test_missing_or_invalid_admin_key_is_explained(world: RotationWorld, admin_v
 
 def test_admin_key_without_write_scope_is_explained(world: RotationWorld) -> None:
     read_only = world.openai.state.add_admin_key(scopes={"api.management.read", "api.usage.read"})
-    broken = _admin_secret(world, json.dumps({"admin_key": read_only}))
     arn = world.create_managed_secret("chat-backend")
+    broken = _admin_secret(world, json.dumps({"admin_key": read_only}))
     token = broken.driver().start(arn)
     before = snapshot(world)
     with pytest.raises(AdminKeyError, match="lacks permission"):
