@@ -20,7 +20,7 @@ import pytest
 
 import keyrot
 from keyrot.client import KeyProvider, async_openai_client, openai_client
-from keyrot.client.refresh_auth import RefreshOnRejection
+from keyrot.client.refresh_auth import refresh_on_rejection
 from keyrot.secret_model import ManagedKey
 from lab.scenario import RotationWorld
 
@@ -205,7 +205,7 @@ def test_a_streamed_upload_is_not_replayed() -> None:
     provider()
     secrets.current = "sk-fake-new-2"
     double = OpenAIDouble({"sk-fake-old-1"})
-    http = httpx2.Client(transport=StreamingTransport(double), auth=RefreshOnRejection(provider))
+    http = httpx2.Client(transport=StreamingTransport(double), auth=refresh_on_rejection(provider))
 
     def body() -> Any:
         yield b"part"

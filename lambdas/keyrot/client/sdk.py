@@ -2,8 +2,9 @@
 emergency ones included: `openai_client("keyrot/prod/chat-backend")`.
 
 The client's key comes from a KeyProvider (cached, refreshed before each TTL ends) and its HTTP client carries
-RefreshOnRejection: a request OpenAI answers 401 invalid_api_key (the key was revoked) is sent once more with the
-key Secrets Manager now holds. The OpenAI SDK is imported here, on first use, never when keyrot.client is imported.
+keyrot's refresh-on-rejection auth: a request OpenAI answers 401 invalid_api_key (the key was revoked) is sent once
+more with the key Secrets Manager now holds. The OpenAI SDK is imported here, on first use, never when
+keyrot.client is imported.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def async_openai_client(secret: str | AsyncKeyProvider, /, **client_kwargs: Any)
 
 def _with_refresh(client_kwargs: dict[str, Any], provider: KeyProvider | AsyncKeyProvider, default: Any) -> Any:
     """The HTTP client for the SDK (the caller's, or the SDK's default) with keyrot's refresh-on-rejection auth."""
-    from keyrot.client.refresh_auth import RefreshOnRejection
+    from keyrot.client.refresh_auth import refresh_on_rejection
 
     if "api_key" in client_kwargs:
         raise TypeError("do not pass api_key: the key comes from the secret (pass a KeyProvider to tune how)")
@@ -57,7 +58,7 @@ def _with_refresh(client_kwargs: dict[str, Any], provider: KeyProvider | AsyncKe
             f"the http_client already has an auth ({type(http_client.auth).__name__}); keyrot needs that slot to "
             "retry requests OpenAI rejects after a rotation: pass an http_client without auth"
         )
-    http_client.auth = RefreshOnRejection(provider)
+    http_client.auth = refresh_on_rejection(provider)
     return http_client
 
 
