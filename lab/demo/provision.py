@@ -39,6 +39,9 @@ NOT_EMULATED = (
 )
 
 
+NOT_EVALUATED_REASON = "Not evaluated: alarms are stored in the emulator, and nothing evaluates them there."
+
+
 @dataclass
 class Created:
     type: str
@@ -365,7 +368,13 @@ class EmulatorMocks(pulumi.runtime.Mocks):
                 Threshold=float(i["threshold"]),
                 Dimensions=[{"Name": k, "Value": v} for k, v in (i.get("dimensions") or {}).items()],
             )
-        self.client("cloudwatch").put_metric_alarm(**kwargs)
+        cloudwatch = self.client("cloudwatch")
+        cloudwatch.put_metric_alarm(**kwargs)
+        # A new alarm shows INSUFFICIENT_DATA until CloudWatch evaluates it; the emulator never does, so it must not
+        # claim an evaluated state (moto stores new alarms as OK).
+        cloudwatch.set_alarm_state(
+            AlarmName=i["name"], StateValue="INSUFFICIENT_DATA", StateReason=NOT_EVALUATED_REASON
+        )
         return i["name"], {"arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{i['name']}"}
 
     def _dashboard(self, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -1,4 +1,8 @@
-"""`make demo` runs end to end: the rehearsal passes every one of its checks and leaves nothing running."""
+"""`make demo` runs end to end, narrates honestly and leaves nothing running; its janitor wait has no race.
+
+The rehearsal runs once per module (about a minute); each test reads one promise off that run. The janitor wait is
+driven with an injected clock, so its tests take no time.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,29 @@ import re
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lab.demo.schedule import SCHEDULE_SECONDS, USAGE_BUCKET_SECONDS, JanitorWindow, run_until_revoked
+
+HEADER = re.compile(r"^▶ (\d+)\. (.+?)  \((\d+\.\d) s\)$")
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    returncode: int
+    stdout: str
+    stderr: str
+    leftovers: list[str]
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
 
 
 def _processes_in_session(session_id: int) -> list[str]:
@@ -32,9 +56,8 @@ def _accepts_connections(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(240)
-def test_the_rehearsal_passes_end_to_end() -> None:
+@pytest.fixture(scope="module")
+def rehearsal() -> Rehearsal:
     # GIVEN a clean environment: no AWS credentials or endpoints of the caller leak into the rehearsal
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KEYROT_", "OPENAI_", "MOTO_"))}
     # WHEN the README's first command runs, in a session of its own so everything it starts can be found
@@ -51,15 +74,143 @@ def test_the_rehearsal_passes_end_to_end() -> None:
     finally:
         if process.poll() is None:
             os.killpg(process.pid, 9)
+    return Rehearsal(process.returncode, stdout, stderr, _processes_in_session(process.pid))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_rehearsal_passes_end_to_end(rehearsal: Rehearsal) -> None:
     # THEN it exits 0, every narrated check held, and nothing printed a key
-    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
-    assert "Rehearsal passed" in stdout
-    assert "✗" not in stdout
-    assert "requests failed (target 0)" in stdout
-    for line in stdout.splitlines():
-        assert "sk-" not in line, "key-shaped text in the rehearsal output"
-    # AND it cleaned up: no process it started is left, and the emulators' ports are closed
-    assert _processes_in_session(process.pid) == []
-    endpoints = set(re.findall(r"http://(127\.0\.0\.1):(\d+)", stdout))
+    assert rehearsal.returncode == 0, rehearsal.stdout[-3000:] + rehearsal.stderr[-3000:]
+    assert "Rehearsal passed" in rehearsal.stdout
+    assert "✗" not in rehearsal.stdout
+    assert "requests failed (target 0)" in rehearsal.stdout
+    assert not re.search(r"sk-[A-Za-z0-9_-]{16,}", rehearsal.stdout + rehearsal.stderr), "key-shaped text printed"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_rehearsal_leaves_no_process_and_no_open_port(rehearsal: Rehearsal) -> None:
+    # THEN no process it started is left, and the emulators' ports are closed
+    assert rehearsal.leftovers == []
+    endpoints = set(re.findall(r"http://(127\.0\.0\.1):(\d+)", rehearsal.stdout))
     assert endpoints, "the rehearsal names the addresses it listens on"
     assert [f"{h}:{p}" for h, p in endpoints if _accepts_connections(h, int(p))] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_each_step_header_shows_that_steps_own_duration(rehearsal: Rehearsal) -> None:
+    # GIVEN the numbered step headers and the total the rehearsal reports
+    headers = [HEADER.match(line) for line in rehearsal.lines if line.startswith("▶")]
+    assert headers and all(headers), [line for line in rehearsal.lines if line.startswith("▶")]
+    total = float(re.search(r"checks in (\d+\.\d) s", rehearsal.stdout).group(1))  # type: ignore[union-attr]
+    # THEN steps are numbered 1..n, and their durations add up to no more than the whole run (time since the start,
+    # as the headers used to show, adds up to far more)
+    assert [int(h.group(1)) for h in headers if h] == list(range(1, len(headers) + 1))
+    assert sum(float(h.group(3)) for h in headers if h) <= total + 0.1 * len(headers)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_no_line_is_a_stray_fragment_or_an_empty_value(rehearsal: Rehearsal) -> None:
+    # THEN no line was cut from another (every line's brackets balance), and no narrated value is empty
+    for line in rehearsal.lines:
+        assert line.count("(") == line.count(")"), f"a fragment of a wrapped or joined line: {line!r}"
+        assert line.count("[") == line.count("]"), f"a fragment of a wrapped or joined line: {line!r}"
+        for empty in ("()", "({})", "([])", "(was  ", " | ", "(was )"):
+            assert empty not in line, f"an empty value in {line!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_passed_check_never_reports_a_zero_next_to_it(rehearsal: Rehearsal) -> None:
+    # THEN a ✓ line's detail never says nothing happened ("0 usage datapoints published" beside a success)
+    passed = [line for line in rehearsal.lines if line.lstrip().startswith("✓")]
+    assert passed
+    for line in passed:
+        detail = line[line.find("(") :] if "(" in line else ""
+        assert not re.match(r"\(0 \w", detail), f"a check claims success with a zero figure: {line!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_alarm_states_are_never_shown_as_if_cloudwatch_had_evaluated_them(rehearsal: Rehearsal) -> None:
+    # THEN every alarm state the rehearsal shows is INSUFFICIENT_DATA (a new, unevaluated alarm), said so in words
+    states = re.findall(r"\b\d+ (OK|ALARM|INSUFFICIENT_DATA)\b", rehearsal.stdout)
+    assert states and set(states) == {"INSUFFICIENT_DATA"}
+    assert "nothing evaluates alarms" in rehearsal.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_rehearsal_ends_by_pointing_to_the_playground(rehearsal: Rehearsal) -> None:
+    assert "make sandbox" in rehearsal.stdout.rsplit("Rehearsal passed", 1)[-1]
+
+
+# --- the janitor wait: run the monitor as its schedule would, until the janitor acts ---------------------------
+
+
+class FakeClock:
+    """Time that moves only when the code under test sleeps."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Monitor:
+    """A monitor whose janitor revokes the key at the first run at or after `revokes_at` (never, if None)."""
+
+    def __init__(self, clock: FakeClock, revokes_at: float | None) -> None:
+        self.clock, self.revokes_at, self.runs = clock, revokes_at, []
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.runs.append(self.clock())
+        due = self.revokes_at is not None and self.clock() >= self.revokes_at
+        return {"revoked": ["key_old"] if due else [], "usage_datums": 0}
+
+
+def test_the_wait_runs_the_monitor_again_until_the_janitor_revokes() -> None:
+    # GIVEN a key last used just before a minute ended: the first run after the grace rightly keeps it (the race)
+    clock = FakeClock(1_000.0)
+    window = JanitorWindow.after(rotated_at=1_000.0, last_used=1_001.0, grace_seconds=8, quiet_seconds=3)
+    monitor = Monitor(clock, revokes_at=window.opens + 4.5)
+    # WHEN the rehearsal waits for the janitor
+    outcome = run_until_revoked(monitor, "key_old", window, clock=clock, sleep=clock.sleep)
+    # THEN it ran the monitor again, as the schedule would, and saw the revocation land
+    assert outcome.revoked and outcome.runs == 6
+    assert monitor.runs[0] == window.opens
+
+
+def test_the_wait_gives_up_two_runs_after_the_janitors_rule_says_it_must_have_acted() -> None:
+    # GIVEN a janitor that never revokes (a broken rule)
+    clock = FakeClock(1_000.0)
+    window = JanitorWindow.after(rotated_at=1_000.0, last_used=1_001.0, grace_seconds=8, quiet_seconds=3)
+    # WHEN the rehearsal waits
+    outcome = run_until_revoked(Monitor(clock, revokes_at=None), "key_old", window, clock=clock, sleep=clock.sleep)
+    # THEN it stops soon after the rule's deadline and reports that nothing was revoked (the check then fails)
+    assert not outcome.revoked
+    assert window.due < clock() <= window.due + 3 * SCHEDULE_SECONDS
+
+
+@given(
+    rotated_at=st.floats(min_value=0, max_value=1e9),
+    used_after=st.floats(min_value=0, max_value=30),
+    grace=st.floats(min_value=0, max_value=600),
+    quiet=st.floats(min_value=0, max_value=600),
+)
+def test_the_window_opens_after_grace_and_quiet_and_is_due_after_the_last_minute_of_use(
+    rotated_at: float, used_after: float, grace: float, quiet: float
+) -> None:
+    window = JanitorWindow.after(
+        rotated_at=rotated_at, last_used=rotated_at + used_after, grace_seconds=grace, quiet_seconds=quiet
+    )
+    assert window.opens == rotated_at + grace + quiet
+    assert window.due >= window.opens
+    assert window.due >= rotated_at + used_after + USAGE_BUCKET_SECONDS + quiet
