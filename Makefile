@@ -14,7 +14,7 @@ PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashe
 # keyrot itself, from this checkout, built by the locked setuptools: nothing unpinned is fetched.
 PIP_SELF   := -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation
 
-.PHONY: test demo bench lint lock lock-upgrade clean
+.PHONY: test demo bench lint lock lock-upgrade clean manifest verify-aws
 
 $(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; keyrot needs Python 3.11+" >&2; exit 1; }
@@ -53,10 +53,15 @@ lock: $(LOCK_VENV)/.installed
 		-o requirements/deploy.txt pyproject.toml
 	$(PIP_COMPILE) $(LOCK_FLAGS) --no-config --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 		--no-emit-find-links -o requirements/lock-tools.txt requirements/lock-tools.in
-	$(LOCK_VENV)/bin/python -m infra.lambda_requirements
+	PYTHONPATH=lambdas $(LOCK_VENV)/bin/python -m infra.lambda_requirements
 
 lock-upgrade:
 	$(MAKE) lock LOCK_FLAGS=--upgrade
+
+# The runtime files the Lambda archive ships (keyrot/pulumi/data/lambda-files.txt), from `git ls-files`: run after
+# adding, moving or removing a module under lambdas/keyrot (tests/infra/test_archive_manifest.py says when).
+manifest: $(STAMP)
+	$(BIN)/python -m infra.lambda_manifest
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

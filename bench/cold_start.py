@@ -59,12 +59,11 @@ def run(smoke: bool = False) -> BenchResult:
 
 
 def _build_archive(build_dir: Path) -> object:
-    """The Lambda archive exactly as the Pulumi program builds it (infra.packaging), into a scratch directory."""
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from infra.packaging import build_lambda_archive
+    """The Lambda archive exactly as the Pulumi program builds it (keyrot.pulumi.archive), into a scratch directory
+    (wheels from the repository's cache, build/wheels)."""
+    from keyrot.pulumi.archive import build_lambda_archive
 
-    return build_lambda_archive(build_dir=build_dir)
+    return build_lambda_archive(build_dir=build_dir, wheel_cache_dir=REPO_ROOT / "build" / "wheels")
 
 
 def _importer(module: str, path: Path | None, *, bytecode: bool) -> object:

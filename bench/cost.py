@@ -198,7 +198,7 @@ def _deployment(config: dict[str, str]) -> Any:
 
 
 def _declared(config: dict[str, str]) -> Declared:
-    from infra.schedule import parse_schedule
+    from keyrot.pulumi.schedule import parse_schedule
 
     deployment = _deployment(config)
     alarms = deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")

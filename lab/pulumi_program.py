@@ -1,9 +1,12 @@
-"""Run the real Pulumi program (infra/__main__.py) in-process under Pulumi's mocks, with no Pulumi CLI.
+"""Run the real Pulumi program (infra/__main__.py, or any program) in-process under Pulumi's mocks, no Pulumi CLI.
 
 Shared by the infra tests (synthesised ids and ARNs) and the local rehearsal (which creates every declared resource
 in the AWS emulator and answers with the emulator's real ids). Stack configuration comes from Pulumi.<stack>.yaml
 merged with Pulumi.yaml's declared defaults, the way the CLI merges them. Every registered resource is recorded
-(type, name, parent, inputs, outputs, dependencies) with the stack outputs.
+(type, name, parent, inputs, outputs, dependencies, aliases, protect and retain-on-delete) with the stack outputs.
+
+Like the engine, the synthesising mocks keep an aliased resource's identity: ids and ARNs derive from the name the
+resource had under its (first) alias, as a real update would keep the state an alias points at.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import runpy
 import sys
 from collections.abc import Callable
@@ -27,6 +31,9 @@ from pulumi.runtime import settings as pulumi_settings
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAIN = REPO_ROOT / "infra" / "__main__.py"
 PROJECT = "keyrot"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+# The role the synthesising mocks run `pulumi up` as (Pulumi.prod.yaml lists it in keyrot:deployerArns).
+DEPLOYER_ROLE = "platform-deployer"
 
 
 @dataclass
@@ -39,6 +46,10 @@ class Recorded:
     outputs: dict[str, Any]
     dependencies: tuple[str, ...]
     custom: bool
+    # The URNs this resource was known by before (its aliases), and its protect / retain-on-delete options.
+    aliases: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
 
 
 @dataclass
@@ -84,9 +95,28 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:7]
 
 
+def issuer_arn(caller_arn: str) -> str:
+    """What iam.getSessionContext answers for a caller: an assumed role's role ARN (the mocks' roles have no path),
+    any other principal's own ARN."""
+    match = re.match(r"^arn:(?P<partition>[^:]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/", caller_arn)
+    if not match:
+        return caller_arn
+    return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
+
+
 def data_sources(account: str, region: str, caller_arn: str, user_id: str) -> dict[str, dict[str, Any]]:
-    """What the program's data sources (caller identity, region, partition) answer for `account` in `region`."""
+    """What the program's data sources (caller identity, session context, region, partition) answer for `account`
+    in `region`."""
+    issuer = issuer_arn(caller_arn)
     return {
+        "aws:iam/getSessionContext:getSessionContext": {
+            "arn": caller_arn,
+            "issuerArn": issuer,
+            "issuerId": user_id.split(":", 1)[0],
+            "issuerName": issuer.rsplit("/", 1)[1],
+            "sessionName": caller_arn.rsplit("/", 1)[1] if issuer != caller_arn else "",
+            "id": caller_arn,
+        },
         "aws:index/getCallerIdentity:getCallerIdentity": {
             "accountId": account,
             "arn": caller_arn,
@@ -123,18 +153,24 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, account: str, region: str) -> None:
         self.account = account
         self.region = region
+        # (type, name) -> the name the resource had under its alias (set by RecordingMonitor before registration).
+        self.identities: dict[tuple[str, str], str] = {}
+
+    def identity(self, args: pulumi_mocks.MockResourceArgs) -> str:
+        return self.identities.get((args.typ, args.name), args.name)
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        caller = f"arn:aws:sts::{self.account}:assumed-role/deployer/session"
+        caller = f"arn:aws:sts::{self.account}:assumed-role/{DEPLOYER_ROLE}/session"
         return answer_data_source(args, data_sources(self.account, self.region, caller, "AROAEXAMPLE:session"))
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
-        name = inputs.get("name") or f"{args.name}-{_short_hash(args.name)}"
+        logical = self.identity(args)
+        name = inputs.get("name") or f"{logical}-{_short_hash(logical)}"
         acct, region = self.account, self.region
         suffix = _short_hash(name)[:6]  # Secrets Manager appends 6 random characters to a secret's ARN
         arn_by_type = {
-            "aws:kms/key:Key": f"arn:aws:kms:{region}:{acct}:key/{_short_hash(args.name)}-key",
+            "aws:kms/key:Key": f"arn:aws:kms:{region}:{acct}:key/{_short_hash(logical)}-key",
             "aws:kms/alias:Alias": f"arn:aws:kms:{region}:{acct}:{name}",
             "aws:secretsmanager/secret:Secret": f"arn:aws:secretsmanager:{region}:{acct}:secret:{name}-{suffix}",
             "aws:iam/role:Role": f"arn:aws:iam::{acct}:role/{name}",
@@ -150,10 +186,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         }
         outputs = {**inputs, "name": name, "arn": arn_by_type.get(args.typ, f"arn:aws:mock:{region}:{acct}:{name}")}
         if args.typ == "aws:kms/key:Key":
-            outputs["keyId"] = f"{_short_hash(args.name)}-key"
+            outputs["keyId"] = f"{_short_hash(logical)}-key"
         if args.typ == "aws:lambda/function:Function":
             outputs["invokeArn"] = f"arn:aws:apigateway:{region}:lambda:path/functions/{outputs['arn']}/invocations"
-        return f"{args.name}_id", outputs
+        return f"{logical}_id", outputs
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -163,9 +199,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.deployment = deployment
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine makes them (Pulumi's MockMonitor does not): a resource's type is prefixed with its
+        parent's whole type chain, except under the root stack, whose children are top-level."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != ROOT_STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
+
     def RegisterResource(self, request: Any) -> Any:
         if not self.deployment.sys_path_during_run:
             self.deployment.sys_path_during_run = list(sys.path)
+        aliases = tuple(alias.urn for alias in request.aliases if alias.urn) + tuple(request.aliasURNs)
+        identities = getattr(self.mocks, "identities", None)
+        if aliases and identities is not None:
+            identities[(request.type, request.name)] = aliases[0].rsplit("::", 1)[1]
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources[response.urn]
@@ -180,6 +229,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     outputs=dict(registration.state),
                     dependencies=tuple(request.dependencies),
                     custom=bool(request.custom),
+                    aliases=aliases,
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response
@@ -241,12 +293,13 @@ def run_program(
     mocks: pulumi.runtime.Mocks,
     *,
     account: str,
-    program: Path = MAIN,
+    program: Path | Callable[[], None] = MAIN,
 ) -> Deployment:
     """Run the program for `stack` with `config` against `mocks`; return everything it registered.
 
     `account` is the AWS account the (mocked) credentials belong to. `program` is what runpy runs: `__main__.py`,
-    or the `infra/` directory as the Pulumi language host passes it.
+    or the `infra/` directory as the Pulumi language host passes it; or a function that declares resources itself
+    (a component under test).
     """
     region = config.get("aws:region", "us-east-1")
     deployment = Deployment(stack=stack, account=account, region=region, config=config)
@@ -259,7 +312,10 @@ def run_program(
 
     @pulumi.runtime.test
     def execute() -> pulumi.Output[Any]:
-        runpy.run_path(str(program), run_name="__main__")
+        if callable(program):
+            program()
+        else:
+            runpy.run_path(str(program), run_name="__main__")
         root = pulumi.runtime.get_root_resource()
         return pulumi.Output.from_input(dict(root.outputs)).apply(deployment.outputs.update)
 

@@ -7,8 +7,11 @@ The program runner itself is shared with the local rehearsal (lab.pulumi_program
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import pulumi
 
 from lab.pulumi_program import (
     MAIN,
@@ -32,6 +35,7 @@ __all__ = [
     "close_harness_event_loop",
     "deployed",
     "keyrot_config",
+    "run_component",
     "run_program",
     "stack_config",
 ]
@@ -42,7 +46,7 @@ STACKS = tuple(STACK_ACCOUNTS)
 
 def keyrot_config(d: Deployment) -> Any:
     """The validated configuration the program ran with (the tests' expectations derive from it)."""
-    from infra.config import parse_config
+    from keyrot.pulumi.config import parse_config
 
     raw = {k.split(":", 1)[1]: v for k, v in d.config.items() if k.startswith("keyrot:")}
     return parse_config(raw, stack=d.stack)
@@ -63,3 +67,34 @@ def deployed(stack: str) -> Deployment:
     if stack not in _CACHE:
         _CACHE[stack] = run_program(stack, stack_config(stack))
     return _CACHE[stack]
+
+
+def run_component(
+    args: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+    *,
+    stack: str = "dev",
+    account: str | None = None,
+    region: str = "us-east-1",
+    name: str = "keyrot",
+    before: Callable[[], None] | None = None,
+) -> Deployment:
+    """Declare one KeyrotEnvironment(name, args) under the mocks, as a program of its own would; export its outputs.
+
+    `args` may be a function, called under the mocks, so it can create the Outputs (roles, keys) it passes; `before`
+    declares anything else the program has. The archive goes to the repository's build/ unless args say otherwise.
+    """
+    from keyrot.pulumi.environment import KeyrotEnvironment
+
+    account = account or STACK_ACCOUNTS.get(stack, "333333333333")
+
+    def declare() -> None:
+        if before is not None:
+            before()
+        given = dict(args() if callable(args) else args)
+        given.setdefault("build_dir", str(REPO_ROOT / "build"))
+        environment = KeyrotEnvironment(name, given)  # type: ignore[arg-type]
+        for output_name, value in environment.outputs().items():
+            pulumi.export(output_name, value)
+
+    mocks = RecordingMocks(account, region)
+    return run_with_mocks(stack, {"aws:region": region}, mocks, account=account, program=declare)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from infra_harness import REPO_ROOT, Deployment, Recorded, keyrot_config
 
-from infra.components.notifications import rotation_event_pattern
-from infra.runbook import RUNBOOK_ANCHORS
 from keyrot import metric_names as m
+from keyrot.pulumi.components.notifications import rotation_event_pattern
+from keyrot.pulumi.runbook import RUNBOOK_ANCHORS
 from keyrot.settings import DEFAULT_RUNBOOK_URL
 
 pytestmark = pytest.mark.timeout(120)
@@ -64,7 +64,7 @@ def test_environment_alarms(deployment: Deployment) -> None:
         ),
         f"keyrot-{env}-daily-spend": (
             m.NAMESPACE, m.SPEND_TODAY_USD, env_dims, "Maximum", interval, 1, 1, "GreaterThanThreshold",
-            config.daily_spend_limit_usd, "notBreaching",
+            config.daily_spend_limit_usd, "ignore",
         ),
         f"keyrot-{env}-unmanaged-key-requests": (
             m.NAMESPACE, m.UNMANAGED_KEY_REQUESTS, env_dims, "Sum", 3600, 3, 1, "GreaterThanThreshold", 0,
@@ -98,7 +98,8 @@ def test_key_age_alarm_per_key(deployment: Deployment) -> None:
             "GreaterThanThreshold",
             # The longest gap between rotations plus a day of slack (dev weekly: 192, prod monthly: 744).
             config.rotation_max_interval_hours + 24,
-            "notBreaching",
+            # A gauge: a run that publishes nothing keeps the alarm where it was, never turns it OK.
+            "ignore",
         )
     expected = {"dev": 7 * 24 + 24, "prod": 30 * 24 + 24}[deployment.stack]
     assert found[f"keyrot-{deployment.stack}-{config.key_names[0]}-key-age"].inputs["threshold"] == expected

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from infra_harness import REPO_ROOT, stack_config
 
-from infra.config import DEFAULTS, SETTINGS, ConfigError, KeyrotConfig, check_account, parse_config
+from keyrot.pulumi.config import DEFAULTS, SETTINGS, ConfigError, KeyrotConfig, check_account, parse_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -350,9 +350,9 @@ def test_an_existing_secret_or_topic_must_be_in_the_deploying_account_and_region
 
 def test_runbook_url_reaches_alarms_rotation_messages_and_the_monitor() -> None:
     # GIVEN a stack that points on-call at its own copy of the runbook
-    from infra.components.alarms import alarm_specs
-    from infra.components.notifications import rotation_event_input_transformer
-    from infra.lambda_settings import monitor_environment
+    from keyrot.pulumi.components.alarms import alarm_specs
+    from keyrot.pulumi.components.notifications import rotation_event_input_transformer
+    from keyrot.pulumi.lambda_settings import monitor_environment
 
     values = raw("dev")
     values["runbookUrl"] = "https://wiki.example.com/platform/keyrot-runbook"

@@ -7,8 +7,8 @@ import re
 import pytest
 from infra_harness import REPO_ROOT, Deployment
 
-from infra.config import SETTINGS
-from infra.runbook import RUNBOOK_ANCHORS
+from keyrot.pulumi.config import SETTINGS
+from keyrot.pulumi.runbook import RUNBOOK_ANCHORS
 
 pytestmark = pytest.mark.timeout(60)
 

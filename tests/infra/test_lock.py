@@ -22,7 +22,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from infra import paths
+from infra import lambda_requirements as paths
 from infra.lambda_requirements import (
     LockedPin,
     lambda_roots,
@@ -30,7 +30,7 @@ from infra.lambda_requirements import (
     render,
     resolve_lambda_pins,
 )
-from infra.packaging import PackagingError, fetch_wheels, parse_requirements
+from keyrot.pulumi.archive import PackagingError, fetch_wheels, parse_requirements
 
 pytestmark = pytest.mark.timeout(180)
 

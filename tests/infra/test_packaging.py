@@ -17,9 +17,10 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement as PepRequirement
 
-from infra import paths
+from infra import lambda_requirements as paths
 from infra.lambda_requirements import RUNTIME_PROVIDED
-from infra.packaging import (
+from keyrot.constants import MONITOR_HANDLER, ROTATION_HANDLER
+from keyrot.pulumi.archive import (
     PackagingError,
     build_lambda_archive,
     check_pure_wheel,
@@ -27,7 +28,6 @@ from infra.packaging import (
     normalize,
     parse_requirements,
 )
-from keyrot.constants import MONITOR_HANDLER, ROTATION_HANDLER
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -19,6 +19,8 @@ from lab.pulumi_program import unsecret
 pytestmark = pytest.mark.timeout(120)
 
 KNOWN_ENV_NAMES = {getattr(c, n) for n in dir(c) if n.startswith("ENV_")}
+# What the deployment declares to both functions (never read from a writable tag).
+DEPLOYMENT_VARIABLES = (c.ENV_PROJECT_ID, c.ENV_MANAGED_SECRETS, c.ENV_SHARED_ENVIRONMENTS)
 SECRET = "aws:secretsmanager/secret:Secret"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -66,7 +68,12 @@ def test_resource_counts_scale_with_keys(deployment: Deployment) -> None:
 
 def test_components_follow_house_style(deployment: Deployment) -> None:
     components = [r for r in deployment.resources if not r.custom]
+    # One KeyrotEnvironment at the top, everything else inside it.
+    (environment,) = [r for r in components if r.type == "keyrot:index:KeyrotEnvironment"]
+    assert environment.parent.endswith("::pulumi:pulumi:Stack::keyrot-" + deployment.stack)
+    assert all(r.parent != environment.parent for r in deployment.resources if r is not environment)
     assert {r.type for r in components} == {
+        "keyrot:index:KeyrotEnvironment",
         "keyrot:index:Encryption",
         "keyrot:index:LambdaRole",
         "keyrot:index:KeySecrets",
@@ -171,7 +178,9 @@ def test_rotation_rules_per_secret(deployment: Deployment) -> None:
 
 def test_rotation_waits_for_its_invoke_permission_and_role_policy(deployment: Deployment) -> None:
     permissions = {r.inputs["sourceArn"]: r for r in deployment.of_type("aws:lambda/permission:Permission")}
-    (role_policy,) = deployment.find("aws:iam/rolePolicy:RolePolicy", lambda r: r.name == "rotation-lambda-permissions")
+    (role_policy,) = deployment.find(
+        "aws:iam/rolePolicy:RolePolicy", lambda r: r.name == "keyrot-rotation-lambda-permissions"
+    )
     for rotation in deployment.of_type("aws:secretsmanager/secretRotation:SecretRotation"):
         permission = permissions[rotation.inputs["secretId"]]
         assert permission.urn in rotation.dependencies
@@ -244,12 +253,27 @@ def test_rotation_environment_is_what_rotation_settings_reads(deployment: Deploy
         c.ENV_ADMIN_SECRET_ARN,
         c.ENV_GRACE_PERIOD_SECONDS,
         c.ENV_KEY_EXPIRY_SECONDS,
+        c.ENV_MAX_GRACE_PERIOD_SECONDS,
+        c.ENV_ROTATION_INTERVAL_SECONDS,
+        *DEPLOYMENT_VARIABLES,
     }
     settings = RotationSettings.from_env(variables)
     assert settings.environment == deployment.stack
     assert settings.admin_secret_arn == deployment.outputs["adminKeySecretArn"]
     assert settings.grace_period_seconds == config.grace_period_hours * 3600
     assert settings.key_expiry_seconds == config.key_expiry_hours * 3600 > 0
+    assert settings.max_grace_period_seconds == config.max_grace_period_hours * 3600
+    # The longest gap between two scheduled rotations.
+    assert settings.rotation_interval_seconds == config.rotation_max_interval_hours * 3600 > 0
+    _check_deployment_settings(settings, deployment)
+
+
+def _check_deployment_settings(settings: RotationSettings | MonitorSettings, deployment: Deployment) -> None:
+    """What the deployment tells a function it manages: exactly its environment's secrets, project and peers."""
+    config = keyrot_config(deployment)
+    assert settings.project_id == config.openai_project_id
+    assert dict(settings.managed_secrets or {}) == deployment.outputs["keySecretArns"]
+    assert settings.shared_environments == tuple(sorted(config.shared_project_environments))
 
 
 def test_monitor_environment_is_what_monitor_settings_reads(deployment: Deployment) -> None:
@@ -268,8 +292,10 @@ def test_monitor_environment_is_what_monitor_settings_reads(deployment: Deployme
         c.ENV_SETTLE_DELAY_SECONDS,
         c.ENV_USAGE_KINDS,
         c.ENV_RUNBOOK_URL,
+        *DEPLOYMENT_VARIABLES,
     }
     settings = MonitorSettings.from_env(variables)
+    _check_deployment_settings(settings, deployment)
     assert settings.runbook_url == config.runbook_url
     assert settings.environment == deployment.stack
     assert settings.project_id == config.openai_project_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.schedule import ScheduleError, check_window, parse_schedule, parse_window
+from keyrot.pulumi.schedule import ScheduleError, check_window, parse_schedule, parse_window
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import pkgutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from infra_harness import REPO_ROOT, Deployment, deployed, run_program, stack_config
 
-from infra.config import SETTING_KEYS, ConfigError
 from keyrot import constants as c
+from keyrot.pulumi.config import SETTING_KEYS, ConfigError
 from keyrot.settings import MonitorSettings, RotationSettings
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,15 +34,26 @@ def test_program_runs_like_the_pulumi_language_host(monkeypatch: pytest.MonkeyPa
     # GIVEN what `pulumi up` does with `main: infra/`: working directory infra/, runpy on the directory
     infra_dir = REPO_ROOT / "infra"
     monkeypatch.chdir(infra_dir)
+    path_before = list(sys.path)
     d = run_program("dev", stack_config("dev"), program=infra_dir)
     # THEN the same program comes out, with the archive built under the repository's build/, not the cwd
     assert d.outputs["keySecretNames"] == deployed("dev").outputs["keySecretNames"]
     (rotation,) = d.find("aws:lambda/function:Function", lambda r: r.inputs["name"] == "keyrot-dev-rotation")
     assert Path(rotation.inputs["code"].path).parent == REPO_ROOT / "build"
-    # AND infra/ was not on sys.path while it ran, where infra/packaging.py would shadow the `packaging` library
-    assert d.sys_path_during_run
-    assert all(Path(p or ".").resolve() != infra_dir for p in d.sys_path_during_run)
-    assert str(REPO_ROOT) in d.sys_path_during_run
+    # AND the program edited no sys.path: it ran with the language host's path (infra/ first) and nothing else
+    assert d.sys_path_during_run == [str(infra_dir), *path_before]
+
+
+def test_nothing_in_a_program_directory_shadows_a_module() -> None:
+    # GIVEN the directories Pulumi puts first on sys.path: the program's and the plugin's
+    for directory in (REPO_ROOT / "infra", REPO_ROOT / "lambdas" / "keyrot" / "pulumi" / "plugin"):
+        names = {p.stem if p.suffix == ".py" else p.name for p in directory.iterdir() if p.name != "__pycache__"}
+        names -= {"__main__", "__init__"}
+        # THEN none of their modules has the name of a standard-library or installed top-level module
+        elsewhere = {
+            m.name for m in pkgutil.iter_modules([p for p in sys.path if Path(p or ".").resolve() != directory])
+        }
+        assert not names & (set(sys.stdlib_module_names) | elsewhere), (directory, names)
 
 
 def test_existing_oncall_topic_is_used_not_created() -> None:
@@ -59,8 +72,8 @@ def test_existing_oncall_topic_is_used_not_created() -> None:
     (monitor,) = d.find("aws:lambda/function:Function", lambda r: r.inputs["name"] == "keyrot-dev-monitor")
     assert monitor.inputs["environment"]["variables"][c.ENV_TOPIC_ARN] == EXISTING_TOPIC
     # AND the monitor gets no use of keyrot's key for a topic that is not encrypted with it
-    assert "PublishToEncryptedTopic" not in statement_ids(d, "monitor-lambda-permissions")
-    assert "NotifyOncall" in statement_ids(d, "monitor-lambda-permissions")
+    assert "PublishToEncryptedTopic" not in statement_ids(d, "keyrot-monitor-lambda-permissions")
+    assert "NotifyOncall" in statement_ids(d, "keyrot-monitor-lambda-permissions")
 
 
 def test_https_endpoints_are_subscribed() -> None:

@@ -6,10 +6,11 @@ into dev's own account with its own reader roles, so that separation is shown no
 Decisions come from tests/support/iam_eval.py (unit-tested in tests/unit/test_iam_eval.py).
 
 For every role an environment's stack creates or attaches a policy to (rotation, monitor, scheduler, each reader
-role) and every secret of every other environment (each key's secret and the admin-key secret), reading, writing
-and relabelling are denied: the role's identity policy grants nothing there, and where the secret has a resource
-policy, that policy's deny applies even to a principal whose IAM policy allows `secretsmanager:*` (on an admin-key
-secret keyrot creates, the policy caps reading only; see test_the_admin_key_secret_caps_reading).
+role) and every secret of every other environment (each key's secret and the admin-key secret), reading and every
+action that changes a secret (all of them, from botocore's service model: tests/support/secretsmanager_actions.py)
+are denied: the role's identity policy grants nothing there, and where the secret has a resource policy, that
+policy's deny applies even to a principal whose IAM policy allows `secretsmanager:*` (on an admin-key secret keyrot
+creates, putting a new admin key is left uncapped; see test_the_admin_key_secret_caps_reading).
 
 Not modelled: SCPs, permission boundaries and policies attached to the reader roles by someone else (keyrot only
 controls what it attaches; a reader role with a broad policy of its own is capped by the secrets' resource policy,
@@ -27,15 +28,16 @@ import pytest
 from tests.prove.faultkit import FIGURES
 from tests.support.aws_actions import harness, role_policy
 from tests.support.iam_eval import Decision, Policy, Principal, Request, evaluate, identity_allows
+from tests.support.secretsmanager_actions import request, write_actions
 
 pytestmark = pytest.mark.timeout(120)
 
 DEV_ACCOUNT = "111111111111"
-SECRET_ACTIONS = (
-    "secretsmanager:GetSecretValue",
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:UpdateSecretVersionStage",
-)
+GET = "secretsmanager:GetSecretValue"
+PUT = "secretsmanager:PutSecretValue"
+SECRET_ACTIONS = (GET, *write_actions())
+# What the rotation function itself does to its secrets.
+ROTATION_ACTIONS = (GET, PUT, "secretsmanager:UpdateSecretVersionStage")
 BROAD = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}
 STAGING_KEYS = [
     {"name": "chat-backend", "readerRoleArns": [f"arn:aws:iam::{DEV_ACCOUNT}:role/chat-backend-staging"]},
@@ -45,6 +47,19 @@ STAGING_KEYS = [
     },
 ]
 PAIRS = [("dev", "prod"), ("prod", "dev"), ("dev", "staging"), ("staging", "dev")]
+# The statement of a managed key's secret policy that denies each action to another environment's role.
+CAPPED_BY = {
+    GET: "OnlyReadersGetTheKey",
+    PUT: "OnlyRotationWritesTheKey",
+    "secretsmanager:UpdateSecretVersionStage": "OnlyKeyrotMovesLabels",
+    "secretsmanager:TagResource": "OnlyDeployersAndRotationSetKeyrotTags",
+    "secretsmanager:UntagResource": "OnlyDeployersRemoveKeyrotTags",
+    **{
+        action: "OnlyDeployersManageTheSecret"
+        for action in write_actions()
+        if action.split(":")[1] not in ("PutSecretValue", "UpdateSecretVersionStage", "TagResource", "UntagResource")
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -119,7 +134,7 @@ def envs() -> dict[str, Environment]:
 
 def decide(role: Role, env: Environment, action: str, secret: str, identity: Any = None) -> Any:
     policies = role.policies if identity is None else identity
-    return evaluate(role.principal, Request(action, secret), list(policies), env.secret_policies.get(secret))
+    return evaluate(role.principal, request(action, secret), list(policies), env.secret_policies.get(secret))
 
 
 # --- the environments are what the test thinks they are ---------------------------------------------------------
@@ -153,7 +168,7 @@ def test_each_environment_can_use_its_own_secrets(envs: dict[str, Environment], 
     rotation, monitor = env.role("rotation"), env.role("monitor")
     for key in json_keys(env):
         secret = env.secrets[key]
-        for action in SECRET_ACTIONS:
+        for action in ROTATION_ACTIONS:
             assert decide(rotation, env, action, secret).allowed, (name, key, action)
         assert decide(monitor, env, "secretsmanager:GetSecretValue", secret).allowed
         assert decide(monitor, env, "secretsmanager:UpdateSecretVersionStage", secret).allowed
@@ -179,12 +194,12 @@ def _cross_environment_findings(source: Environment, target: Environment) -> tup
             for action in SECRET_ACTIONS:
                 checked += 1
                 where = f"{source.name} {role.label} -> {target.name} {name}: {action}"
-                request = Request(action, secret)
                 if decide(role, target, action, secret).allowed:
                     findings.append(f"{where} is ALLOWED")
-                if identity_allows(role.policies, request, role.principal).decision is not Decision.IMPLICIT_DENY:
+                asked = request(action, secret)
+                if identity_allows(role.policies, asked, role.principal).decision is not Decision.IMPLICIT_DENY:
                     findings.append(f"{where}: the role's own policy grants it")
-                if resource_policy is not None and (name != "admin-key" or action == "secretsmanager:GetSecretValue"):
+                if resource_policy is not None and (name != "admin-key" or action != PUT):
                     capped = decide(role, target, action, secret, identity=[BROAD])
                     if capped.decision is not Decision.EXPLICIT_DENY:
                         findings.append(f"{where}: the secret's policy does not deny a broad IAM grant")
@@ -211,8 +226,7 @@ def test_within_one_account_the_secrets_policy_alone_keeps_environments_apart(en
             result = decide(rotation, staging, action, secret, identity=[BROAD])
             # THEN staging's secret policy still denies it, by name of the statement that caps it
             assert result.decision is Decision.EXPLICIT_DENY, (key, action)
-            expected = "OnlyReadersGetTheKey" if action.endswith("GetSecretValue") else "OnlyKeyrotChangesVersions"
-            assert result.because == (f"resource/{expected}",)
+            assert result.because == (f"resource/{CAPPED_BY[action]}",), action
 
 
 def test_the_admin_key_secret_caps_reading(envs: dict[str, Environment]) -> None:
@@ -294,6 +308,30 @@ def test_isolation_summary(envs: dict[str, Environment]) -> None:
         f"environment isolation: {total} requests by one environment's roles to another's secrets "
         "(dev/prod across accounts, dev/staging in one account), 0 allowed"
     )
+    print(f"\n{line}")
+    if line not in FIGURES:
+        FIGURES.append(line)
+
+
+def test_tamper_summary(envs: dict[str, Environment]) -> None:
+    # GIVEN every role of every environment, each with `secretsmanager:*` in its IAM policy (the in-account attacker)
+    roles = [(env.name, role) for env in envs.values() for role in env.roles]
+    actions = write_actions()
+    denied = 0
+    for env in envs.values():
+        for key in json_keys(env):
+            secret = env.secrets[key]
+            for owner, role in roles:
+                entitled = owner == env.name and role.label in ("rotation", "monitor")
+                for action in actions:
+                    if entitled:
+                        continue  # its own functions: tests/infra/test_secret_policies.py says which may do what
+                    result = decide(role, env, action, secret, identity=[BROAD])
+                    # THEN no write action on a managed key's secret is allowed to any of them
+                    assert result.decision is Decision.EXPLICIT_DENY, (owner, role.label, env.name, key, action)
+                    denied += 1
+    principals = len(roles)
+    line = f"tamper: {len(actions)} write actions x {principals} principals, 0 allowed ({denied} requests)"
     print(f"\n{line}")
     if line not in FIGURES:
         FIGURES.append(line)

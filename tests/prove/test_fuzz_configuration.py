@@ -35,7 +35,9 @@ import pytest
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
-from infra.config import (
+from keyrot import constants
+from keyrot.errors import ConfigurationError
+from keyrot.pulumi.config import (
     DEFAULTS,
     LOG_RETENTION_DAYS,
     NAMESPACE,
@@ -46,10 +48,8 @@ from infra.config import (
     check_account,
     parse_config,
 )
-from infra.lambda_settings import monitor_environment, rotation_environment
-from infra.schedule import parse_schedule
-from keyrot import constants
-from keyrot.errors import ConfigurationError
+from keyrot.pulumi.lambda_settings import monitor_environment, rotation_environment
+from keyrot.pulumi.schedule import parse_schedule
 from keyrot.redaction import scrub
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
 from keyrot.settings import DEFAULT_RUNBOOK_URL, DEFAULT_USAGE_KINDS, IN_USE_POLICIES, MonitorSettings, RotationSettings
@@ -63,6 +63,7 @@ _OTHER_ACCOUNT = "333333333333"
 _REGION = "us-east-1"
 _TIMING = frozenset({"rotationSchedule", "rotationWindow", "gracePeriodHours", "maxGracePeriodHours", "keyExpiryHours"})
 _ONCALL = frozenset({"oncallEmails", "oncallHttpsEndpoints", "oncallTopicArn"})
+_VPC = frozenset({"vpcSubnetIds", "vpcSecurityGroupIds"})
 _DEFAULTS_BEFORE = copy.deepcopy(DEFAULTS)
 
 # Key-shaped values planted in inputs. Redaction may show a key's first 8 characters; nothing after them may appear.
@@ -431,6 +432,25 @@ def _near_misses(stack: str) -> dict[str, st.SearchStrategy[str]]:
         "anomalyBandWidth": _numbers,
         "dashboard": st.sampled_from(["true", "false", "True", "FALSE", "1", "0", "yes", "no", "on", "t", "2"]),
         "runbookUrl": _urls,
+        "sharedProjectEnvironments": _json_lists(
+            st.sampled_from(["prod", "dev", "staging", "qa-2", "Prod", "a" * 33, "", "dev,prod", stack])
+        ),
+        "production": st.sampled_from(["true", "false", "True", "FALSE", "1", "0", "yes", "no", "on", "t", "2"]),
+        "existingKmsKeyArn": st.builds(
+            lambda part, service, region, account, key: f"arn:{part}:{service}:{region}:{account}:{key}",
+            _partitions,
+            st.sampled_from(["kms", "kms", "secretsmanager"]),
+            _regions,
+            st.sampled_from([account, account, *_STACK_ACCOUNTS.values()]),
+            st.sampled_from(["key/1234abcd-12ab-34cd-56ef-1234567890ab", "alias/keyrot", "key/", "key/a b"]),
+        ),
+        "vpcSubnetIds": _json_lists(
+            st.sampled_from(["subnet-0123456789abcdef0", "subnet-12345678", "subnet-XYZ", "sg-0123456789abcdef0", ""])
+        ),
+        "vpcSecurityGroupIds": _json_lists(
+            st.sampled_from(["sg-0123456789abcdef0", "sg-12345678", "sg-", "subnet-0123456789abcdef0", " "])
+        ),
+        "deployerArns": _json_lists(_principal_arns),
     }
 
 
@@ -491,7 +511,7 @@ def config_cases(draw: st.DrawFn) -> ConfigCase:
 def _suspects(touched: frozenset[str]) -> frozenset[str]:
     """The settings a problem may blame: those changed, and those whose rules read a changed one."""
     suspects = set(touched)
-    for group in (_TIMING, _ONCALL):
+    for group in (_TIMING, _ONCALL, _VPC):
         if suspects & group:
             suspects |= group
     return frozenset(suspects)
@@ -597,14 +617,31 @@ def _check_config(config: KeyrotConfig, case: ConfigCase) -> None:
         assert (parts.scheme == "https" or loopback) and parts.netloc and not config.openai_base_url.endswith("/")
     runbook = urlsplit(config.runbook_url)
     assert runbook.scheme == "https" and runbook.netloc and not runbook.fragment and len(config.runbook_url) <= 512
+    # Deployment: peers, protection, the KMS key, the VPC, who deploys
+    shared = config.shared_project_environments
+    assert len(set(shared)) == len(shared) and all(ENVIRONMENT_PATTERN.fullmatch(n) for n in shared)
+    assert config.environment not in shared
+    assert config.production is (raw.get("production", "false") in ("true", "True", "TRUE", "1", "yes"))
+    if config.existing_kms_key_arn is not None:
+        fields = config.existing_kms_key_arn.split(":")
+        assert fields[2] == "kms" and len(fields[4]) == 12 and fields[5].startswith("key/")
+    assert bool(config.vpc_subnet_ids) == bool(config.vpc_security_group_ids)
+    assert all(i.startswith("subnet-") for i in config.vpc_subnet_ids)
+    assert all(i.startswith("sg-") for i in config.vpc_security_group_ids)
+    for arn in (*config.administrator_arns, *config.deployer_arns):
+        fields = arn.split(":")
+        assert fields[2:4] == ["iam", ""] and len(fields[4]) == 12 and fields[5].startswith(("role/", "user/"))
+        # A wildcard only completes a named prefix: never a whole account's roles
+        if "*" in arn:
+            assert arn.count("*") == 1 and arn.endswith("*") and fields[5].split("/", 1)[1].rstrip("*").strip("/")
 
 
 def _check_account_rule(config: KeyrotConfig, stack: str) -> None:
     """`check_account` refuses exactly the ARNs outside the deploying account and region, naming their setting."""
     account = _STACK_ACCOUNTS.get(stack, _OTHER_ACCOUNT)
     foreign = [role.arn for key in config.keys for role in key.reader_roles if role.arn.split(":")[4] != account]
-    foreign += [arn for arn in config.administrator_arns if arn.split(":")[4] != account]
-    for arn in (config.existing_admin_key_secret_arn, config.oncall_topic_arn):
+    foreign += [arn for arn in (*config.administrator_arns, *config.deployer_arns) if arn.split(":")[4] != account]
+    for arn in (config.existing_admin_key_secret_arn, config.oncall_topic_arn, config.existing_kms_key_arn):
         if arn is not None and arn.split(":")[3:5] != [_REGION, account]:
             foreign.append(arn)
     try:
@@ -612,7 +649,15 @@ def _check_account_rule(config: KeyrotConfig, stack: str) -> None:
     except ConfigError as exc:
         assert foreign, f"refused a stack whose ARNs are all in {account}/{_REGION}: {exc}"
         owners = tuple(
-            f"{NAMESPACE}:{o}:" for o in ("keys", "administratorArns", *_ONCALL, "existingAdminKeySecretArn")
+            f"{NAMESPACE}:{o}:"
+            for o in (
+                "keys",
+                "administratorArns",
+                "deployerArns",
+                *_ONCALL,
+                "existingAdminKeySecretArn",
+                "existingKmsKeyArn",
+            )
         )
         assert all(problem.startswith(owners) for problem in exc.problems), exc.problems
         assert all(scrub(arn) in str(exc) for arn in foreign)

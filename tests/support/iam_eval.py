@@ -7,14 +7,19 @@ Supported, with AWS's semantics:
   matched per ARN component (partition, service, region, account, then the rest, where `*` may span `/` and `:`);
 - `Principal` in resource policies: `"*"`, `{"AWS": <role ARN | account id | account root | "*">}`,
   `{"Service": ...}`; a grant to an account (id or `:root`) only delegates to that account's identity policies;
-- `Condition` operators `StringEquals`, `StringLike`, `ArnEquals`, `ArnLike`, `ArnNotLike`, `Bool`, each also with
-  `IfExists`; several operators, several keys: all must hold; several values for a key: any may match; a key absent
-  from the request fails the test unless the operator is negated (`ArnNotLike`) or ends in `IfExists`;
+- `Condition` operators `StringEquals`, `StringNotEquals`, `StringLike`, `ArnEquals`, `ArnLike`, `ArnNotLike`,
+  `Bool`, each also with `IfExists`; several operators, several keys: all must hold; several values for a key: any
+  may match; a key absent from the request fails the test unless the operator is negated (`...Not...`) or ends in
+  `IfExists`;
+- the set operators `ForAnyValue:` and `ForAllValues:` over a multivalued request key (such as `aws:TagKeys`): a
+  request value satisfies the operator when it matches one of the condition's values (for a negated operator, none
+  of them); `ForAnyValue` holds when some request value satisfies it (never for an absent or empty key),
+  `ForAllValues` when every one does (always for an absent or empty key);
 - combining identity and resource policies: in the same account a grant from either suffices; across accounts both
   must grant; an explicit deny in either blocks. A KMS key policy is mandatory: same-account callers need the key
   policy to grant them directly, or to grant their account (root) and their identity policy to allow.
 
-Anything else (NotPrincipal, ForAnyValue:/ForAllValues:, other operators, Federated principals) raises
+Anything else (NotPrincipal, a multivalued key under a plain operator, other operators, Federated principals) raises
 UnsupportedPolicyError rather than being guessed. Not modelled: SCPs, permission boundaries, session policies,
 VPC endpoint policies, grants; the tests that use this say so where it matters.
 """
@@ -138,6 +143,7 @@ def _text(value: Any) -> str:
 _OPERATORS: dict[str, tuple[Any, bool]] = {
     # name -> (value matches pattern, negated)
     "StringEquals": (lambda pattern, value: pattern == value, False),
+    "StringNotEquals": (lambda pattern, value: pattern == value, True),
     "StringLike": (lambda pattern, value: wildcard_match(pattern, value), False),
     "ArnEquals": (arn_matches, False),
     "ArnLike": (arn_matches, False),
@@ -151,7 +157,9 @@ def condition_holds(condition: Mapping[str, Mapping[str, Any]], context: Mapping
     lowered = {key.lower(): value for key, value in context.items()}  # condition keys are case-insensitive
     for operator, tests in condition.items():
         if ":" in operator:
-            raise UnsupportedPolicyError(f"set operator {operator!r} is not supported")
+            if not _set_condition_holds(operator, tests, lowered):
+                return False
+            continue
         if_exists = operator.endswith("IfExists")
         base = operator.removesuffix("IfExists")
         if base not in _OPERATORS:
@@ -168,6 +176,26 @@ def condition_holds(condition: Mapping[str, Mapping[str, Any]], context: Mapping
             hit = any(matches(_text(pattern), _text(value)) for pattern in _as_list(expected))
             if hit == negated:
                 return False
+    return True
+
+
+_SET_OPERATORS = ("ForAnyValue", "ForAllValues")
+
+
+def _set_condition_holds(operator: str, tests: Mapping[str, Any], lowered: Mapping[str, Any]) -> bool:
+    """`ForAnyValue:<op>` / `ForAllValues:<op>` over each key's request values (every key must hold)."""
+    qualifier, _, base = operator.partition(":")
+    if qualifier not in _SET_OPERATORS or base.endswith("IfExists") or base not in _OPERATORS:
+        raise UnsupportedPolicyError(f"set operator {operator!r} is not supported")
+    matches, negated = _OPERATORS[base]
+    for key, expected in tests.items():
+        values = [_text(v) for v in _as_list(lowered.get(key.lower(), []))]
+        patterns = [_text(p) for p in _as_list(expected)]
+
+        satisfied = [any(matches(pattern, value) for pattern in patterns) != negated for value in values]
+        holds = any(satisfied) if qualifier == "ForAnyValue" else all(satisfied)
+        if not holds:
+            return False
     return True
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra import policies
+from keyrot.pulumi import policies
 from tests.support.iam_eval import (
     Decision,
     Principal,
@@ -217,7 +217,7 @@ def test_bool_and_bool_if_exists() -> None:
     "policy",
     [
         allow(GET, Condition={"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}),
-        allow(GET, Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "x"}}),
+        allow(GET, Condition={"ForAnyValue:NumericLessThan": {"aws:TagKeys": "3"}}),
         {"Statement": [{"Effect": "Allow", "Action": GET, "Resource": "*", "Principle": "*"}]},
         {"Statement": [{"Effect": "Permit", "Action": GET, "Resource": "*"}]},
         {"Statement": [{"Effect": "Allow", "Action": GET}]},
@@ -326,7 +326,7 @@ def test_the_secret_policy_caps_even_a_broad_identity_policy() -> None:
     # a listed reader reads, but may not change versions
     assert evaluate(ROLE, Request(GET, SECRET), broad, secret_policy).allowed
     put = evaluate(ROLE, Request("secretsmanager:PutSecretValue", SECRET), broad, secret_policy)
-    assert put.decision is Decision.EXPLICIT_DENY and put.because == ("resource/OnlyKeyrotChangesVersions",)
+    assert put.decision is Decision.EXPLICIT_DENY and put.because == ("resource/OnlyRotationWritesTheKey",)
     # anyone else is denied reading, whatever their IAM policy says
     other = evaluate(OTHER_ROLE, Request(GET, SECRET), broad, secret_policy)
     assert other.decision is Decision.EXPLICIT_DENY and other.because == ("resource/OnlyReadersGetTheKey",)

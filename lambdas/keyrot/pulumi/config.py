@@ -1,14 +1,22 @@
-"""The stack's configuration: the one place that calls `pulumi.Config`, returning a frozen, validated dataclass.
+"""keyrot's settings: one validator for the stack configuration and for `KeyrotEnvironmentArgs`.
 
-`parse_config` is a pure function over the raw strings Pulumi hands the program, so every rule is unit-testable
-without the Pulumi engine. Every problem found is collected and reported together in one `ConfigError`, each line
-naming the key (`keyrot:<key>`) and what is wrong, so `pulumi preview` fails once with the whole list.
+`validate` is a pure function over a mapping of setting names (`gracePeriodHours`, ...) to values: either the raw
+strings Pulumi hands a program from its stack configuration, or the native values (numbers, lists, booleans) a
+program passes to the component. Both go through the same rules and produce the same messages. Every problem found
+is collected and reported together in one `ConfigError`, each line naming the setting (`keyrot:<setting>`) and what
+is wrong, so `pulumi preview` fails once with the whole list.
 
-Defaults live in `SETTINGS` below; `Pulumi.yaml` declares the same defaults (a test keeps them equal).
+A value another resource will provide (a `pulumi.Output`, such as a reader role the program creates) is `PENDING`
+here: it counts as given, and its shape and account are checked when it resolves (keyrot.pulumi.environment).
+
+`parse_config` (raw strings; the environment defaults to the stack name) and `load_config` (reads `pulumi.Config`)
+are the stack configuration's reader. Defaults live in `SETTINGS` below; `Pulumi.yaml` declares the same defaults
+(a test keeps them equal).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import re
@@ -17,11 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import pulumi
-from pulumi.runtime import config as runtime_config
-
-from infra.schedule import ScheduleError, check_window, parse_schedule, parse_window
 from keyrot.constants import admin_secret_name
+from keyrot.pulumi.schedule import ScheduleError, check_window, parse_schedule, parse_window
 from keyrot.redaction import scrub
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
 from keyrot.settings import DEFAULT_RUNBOOK_URL, DEFAULT_USAGE_KINDS, IN_USE_POLICIES
@@ -63,28 +68,51 @@ MAX_MONITOR_INTERVAL_MINUTES = 480
 MAX_QUIET_WINDOW_MINUTES = 7 * 24 * 60
 MAX_SETTLE_DELAY_MINUTES = 24 * 60
 MAX_ANOMALY_BAND_WIDTH = 10.0
+# A Lambda function's environment variables may take 4 KB in all (keys and values).
+LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096
 
 _ROLE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$"
 )
-# Administrators may be roles or users, and may use `*` (e.g. an SSO permission-set role with a random suffix).
+# Administrators and deployers may be roles or users, and may end in `*` (an SSO permission-set role has a random
+# suffix); see _wildcard_problem for how far a wildcard may reach.
 _PRINCIPAL_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):(?:role|user)/[\w+=,.@/*-]+$")
 _SECRET_ARN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):secret:[\w/+=.@-]+$"
 )
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):[A-Za-z0-9_-]{1,256}$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[A-Za-z0-9-]{1,128}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TRUE = ("true", "True", "TRUE", "1", "yes")
 _FALSE = ("false", "False", "FALSE", "0", "no")
 
 
 class ConfigError(Exception):
-    """The stack configuration is invalid. `problems` lists every finding, each naming its key."""
+    """The configuration is invalid. `problems` lists every finding, each naming its setting."""
 
     def __init__(self, problems: Sequence[str]) -> None:
         # Problems quote the offending value: scrub anything key-shaped someone pasted into the wrong setting.
         self.problems = tuple(scrub(problem) for problem in problems)
         super().__init__("invalid keyrot configuration:\n  " + "\n  ".join(self.problems))
+
+
+class Pending:
+    """A value another resource provides (a `pulumi.Output`): given, but only checked once it resolves."""
+
+    _instance: Pending | None = None
+
+    def __new__(cls) -> Pending:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "PENDING"
+
+
+PENDING = Pending()
 
 
 @dataclass(frozen=True)
@@ -127,6 +155,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("anomalyBandWidth", "number", 2.0, "Anomaly-detection band width in standard deviations."),
     Setting("dashboard", "boolean", True, "Create the CloudWatch dashboard."),
     Setting("runbookUrl", "string", DEFAULT_RUNBOOK_URL, "Where alarms and notifications link (docs/runbook.md)."),
+    Setting("sharedProjectEnvironments", "list", (), "Other environments declared to share the OpenAI project."),
+    Setting("production", "boolean", False, "A production stack: KMS key and secrets protected, kept on delete."),
+    Setting("existingKmsKeyArn", "string", None, "Encrypt with this KMS key instead of creating one."),
+    Setting("vpcSubnetIds", "list", (), "Run both functions in these VPC subnets (with vpcSecurityGroupIds)."),
+    Setting("vpcSecurityGroupIds", "list", (), "Security groups of the functions' network interfaces in the VPC."),
+    Setting("deployerArns", "list", (), "IAM roles or users that run `pulumi up`/`destroy` (default: the caller)."),
 )
 SETTING_KEYS = tuple(s.key for s in SETTINGS)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -147,7 +181,13 @@ class RoleArn:
 @dataclass(frozen=True)
 class KeyConfig:
     name: str
-    reader_roles: tuple[RoleArn, ...]
+    # Each reader role, or PENDING where the program passes an Output (checked when it resolves).
+    readers: tuple[RoleArn | Pending, ...]
+
+    @property
+    def reader_roles(self) -> tuple[RoleArn, ...]:
+        """The reader roles known now (plain ARNs)."""
+        return tuple(r for r in self.readers if isinstance(r, RoleArn))
 
     @property
     def reader_role_arns(self) -> tuple[str, ...]:
@@ -183,28 +223,61 @@ class KeyrotConfig:
     anomaly_band_width: float
     dashboard: bool
     runbook_url: str = DEFAULT_RUNBOOK_URL
+    shared_project_environments: tuple[str, ...] = ()
+    production: bool = False
+    existing_kms_key_arn: str | None = None
+    vpc_subnet_ids: tuple[str, ...] = ()
+    vpc_security_group_ids: tuple[str, ...] = ()
+    deployer_arns: tuple[str, ...] = ()
+    # Settings the program passes as Outputs (keyrot.pulumi.environment checks them when they resolve).
+    pending: frozenset[str] = frozenset()
 
     @property
     def key_names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.keys)
 
+    @property
+    def uses_existing_topic(self) -> bool:
+        return self.oncall_topic_arn is not None or "oncallTopicArn" in self.pending
+
+    @property
+    def uses_existing_kms_key(self) -> bool:
+        return self.existing_kms_key_arn is not None or "existingKmsKeyArn" in self.pending
+
+    @property
+    def in_vpc(self) -> bool:
+        return bool(self.vpc_subnet_ids) or "vpcSubnetIds" in self.pending
+
 
 class _Collector:
-    """Reads raw values, converting and recording a problem (rather than raising) for each bad one."""
+    """Reads values, converting and recording a problem (rather than raising) for each bad one.
 
-    def __init__(self, raw: Mapping[str, str | None]) -> None:
+    A value is what the stack configuration holds (text; lists and objects as JSON text) or what a program passes
+    (numbers, booleans, lists, dicts); scalars are read through their text, so both get the same messages.
+    """
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw = raw
         self.problems: list[str] = []
+        self.pending: set[str] = set()
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{NAMESPACE}:{key}: {message}")
 
     def text(self, key: str) -> str | None:
         value = self.raw.get(key)
-        if value is None or not str(value).strip():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if value is None or value is PENDING or not str(value).strip():
             default = DEFAULTS[key]
             return None if default is None else str(default)
         return str(value).strip()
+
+    def is_pending(self, key: str) -> bool:
+        if self.raw.get(key) is PENDING:
+            self.pending.add(key)
+            return True
+        return False
 
     def integer(self, key: str, *, minimum: int, maximum: int | None = None) -> int | None:
         text = self.text(key)
@@ -247,6 +320,8 @@ class _Collector:
 
     def json_value(self, key: str) -> Any:
         value = self.raw.get(key)
+        if isinstance(value, (list, tuple, dict)):
+            return list(value) if isinstance(value, tuple) else value
         if value is None or not str(value).strip():
             return None
         try:
@@ -254,16 +329,22 @@ class _Collector:
         except (ValueError, RecursionError):  # not JSON, nested too deep, or an integer past Python's digit limit
             return _NOT_JSON
 
-    def string_list(self, key: str) -> tuple[str, ...] | None:
+    def string_list(self, key: str, *, allow_pending: bool = False) -> tuple[Any, ...] | None:
         value = self.json_value(key)
         if value is None:
             return tuple(DEFAULTS[key])
-        if value is _NOT_JSON or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if allow_pending and isinstance(value, list) and any(v is PENDING for v in value):
+            self.pending.add(key)
+        if (
+            value is _NOT_JSON
+            or not isinstance(value, list)
+            or not all(isinstance(v, str) or (allow_pending and v is PENDING) for v in value)
+        ):
             self.problem(
                 key, "must be a list of strings (set it with `pulumi config set --path 'keyrot:" + key + "[0]' ...`)"
             )
             return None
-        return tuple(v.strip() for v in value)
+        return tuple(v if v is PENDING else v.strip() for v in value)
 
 
 _NOT_JSON = object()
@@ -279,8 +360,44 @@ def _split_url(text: str) -> SplitResult | None:
     return parts
 
 
+def _wildcard_problem(arn: str) -> str | None:
+    """Why a wildcard in an administrator or deployer ARN reaches too far, or None.
+
+    Such an ARN is exempt from both caps on the key secrets (who reads a key, who changes its versions). A wildcard
+    may only complete a named prefix: a single trailing `*` after at least one character of a role or user path or
+    name (`role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_PlatformAdmin_*`, `role/breakglass/*`). `role/*`
+    would exempt every role in the account, and a `*` inside the name more than the prefix says.
+    """
+    if "*" not in arn and "?" not in arn:
+        return None
+    resource = arn.split(":", 5)[5]
+    kind, _, rest = resource.partition("/")
+    if "?" in arn or arn.count("*") > 1 or not arn.endswith("*"):
+        return (
+            f"{arn} uses a wildcard other than one trailing '*'; only a named prefix may end in '*' "
+            "(e.g. role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_PlatformAdmin_*)"
+        )
+    if not rest.rstrip("*").strip("/"):
+        return (
+            f"{arn} matches every {kind} in the account: it would exempt all of them from both caps on the key "
+            "secrets (reading a key, changing its versions); name the role, or end a named path or name prefix "
+            "with '*' (e.g. role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_PlatformAdmin_*)"
+        )
+    return None
+
+
 def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
     """Validate the raw `keyrot:*` values (key without namespace -> string as Pulumi passes it)."""
+    return validate(raw, default_environment=stack, default_source=f"the stack name {stack!r}")
+
+
+def validate(
+    raw: Mapping[str, Any], *, default_environment: str | None = None, default_source: str = ""
+) -> KeyrotConfig:
+    """Validate settings (setting name -> text, native value or PENDING); raise ConfigError listing every problem.
+
+    `default_environment` is what `environment` defaults to (the stack name, for a stack's configuration).
+    """
     c = _Collector(raw)
 
     for key in sorted(set(raw) - set(SETTING_KEYS)):
@@ -288,9 +405,12 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
         hint = f"; did you mean keyrot:{close[0]}?" if close else f"; known settings: {', '.join(SETTING_KEYS)}"
         c.problem(key, f"is not a keyrot setting{hint}")
 
-    environment = c.text("environment") or stack
-    if not ENVIRONMENT_PATTERN.fullmatch(environment):
-        source = "" if c.text("environment") else f" (defaults to the stack name {stack!r})"
+    environment = c.text("environment") or default_environment
+    if environment is None:
+        c.problem("environment", "is required: the environment name used in every resource name, e.g. 'dev'")
+        environment = ""
+    elif not ENVIRONMENT_PATTERN.fullmatch(environment):
+        source = "" if c.text("environment") else f" (defaults to {default_source})"
         c.problem(
             "environment",
             f"must match {ENVIRONMENT_PATTERN.pattern}: a lower-case letter, then up to 31 lower-case letters, "
@@ -360,15 +480,16 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
         parts = _split_url(endpoint)
         if parts is None or parts.scheme != "https" or not parts.netloc:
             c.problem("oncallHttpsEndpoints", f"must be https:// URLs, got {endpoint[:120]!r}")
+    topic_pending = c.is_pending("oncallTopicArn")
     topic = c.text("oncallTopicArn")
     if topic is not None and not _TOPIC_ARN.match(topic):
         c.problem("oncallTopicArn", f"must be an SNS topic ARN, got {topic[:120]!r}")
-    if topic is not None and (emails or endpoints):
+    if (topic is not None or topic_pending) and (emails or endpoints):
         c.problem(
             "oncallTopicArn",
             "cannot be combined with oncallEmails/oncallHttpsEndpoints: subscribe them where that topic is managed",
         )
-    if topic is None and emails == () and endpoints == ():
+    if topic is None and not topic_pending and emails == () and endpoints == ():
         c.problem("oncallEmails", "nobody would be notified: set oncallEmails, oncallHttpsEndpoints or oncallTopicArn")
 
     spend = c.number("dailySpendLimitUsd", exclusive_minimum=0)
@@ -399,10 +520,8 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
     if admin_secret is not None and not _SECRET_ARN.match(admin_secret):
         c.problem("existingAdminKeySecretArn", f"must be a Secrets Manager secret ARN, got {admin_secret[:120]!r}")
 
-    administrators = c.string_list("administratorArns")
-    for arn in administrators or ():
-        if not _PRINCIPAL_ARN.match(arn):
-            c.problem("administratorArns", f"must be IAM role or user ARNs, got {arn[:120]!r}")
+    administrators = _principals(c, "administratorArns")
+    deployers = _principals(c, "deployerArns")
 
     base_url = c.text("openaiBaseUrl")
     if base_url is not None:
@@ -420,6 +539,49 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
     runbook = _split_url(runbook_url)
     if runbook is None or runbook.scheme != "https" or not runbook.netloc or runbook.fragment or len(runbook_url) > 512:
         c.problem("runbookUrl", f"must be an https:// URL without a #fragment, got {runbook_url[:120]!r}")
+
+    shared = c.string_list("sharedProjectEnvironments")
+    for name in shared or ():
+        if not ENVIRONMENT_PATTERN.fullmatch(name):
+            c.problem(
+                "sharedProjectEnvironments",
+                f"must be environment names ({ENVIRONMENT_PATTERN.pattern}), got {name[:80]!r}",
+            )
+        elif name == environment:
+            c.problem(
+                "sharedProjectEnvironments",
+                f"lists this environment itself ({name!r}); list only the other environments using the project",
+            )
+    if shared is not None and len(set(shared)) != len(shared):
+        c.problem("sharedProjectEnvironments", "lists an environment more than once")
+
+    production = c.boolean("production")
+
+    kms_pending = c.is_pending("existingKmsKeyArn")
+    kms_key = c.text("existingKmsKeyArn")
+    if kms_key is not None and not _KMS_KEY_ARN.match(kms_key):
+        c.problem(
+            "existingKmsKeyArn",
+            f"must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got {kms_key[:120]!r}",
+        )
+
+    subnets = c.string_list("vpcSubnetIds", allow_pending=True)
+    groups = c.string_list("vpcSecurityGroupIds", allow_pending=True)
+    for key, values, pattern, example in (
+        ("vpcSubnetIds", subnets, _SUBNET_ID, "subnet-0123456789abcdef0"),
+        ("vpcSecurityGroupIds", groups, _SECURITY_GROUP_ID, "sg-0123456789abcdef0"),
+    ):
+        for value in values or ():
+            if value is not PENDING and not pattern.fullmatch(value):
+                c.problem(key, f"must be ids such as {example}, got {value[:80]!r}")
+        if values is not None and len({v for v in values if v is not PENDING}) != len(
+            [v for v in values if v is not PENDING]
+        ):
+            c.problem(key, "lists an id more than once")
+    if subnets and groups == ():
+        c.problem("vpcSubnetIds", "needs vpcSecurityGroupIds too: the functions' network interfaces need a group")
+    if groups and subnets == ():
+        c.problem("vpcSecurityGroupIds", "needs vpcSubnetIds too: without subnets the functions are not in a VPC")
 
     if c.problems:
         raise ConfigError(c.problems)
@@ -451,49 +613,133 @@ def parse_config(raw: Mapping[str, str | None], *, stack: str) -> KeyrotConfig:
         anomaly_band_width=_given(band),
         dashboard=bool(dashboard),
         runbook_url=runbook_url,
+        shared_project_environments=shared or (),
+        production=bool(production),
+        existing_kms_key_arn=kms_key,
+        vpc_subnet_ids=tuple(v for v in subnets or () if v is not PENDING),
+        vpc_security_group_ids=tuple(v for v in groups or () if v is not PENDING),
+        deployer_arns=deployers or (),
+        pending=frozenset(c.pending | ({"existingKmsKeyArn"} if kms_pending else set())),
     )
 
 
+def _principals(c: _Collector, key: str) -> tuple[str, ...] | None:
+    """administratorArns / deployerArns: IAM role or user ARNs, a wildcard only completing a named prefix."""
+    values = c.string_list(key)
+    for arn in values or ():
+        if not _PRINCIPAL_ARN.match(arn):
+            c.problem(key, f"must be IAM role or user ARNs, got {arn[:120]!r}")
+            continue
+        reason = _wildcard_problem(arn)
+        if reason:
+            c.problem(key, reason)
+    return values
+
+
+def principal_matches(pattern: str, arn: str) -> bool:
+    """Whether `arn` is `pattern` or matches its trailing-`*` prefix (the ArnLike reading of a validated pattern)."""
+    return fnmatch.fnmatchcase(arn, pattern) if "*" in pattern else arn == pattern
+
+
 def check_account(config: KeyrotConfig, account_id: str, region: str | None = None) -> None:
-    """Reader roles and administrators must live in the account being deployed to; an existing admin-key secret
-    and on-call topic in that account and region too.
+    """Reader roles, administrators and deployers must live in the account being deployed to; an existing
+    admin-key secret, on-call topic and KMS key in that account and region too.
 
     Reader policies are attached to the roles (an attachment cannot cross accounts), and the secrets' resource
     policies only deny: a principal from another account would still lack an allow. The functions' policies grant
-    the admin-key secret and the topic by ARN, and the environment's KMS key and alarms live in this account and
+    the admin-key secret, the topic and the key by ARN, and the environment's alarms live in this account and
     region, which an alarm action or a cross-account secret read would not reach.
     """
     problems: list[str] = []
     for setting, arn in (
         ("existingAdminKeySecretArn", config.existing_admin_key_secret_arn),
         ("oncallTopicArn", config.oncall_topic_arn),
+        ("existingKmsKeyArn", config.existing_kms_key_arn),
     ):
         if arn is None:
             continue
-        arn_region, arn_account = arn.split(":")[3:5]
-        if arn_account != account_id:
-            problems.append(
-                f"{NAMESPACE}:{setting}: {arn} is in account {arn_account}, but this stack deploys to {account_id}"
-            )
-        if region is not None and arn_region != region:
-            problems.append(
-                f"{NAMESPACE}:{setting}: {arn} is in region {arn_region}, but this stack deploys to {region}"
-            )
+        problems += _placement_problems(setting, arn, account_id, region)
     for key in config.keys:
         for role in key.reader_roles:
-            if role.account != account_id:
+            problems += _reader_account_problems(key.name, role, account_id)
+    for setting, arns in (("administratorArns", config.administrator_arns), ("deployerArns", config.deployer_arns)):
+        for arn in arns:
+            account = arn.split(":")[4]
+            if account != account_id:
                 problems.append(
-                    f"{NAMESPACE}:keys: {key.name}: reader role {role.arn} is in account {role.account}, "
-                    f"but this stack deploys to account {account_id}"
+                    f"{NAMESPACE}:{setting}: {arn} is in account {account}, but this stack deploys to {account_id}"
                 )
-    for arn in config.administrator_arns:
-        account = arn.split(":")[4]
-        if account != account_id:
-            problems.append(
-                f"{NAMESPACE}:administratorArns: {arn} is in account {account}, but this stack deploys to {account_id}"
-            )
     if problems:
         raise ConfigError(problems)
+
+
+def _placement_problems(setting: str, arn: str, account_id: str, region: str | None) -> list[str]:
+    """An ARN in another account or region than the stack's, as problems naming `setting`."""
+    problems = []
+    arn_region, arn_account = arn.split(":")[3:5]
+    if arn_account != account_id:
+        problems.append(
+            f"{NAMESPACE}:{setting}: {arn} is in account {arn_account}, but this stack deploys to {account_id}"
+        )
+    if region is not None and arn_region != region:
+        problems.append(f"{NAMESPACE}:{setting}: {arn} is in region {arn_region}, but this stack deploys to {region}")
+    return problems
+
+
+def _reader_account_problems(key_name: str, role: RoleArn, account_id: str) -> list[str]:
+    if role.account == account_id:
+        return []
+    return [
+        f"{NAMESPACE}:keys: {key_name}: reader role {role.arn} is in account {role.account}, "
+        f"but this stack deploys to account {account_id}"
+    ]
+
+
+def check_resolved_reader(key_name: str, index: int, arn: Any, account_id: str) -> RoleArn:
+    """A reader role the program passed as an Output, once resolved: the same rules as a plain one."""
+    role = RoleArn.parse(arn) if isinstance(arn, str) else None
+    where = f"keys[{index}]" if index >= 0 else "keys"
+    if role is None:
+        raise ConfigError(
+            [
+                f"{NAMESPACE}:{where}.readerRoleArns: must be IAM role ARNs (arn:aws:iam::<account>:role/[path/]name), "
+                f"got {str(arn)[:120]!r} for key {key_name!r}"
+            ]
+        )
+    problems = _reader_account_problems(key_name, role, account_id)
+    if problems:
+        raise ConfigError(problems)
+    return role
+
+
+def check_resolved_arn(setting: str, arn: Any, account_id: str, region: str) -> str:
+    """An existing topic or KMS key the program passed as an Output, once resolved: shape, account and region."""
+    pattern = {"oncallTopicArn": _TOPIC_ARN, "existingKmsKeyArn": _KMS_KEY_ARN}[setting]
+    if not isinstance(arn, str) or not pattern.match(arn):
+        raise ConfigError([f"{NAMESPACE}:{setting}: must be an ARN of the right kind, got {str(arn)[:120]!r}"])
+    problems = _placement_problems(setting, arn, account_id, region)
+    if problems:
+        raise ConfigError(problems)
+    return arn
+
+
+def check_deployer(config: KeyrotConfig, caller_arn: str) -> None:
+    """The identity running `pulumi up` must stay able to manage the secrets after this update.
+
+    Their resource policies deny changing a policy, a rotation configuration or a `keyrot:*` tag to everyone but
+    the deployers and administrators; a caller in neither list would lock itself out of the next `pulumi up`.
+    """
+    if not config.deployer_arns:
+        return  # the caller is the deployer
+    allowed = (*config.deployer_arns, *config.administrator_arns)
+    if not any(principal_matches(pattern, caller_arn) for pattern in allowed):
+        raise ConfigError(
+            [
+                f"{NAMESPACE}:deployerArns: the identity running this update ({caller_arn}) is in neither deployerArns "
+                "nor administratorArns: the secrets' policies would deny it the next update. Add it, or deploy as one "
+                "of the listed roles"
+            ]
+        )
 
 
 def _given(value: Any) -> Any:
@@ -543,12 +789,18 @@ def _parse_keys(c: _Collector) -> tuple[KeyConfig, ...] | None:
         else:
             seen.add(name)
         raw_roles = item.get("readerRoleArns", [])
-        roles: list[RoleArn] = []
+        if isinstance(raw_roles, tuple):
+            raw_roles = list(raw_roles)
+        readers: list[RoleArn | Pending] = []
         if not isinstance(raw_roles, list):
             c.problem(f"{where}.readerRoleArns", "must be a list of IAM role ARNs")
             ok = False
             raw_roles = []
         for role_index, text in enumerate(raw_roles):
+            if text is PENDING:
+                c.pending.add("keys")
+                readers.append(PENDING)
+                continue
             role = RoleArn.parse(text) if isinstance(text, str) else None
             if role is None:
                 c.problem(
@@ -556,19 +808,19 @@ def _parse_keys(c: _Collector) -> tuple[KeyConfig, ...] | None:
                     f"must be an IAM role ARN (arn:aws:iam::<account>:role/[path/]name), got {str(text)[:120]!r}",
                 )
                 ok = False
-            elif role in roles:
+            elif role in readers:
                 c.problem(f"{where}.readerRoleArns[{role_index}]", f"{role.arn} is listed twice")
                 ok = False
             else:
-                roles.append(role)
+                readers.append(role)
         if ok:
-            keys.append(KeyConfig(name=str(name), reader_roles=tuple(roles)))
+            keys.append(KeyConfig(name=str(name), readers=tuple(readers)))
     return tuple(keys) if ok else None
 
 
 def _key_expiry(c: _Collector, schedule: Any, max_grace: int | None) -> int | None:
     floor = schedule.max_interval_hours + max_grace if schedule is not None and max_grace is not None else None
-    if not str(c.raw.get("keyExpiryHours") or "").strip():
+    if not str(c.raw.get("keyExpiryHours") if c.raw.get("keyExpiryHours") is not None else "").strip():
         if floor is None:
             return 0  # the rotation schedule or grace is already reported
         default = floor + KEY_EXPIRY_MARGIN_HOURS
@@ -592,7 +844,9 @@ def _key_expiry(c: _Collector, schedule: Any, max_grace: int | None) -> int | No
 
 
 def load_config() -> KeyrotConfig:
-    """Read every `keyrot:*` value from Pulumi and validate it (raises ConfigError listing every problem)."""
+    """Read every `keyrot:*` value from the stack and validate it (raises ConfigError listing every problem)."""
+    import pulumi
+
     config = pulumi.Config(NAMESPACE)
     keys = sorted(set(SETTING_KEYS) | set(_configured_keys()))
     return parse_config({key: config.get(key) for key in keys}, stack=pulumi.get_stack())
@@ -604,6 +858,8 @@ def _configured_keys() -> list[str]:
     Pulumi has no public API listing config keys; this reads the runtime's config map and the PULUMI_CONFIG
     environment the language host fills. If either is unavailable the typo check simply finds nothing.
     """
+    from pulumi.runtime import config as runtime_config
+
     names: set[str] = set()
     store = getattr(runtime_config, "CONFIG", None)
     try:

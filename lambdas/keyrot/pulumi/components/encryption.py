@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
-from infra.components._util import child, policy_json
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.pulumi import policies
+from keyrot.pulumi.components._util import child, policy_json
 
 
 @dataclass
@@ -21,6 +21,9 @@ class EncryptionArgs:
     region: str
     # Log groups the key may encrypt (CloudWatch Logs is allowed only for these, by encryption context).
     log_group_arns: Sequence[str]
+    # Refuse to delete the key (`pulumi destroy`, a removal from the program), and leave it in AWS if the
+    # resource is ever dropped from the state: the secrets are unreadable without it.
+    protect: bool = False
 
 
 class Encryption(pulumi.ComponentResource):
@@ -41,9 +44,10 @@ class Encryption(pulumi.ComponentResource):
                 partition=args.partition,
                 region=args.region,
                 log_group_arns=list(args.log_group_arns),
+                environment=args.environment,
             ),
             tags={TAG_ENVIRONMENT: args.environment},
-            opts=child(self),
+            opts=child(self, protect=args.protect, retain_on_delete=args.protect),
         )
         alias = aws.kms.Alias(
             f"{name}-alias",

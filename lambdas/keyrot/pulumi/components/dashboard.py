@@ -10,8 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._util import child
 from keyrot import metric_names as m
+from keyrot.pulumi.components._util import child
 
 WIDTH = 12
 HEIGHT = 6

@@ -7,6 +7,7 @@ from keyrot.metric_names. Every description says what to do and links a stable r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -14,21 +15,30 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._util import child
-from infra.config import KeyrotConfig
-from infra.runbook import runbook_link
 from keyrot import metric_names as m
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.pulumi.components._util import child
+from keyrot.pulumi.config import KeyrotConfig
+from keyrot.pulumi.runbook import runbook_link
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 # Rotation can take up to the rotation window to happen; a day of slack before KeyAgeHours alarms.
 KEY_AGE_SLACK_HOURS = 24
 # Usage is reported per hour; anomaly bands are trained on hourly sums.
 USAGE_PERIOD_SECONDS = 3600
-# Usage-derived counts may be published for buckets a little in the past (settle delay): look back this many periods.
+# The fewest hourly periods a usage alarm looks back over (see usage_lookback_periods).
 USAGE_LOOKBACK_PERIODS = 3
+# CloudWatch: evaluation periods x period may not exceed 7 days for periods of an hour or more.
+MAX_ALARM_RANGE_SECONDS = 7 * 24 * 3600
+# A monitor run may take up to its timeout (5 min) after it starts before it publishes.
+MONITOR_RUN_SECONDS = 300
 FAST_PERIOD_SECONDS = 300
 HEARTBEAT_PERIODS = 3
+# Gauges (SpendTodayUSD, KeyAgeHours) are published once per successful run: a failed or skipped run publishes
+# nothing, and that must not turn an alarm OK while the last value was over its threshold.
+GAUGE_MISSING_DATA = "ignore"
+# The Costs API failing this many runs in a row (SpendTodayUSD unknown meanwhile) pages.
+COSTS_FAILED_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,20 @@ def monitor_period_seconds(config: KeyrotConfig) -> int:
 
 def key_age_threshold_hours(config: KeyrotConfig) -> int:
     return config.rotation_max_interval_hours + KEY_AGE_SLACK_HOURS
+
+
+def usage_delay_seconds(config: KeyrotConfig) -> int:
+    """How late a usage datapoint can arrive after its own minute: the settle delay (a bucket is read only once it
+    is that old), a whole monitor interval (the run that reads it may start just before), and the run itself."""
+    return (config.settle_delay_minutes + config.monitor_interval_minutes) * 60 + MONITOR_RUN_SECONDS
+
+
+def usage_lookback_periods(config: KeyrotConfig) -> int:
+    """Hourly periods a usage alarm evaluates, so that every minute's usage is still inside its range when it is
+    published (with its own timestamp, up to `usage_delay_seconds` late): the hour it falls in, the hours of delay,
+    and one spare for the alignment of periods. At least USAGE_LOOKBACK_PERIODS."""
+    delay_periods = math.ceil(usage_delay_seconds(config) / USAGE_PERIOD_SECONDS)
+    return max(USAGE_LOOKBACK_PERIODS, 2 + delay_periods)
 
 
 def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_function_name: str) -> list[AlarmSpec]:
@@ -171,10 +195,11 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             datapoints_to_alarm=1,
             threshold=config.daily_spend_limit_usd,
             comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
+            treat_missing_data=GAUGE_MISSING_DATA,
             runbook_anchor="daily-spend-limit",
         ),
     ]
+    lookback = usage_lookback_periods(config)
     for metric, anchor, what, action in (
         (
             m.UNMANAGED_KEY_REQUESTS,
@@ -199,7 +224,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
                 dimensions=env_dims,
                 statistic="Sum",
                 period=USAGE_PERIOD_SECONDS,
-                evaluation_periods=USAGE_LOOKBACK_PERIODS,
+                evaluation_periods=lookback,
                 datapoints_to_alarm=1,
                 threshold=0,
                 comparison_operator="GreaterThanThreshold",
@@ -252,7 +277,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
                 datapoints_to_alarm=1,
                 threshold=threshold,
                 comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
+                treat_missing_data=GAUGE_MISSING_DATA,
                 runbook_anchor="key-too-old",
             )
         )
@@ -288,7 +313,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
                         },
                     ),
                     threshold_metric_id="ad1",
-                    evaluation_periods=USAGE_LOOKBACK_PERIODS,
+                    evaluation_periods=lookback,
                     datapoints_to_alarm=2,
                     comparison_operator="GreaterThanUpperThreshold",
                     treat_missing_data="notBreaching",

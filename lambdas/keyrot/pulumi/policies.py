@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from keyrot import metric_names
+from keyrot.constants import TAG_PROMOTED
 
 VERSION = "2012-10-17"
 Policy = dict[str, Any]
@@ -23,7 +24,38 @@ WILDCARD_JUSTIFICATIONS: dict[tuple[str, str], str] = {
     ("monitor", "PublishKeyrotMetrics"): "cloudwatch:PutMetricData has no resource-level permissions; "
     "the cloudwatch:namespace condition limits it to keyrot's namespace",
     ("monitor", "ReadKeyrotMetrics"): "cloudwatch:GetMetricData has no resource-level permissions",
+    ("rotation", "FindVpcNetworkInterfaces"): "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no "
+    "resource-level permissions (only with vpcSubnetIds: Lambda manages the function's interfaces with them)",
+    ("monitor", "FindVpcNetworkInterfaces"): "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no "
+    "resource-level permissions (only with vpcSubnetIds: Lambda manages the function's interfaces with them)",
 }
+
+# Every Secrets Manager action that changes a secret's value, a version label, its rotation, its policy, its
+# replication or its very existence, grouped by who needs it. The secrets' resource policies deny each group to
+# everyone else. tests/infra/test_secret_policies.py derives the write actions from botocore's service model, so an
+# action AWS adds fails the test until it is placed here. (CreateSecret is absent: it creates another secret, and an
+# existing secret's policy is never consulted for it.)
+VALUE_WRITES: tuple[str, ...] = ("secretsmanager:PutSecretValue",)
+LABEL_WRITES: tuple[str, ...] = ("secretsmanager:UpdateSecretVersionStage",)
+MANAGEMENT_WRITES: tuple[str, ...] = (
+    # Replication to another account copies the key out of this account's policies' reach.
+    "secretsmanager:AssociateCrossAccountReplica",
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:DisassociateCrossAccountReplica",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:StopReplicationToReplica",
+    "secretsmanager:UpdateSecret",
+)
+TAG_WRITES: tuple[str, ...] = ("secretsmanager:TagResource", "secretsmanager:UntagResource")
+# The tags that say what a secret is for: only the deployers and administrators set or remove them (and the rotation
+# function one of them, TAG_PROMOTED, when it promotes a key).
+KEYROT_TAG_PATTERN = "keyrot:*"
 
 
 def _statement(sid: str, actions: Sequence[str], resources: Sequence[str] | str, **extra: Any) -> dict[str, Any]:
@@ -59,6 +91,29 @@ def lambda_trust_policy() -> Policy:
     }
 
 
+def vpc_statements(
+    *, subnet_arns: Sequence[str], security_group_arns: Sequence[str], region: str, account_id: str, partition: str
+) -> list[dict[str, Any]]:
+    """What Lambda does with a function's role to attach it to VPC subnets (empty without subnets)."""
+    if not subnet_arns:
+        return []
+    interfaces = f"arn:{partition}:ec2:{region}:{account_id}:network-interface/*"
+    return [
+        # Resource "*": these describe calls have no resource-level permissions.
+        _statement("FindVpcNetworkInterfaces", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], "*"),
+        _statement(
+            "ManageVpcNetworkInterfaces",
+            [
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:CreateNetworkInterface",
+                "ec2:DeleteNetworkInterface",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            [interfaces, *subnet_arns, *security_group_arns],
+        ),
+    ]
+
+
 def rotation_role_policy(
     *,
     managed_secret_arns: Sequence[str],
@@ -66,8 +121,10 @@ def rotation_role_policy(
     kms_key_arn: str,
     log_group_arn: str,
     region: str,
+    vpc: Sequence[dict[str, Any]] = (),
 ) -> Policy:
-    """What keyrot.handlers.rotate calls: the four rotation steps on the managed secrets, the admin key, logs."""
+    """What keyrot.handlers.rotate calls: the four rotation steps on the managed secrets, the promotion tag, the
+    admin key, logs (and, in a VPC, what Lambda needs for the function's network interfaces)."""
     return {
         "Version": VERSION,
         "Statement": [
@@ -81,6 +138,13 @@ def rotation_role_policy(
                 ],
                 managed_secret_arns,
             ),
+            # finishSecret records when it promotes a version, on this one tag and no other.
+            _statement(
+                "TagPromotion",
+                ["secretsmanager:TagResource"],
+                managed_secret_arns,
+                Condition={"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_PROMOTED]}},
+            ),
             _statement("ReadAdminKey", ["secretsmanager:GetSecretValue"], [admin_secret_arn]),
             _statement(
                 "UseSecretsKey",
@@ -92,6 +156,7 @@ def rotation_role_policy(
             _statement(
                 "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_stream_resources(log_group_arn)
             ),
+            *vpc,
         ],
     }
 
@@ -106,6 +171,7 @@ def monitor_role_policy(
     topic_arn: str,
     topic_encrypted_with_key: bool,
     region: str,
+    vpc: Sequence[dict[str, Any]] = (),
 ) -> Policy:
     """What the monitor calls: find and read the managed secrets, mark revoked versions, metrics, state, notify."""
     statements = [
@@ -146,6 +212,7 @@ def monitor_role_policy(
     statements.append(
         _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_stream_resources(log_group_arn))
     )
+    statements.extend(vpc)
     return {"Version": VERSION, "Statement": statements}
 
 
@@ -166,50 +233,101 @@ def secret_resource_policy(
     rotation_role_arn: str,
     monitor_role_arn: str,
     administrator_arns: Sequence[str],
+    deployer_arns: Sequence[str] = (),
 ) -> Policy:
-    """Deny-only resource policy on a managed secret: who may read the key, who may change its versions.
+    """Deny-only resource policy on a managed secret: who may read the key, and who may change anything about it.
 
     It grants nothing (IAM policies do), it only caps: a principal outside the lists is denied even if some broad
-    IAM policy (an AdministratorAccess, a `secretsmanager:*`) would allow it.
-
-    Management actions (DescribeSecret, PutResourcePolicy, TagResource, RotateSecret, DeleteSecret, ...) are
-    deliberately NOT denied: the deployer (Pulumi) needs them, and denying them would lock it out of the secret.
-    Requests made by AWS services themselves (no principal ARN) are left alone by the PrincipalIsAWSService check.
+    IAM policy (an AdministratorAccess, a `secretsmanager:*`) would allow it. Every write action is capped
+    (VALUE_WRITES, LABEL_WRITES, MANAGEMENT_WRITES, and TAG_WRITES of a `keyrot:*` tag), each to the functions that
+    need it, the deployers (`pulumi up`/`destroy` manage the secret, its policy, its rotation and its tags) and the
+    administrators. Requests made by AWS services themselves (no principal ARN) are left alone by the
+    PrincipalIsAWSService check.
     """
-    readers = _unique([*reader_role_arns, rotation_role_arn, monitor_role_arn, *administrator_arns])
-    writers = _unique([rotation_role_arn, monitor_role_arn, *administrator_arns])
+    admins = list(administrator_arns)
+    deployers = [*deployer_arns, *admins]
+    readers = _unique([*reader_role_arns, rotation_role_arn, monitor_role_arn, *admins])
     return {
         "Version": VERSION,
         "Statement": [
             _deny_all_but("OnlyReadersGetTheKey", ["secretsmanager:GetSecretValue"], readers),
+            _deny_all_but("OnlyRotationWritesTheKey", list(VALUE_WRITES), _unique([rotation_role_arn, *admins])),
             _deny_all_but(
-                "OnlyKeyrotChangesVersions",
-                ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
-                writers,
+                "OnlyKeyrotMovesLabels", list(LABEL_WRITES), _unique([rotation_role_arn, monitor_role_arn, *admins])
             ),
+            _deny_all_but("OnlyDeployersManageTheSecret", list(MANAGEMENT_WRITES), _unique(deployers)),
+            *_keyrot_tag_statements(deployers=deployers, promoter_arn=rotation_role_arn),
         ],
     }
 
 
 def admin_secret_resource_policy(
-    *, rotation_role_arn: str, monitor_role_arn: str, administrator_arns: Sequence[str]
+    *,
+    rotation_role_arn: str,
+    monitor_role_arn: str,
+    administrator_arns: Sequence[str],
+    deployer_arns: Sequence[str] = (),
 ) -> Policy:
     """Deny-only resource policy on the admin-key secret keyrot creates: only the two functions (which call the
-    admin API) and `administratorArns` (break-glass, and the CLI's audit and revocations) may read the admin key.
+    admin API) and `administratorArns` (break-glass, and the CLI's audit and revocations) may read the admin key;
+    only the deployers and administrators may move its labels, manage it (policy, rotation, replication, deletion)
+    or change its `keyrot:*` tags.
 
-    Putting a new admin key is NOT capped: `keyrot admin-key set` is run by whoever the platform team's IAM allows
-    (administratorArns may be empty), a put discloses nothing, and the put key must pass validation first. Reading is
-    what an attacker with a broad IAM policy would want, and that is what this policy takes away.
+    Putting a new admin key (PutSecretValue) is NOT capped: `keyrot admin-key set` is run by whoever the platform
+    team's IAM allows (administratorArns may be empty), a put discloses nothing, and the put key must pass validation
+    first. Reading is what an attacker with a broad IAM policy would want, and that is what this policy takes away.
     """
-    readers = _unique([rotation_role_arn, monitor_role_arn, *administrator_arns])
+    admins = list(administrator_arns)
+    deployers = _unique([*deployer_arns, *admins])
+    readers = _unique([rotation_role_arn, monitor_role_arn, *admins])
     return {
         "Version": VERSION,
-        "Statement": [_deny_all_but("OnlyKeyrotReadsTheAdminKey", ["secretsmanager:GetSecretValue"], readers)],
+        "Statement": [
+            _deny_all_but("OnlyKeyrotReadsTheAdminKey", ["secretsmanager:GetSecretValue"], readers),
+            _deny_all_but("OnlyDeployersManageTheSecret", [*LABEL_WRITES, *MANAGEMENT_WRITES], deployers),
+            *_keyrot_tag_statements(deployers=deployers, promoter_arn=None),
+        ],
     }
 
 
-def _deny_all_but(sid: str, actions: Sequence[str], principal_arns: Sequence[str]) -> dict[str, Any]:
-    """Deny `actions` on the secret to every principal outside `principal_arns` (AWS services themselves excepted)."""
+def _keyrot_tag_statements(*, deployers: Sequence[str], promoter_arn: str | None) -> list[dict[str, Any]]:
+    """Deny setting or removing a `keyrot:*` tag to all but the deployers (and, for setting only the promotion
+    tag, the rotation function)."""
+    touches_keyrot_tag = {"ForAnyValue:StringLike": {"aws:TagKeys": [KEYROT_TAG_PATTERN]}}
+    if promoter_arn is None:
+        return [
+            _deny_all_but("OnlyDeployersChangeKeyrotTags", list(TAG_WRITES), _unique(deployers), touches_keyrot_tag)
+        ]
+    return [
+        _deny_all_but(
+            "OnlyDeployersRemoveKeyrotTags", ["secretsmanager:UntagResource"], _unique(deployers), touches_keyrot_tag
+        ),
+        _deny_all_but(
+            "OnlyDeployersAndRotationSetKeyrotTags",
+            ["secretsmanager:TagResource"],
+            _unique([*deployers, promoter_arn]),
+            touches_keyrot_tag,
+        ),
+        # The rotation function may set exactly one tag, the promotion record: nothing else, keyrot's or not.
+        {
+            "Sid": "RotationSetsOnlyThePromotionTag",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "secretsmanager:TagResource",
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"aws:PrincipalArn": [promoter_arn]},
+                "ForAnyValue:StringNotEquals": {"aws:TagKeys": [TAG_PROMOTED]},
+            },
+        },
+    ]
+
+
+def _deny_all_but(
+    sid: str, actions: Sequence[str], principal_arns: Sequence[str], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Deny `actions` on the secret to every principal outside `principal_arns` (AWS services themselves excepted),
+    when the `extra` conditions hold too."""
     return {
         "Sid": sid,
         "Effect": "Deny",
@@ -219,13 +337,27 @@ def _deny_all_but(sid: str, actions: Sequence[str], principal_arns: Sequence[str
         "Condition": {
             "ArnNotLike": {"aws:PrincipalArn": list(principal_arns)},
             "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+            **(extra or {}),
         },
     }
 
 
-def kms_key_policy(*, account_id: str, partition: str, region: str, log_group_arns: Sequence[str]) -> Policy:
+def alarm_arn_pattern(*, partition: str, region: str, account_id: str, environment: str) -> str:
+    """Every alarm of the environment (they are all named keyrot-<env>-...)."""
+    return f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:keyrot-{environment}-*"
+
+
+def rotation_failure_rule_arn(*, partition: str, region: str, account_id: str, environment: str) -> str:
+    return f"arn:{partition}:events:{region}:{account_id}:rule/keyrot-{environment}-rotation-failures"
+
+
+def kms_key_policy(
+    *, account_id: str, partition: str, region: str, log_group_arns: Sequence[str], environment: str
+) -> Policy:
     """Customer-managed key for the secrets, the on-call topic and the log groups."""
     root = f"arn:{partition}:iam::{account_id}:root"
+    alarms = alarm_arn_pattern(partition=partition, region=region, account_id=account_id, environment=environment)
+    rule = rotation_failure_rule_arn(partition=partition, region=region, account_id=account_id, environment=environment)
     return {
         "Version": VERSION,
         "Statement": [
@@ -271,15 +403,20 @@ def kms_key_policy(*, account_id: str, partition: str, region: str, log_group_ar
                 # The context key is a string; exact ARNs of the two function log groups.
                 "Condition": {"StringEquals": {"kms:EncryptionContext:aws:logs:arn": sorted(log_group_arns)}},
             },
-            # Alarms and the EventBridge rule publish to the encrypted on-call topic as these service principals.
-            # [unconfirmed] whether KMS sees aws:SourceAccount for them, so no condition; the topic policy limits
-            # who may publish.
+            # Alarms and the EventBridge rule publish to the encrypted on-call topic as these service principals:
+            # only this environment's alarms and rule, of this account (aws:SourceAccount / aws:SourceArn, the
+            # confused-deputy conditions AWS documents for service principals; `make verify-aws` checks an alarm
+            # still reaches the topic through them).
             {
                 "Sid": "CloudWatchAlarmsPublishToTopic",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": alarms},
+                },
             },
             {
                 "Sid": "EventBridgePublishesToTopic",
@@ -287,6 +424,10 @@ def kms_key_policy(*, account_id: str, partition: str, region: str, log_group_ar
                 "Principal": {"Service": "events.amazonaws.com"},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnEquals": {"aws:SourceArn": rule},
+                },
             },
         ],
     }

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
-from infra.components._util import child, policy_json
-from infra.components.function import KeyrotFunction, KeyrotFunctionArgs
 from keyrot.constants import MONITOR_HANDLER, STATE_PARAMETER_PLACEHOLDER, TAG_ENVIRONMENT, state_parameter_name
+from keyrot.pulumi import policies
+from keyrot.pulumi.components._util import child, policy_json
+from keyrot.pulumi.components.function import KeyrotFunction, KeyrotFunctionArgs
 
 # Several paginated OpenAI usage reads with retries, plus a possible revocation with validation delays.
 MONITOR_TIMEOUT_SECONDS = 300
 SCHEDULER_RETRY_ATTEMPTS = 2
+# One run at a time, whatever the schedule or a retry does: two overlapping runs would both publish usage.
+RESERVED_CONCURRENCY: int | None = 1
 
 
 def rate_minutes(minutes: int) -> str:
@@ -47,6 +50,9 @@ class UsageMonitorArgs:
     environment_variables: Mapping[str, pulumi.Input[str]]
     interval_minutes: int
     log_retention_days: int
+    # VPC subnets and security groups for the function (both empty: no VPC).
+    subnet_ids: Sequence[pulumi.Input[str]] = ()
+    security_group_ids: Sequence[pulumi.Input[str]] = ()
 
 
 class UsageMonitor(pulumi.ComponentResource):
@@ -93,6 +99,7 @@ class UsageMonitor(pulumi.ComponentResource):
                     topic_arn=args.topic_arn,
                     topic_encrypted_with_key=args.topic_encrypted_with_key,
                     region=args.region,
+                    vpc=_vpc_statements(args),
                 ),
                 archive_path=args.archive_path,
                 source_code_hash=args.source_code_hash,
@@ -100,6 +107,9 @@ class UsageMonitor(pulumi.ComponentResource):
                 timeout_seconds=MONITOR_TIMEOUT_SECONDS,
                 kms_key_arn=args.kms_key_arn,
                 log_retention_days=args.log_retention_days,
+                subnet_ids=args.subnet_ids,
+                security_group_ids=args.security_group_ids,
+                reserved_concurrency=RESERVED_CONCURRENCY,
             ),
             opts=child(self),
         )
@@ -147,3 +157,22 @@ class UsageMonitor(pulumi.ComponentResource):
                 "stateParameterArn": parameter_arn,
             }
         )
+
+
+def _vpc_statements(args: Any) -> pulumi.Output[list[dict[str, Any]]] | list[dict[str, Any]]:
+    """The role's VPC statements (none outside a VPC), once the subnet and group ids resolve."""
+    if not args.subnet_ids:
+        return []
+
+    def arn(kind: str, resource_id: str) -> str:
+        return f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:{kind}/{resource_id}"
+
+    return pulumi.Output.all(list(args.subnet_ids), list(args.security_group_ids)).apply(
+        lambda ids: policies.vpc_statements(
+            subnet_arns=[arn("subnet", i) for i in ids[0]],
+            security_group_arns=[arn("security-group", i) for i in ids[1]],
+            region=args.region,
+            account_id=args.account_id,
+            partition=args.partition,
+        )
+    )

@@ -6,15 +6,12 @@ operator; managed keys are written only by the rotation function.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
-from infra.components._util import child, policy_json
-from infra.config import KeyConfig
 from keyrot.constants import (
     TAG_ADMIN_SECRET,
     TAG_ENVIRONMENT,
@@ -23,6 +20,9 @@ from keyrot.constants import (
     admin_secret_name,
     managed_secret_name,
 )
+from keyrot.pulumi import policies
+from keyrot.pulumi.components._util import child, policy_json
+from keyrot.pulumi.config import KeyConfig, RoleArn, check_resolved_reader
 
 
 @dataclass
@@ -37,6 +37,14 @@ class KeySecretsArgs:
     administrator_arns: Sequence[str] = ()
     # Use this (populated) admin-key secret instead of creating an empty one.
     existing_admin_secret_arn: str | None = None
+    # Who runs `pulumi up`/`destroy`: they alone (with the administrators) may manage the secrets.
+    deployer_arns: Sequence[pulumi.Input[str]] = ()
+    # Per key, the reader role ARNs as the program gave them (Outputs included), in the order of KeyConfig.readers.
+    reader_inputs: Mapping[str, Sequence[pulumi.Input[str]]] = field(default_factory=dict)
+    # The deploying account: a reader role passed as an Output must be in it (checked when it resolves).
+    account_id: str = ""
+    # Refuse to delete the secrets and leave them in AWS if dropped from the state (production stacks).
+    protect: bool = False
 
 
 class KeySecrets(pulumi.ComponentResource):
@@ -60,7 +68,7 @@ class KeySecrets(pulumi.ComponentResource):
                 description=f"keyrot {env}: OpenAI admin key (put by an operator; read by the keyrot functions)",
                 kms_key_id=args.kms_key_arn,
                 tags={TAG_ENVIRONMENT: env, TAG_ADMIN_SECRET: env},
-                opts=child(self),
+                opts=child(self, protect=args.protect, retain_on_delete=args.protect),
             )
             self._deny_policy(
                 f"{name}-admin-key-policy",
@@ -70,6 +78,7 @@ class KeySecrets(pulumi.ComponentResource):
                     rotation_role_arn=args.rotation_role_arn,
                     monitor_role_arn=args.monitor_role_arn,
                     administrator_arns=list(args.administrator_arns),
+                    deployer_arns=list(args.deployer_arns),
                 ),
             )
             self.admin_secret_arn = admin.arn
@@ -89,17 +98,19 @@ class KeySecrets(pulumi.ComponentResource):
                     TAG_KEY_NAME: key.name,
                     TAG_PROJECT_ID: args.openai_project_id,
                 },
-                opts=child(self),
+                opts=child(self, protect=args.protect, retain_on_delete=args.protect),
             )
+            readers = self._readers(key, args)
             self._deny_policy(
                 f"{name}-{key.name}-policy",
                 secret.arn,
                 policy_json(
                     policies.secret_resource_policy,
-                    reader_role_arns=list(key.reader_role_arns),
+                    reader_role_arns=[arn for _, arn, _ in readers],
                     rotation_role_arn=args.rotation_role_arn,
                     monitor_role_arn=args.monitor_role_arn,
                     administrator_arns=list(args.administrator_arns),
+                    deployer_arns=list(args.deployer_arns),
                 ),
             )
             reader = aws.iam.Policy(
@@ -112,11 +123,11 @@ class KeySecrets(pulumi.ComponentResource):
                 tags={TAG_ENVIRONMENT: env, TAG_KEY_NAME: key.name},
                 opts=child(self),
             )
-            for role in key.reader_roles:
+            for suffix, _, role_name in readers:
                 # AttachRolePolicy takes the role NAME: the last segment of the ARN, without its path.
                 aws.iam.RolePolicyAttachment(
-                    f"{name}-{key.name}-reader-{role.name}",
-                    role=role.name,
+                    f"{name}-{key.name}-reader-{suffix}",
+                    role=role_name,
                     policy_arn=reader.arn,
                     opts=child(self),
                 )
@@ -133,6 +144,23 @@ class KeySecrets(pulumi.ComponentResource):
                 "readerPolicyArns": self.reader_policy_arns,
             }
         )
+
+    @staticmethod
+    def _readers(key: KeyConfig, args: KeySecretsArgs) -> list[tuple[str, pulumi.Input[str], pulumi.Input[str]]]:
+        """Per reader: (attachment name suffix, role ARN, role name). A role known now is named after the role (a
+        stable name, whatever the order); one the program passes as an Output by its position (`#<n>`, which no
+        role name can contain), its ARN checked like a plain one when it resolves."""
+        inputs = list(args.reader_inputs.get(key.name, ()))
+        readers: list[tuple[str, pulumi.Input[str], pulumi.Input[str]]] = []
+        for index, reader in enumerate(key.readers):
+            if isinstance(reader, RoleArn):
+                readers.append((reader.name, reader.arn, reader.name))
+                continue
+            resolved = pulumi.Output.from_input(inputs[index]).apply(
+                lambda arn: check_resolved_reader(key.name, -1, arn, args.account_id)
+            )
+            readers.append((f"#{index}", resolved.apply(lambda role: role.arn), resolved.apply(lambda role: role.name)))
+        return readers
 
     def _deny_policy(self, resource_name: str, secret_arn: pulumi.Input[str], policy: pulumi.Input[str]) -> None:
         """Attach a deny-only resource policy to a secret (public policies blocked)."""

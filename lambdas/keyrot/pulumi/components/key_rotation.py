@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
-from infra.components._util import child, policy_json
-from infra.components.function import KeyrotFunction, KeyrotFunctionArgs
-
 # ROTATION_TIMEOUT_SECONDS: four steps, each may wait for OpenAI (validation retries with delays) and retry AWS calls.
 # createSecret relies on it to tell an abandoned account from one a running invocation is about to store.
 from keyrot.constants import ROTATION_HANDLER, ROTATION_TIMEOUT_SECONDS
+from keyrot.pulumi import policies
+from keyrot.pulumi.components._util import child, policy_json
+from keyrot.pulumi.components.function import KeyrotFunction, KeyrotFunctionArgs
+
+# Secrets Manager invokes rotation per secret; several secrets may rotate at once.
+RESERVED_CONCURRENCY: int | None = None
 
 
 @dataclass
@@ -36,6 +39,10 @@ class KeyRotationArgs:
     # would fail for want of an admin key, and the operator triggers it after putting the key.
     rotate_immediately: bool
     log_retention_days: int
+    # VPC subnets and security groups for the function (both empty: no VPC); `partition` names their ARNs.
+    subnet_ids: Sequence[pulumi.Input[str]] = ()
+    security_group_ids: Sequence[pulumi.Input[str]] = ()
+    partition: str = "aws"
 
 
 class KeyRotation(pulumi.ComponentResource):
@@ -61,6 +68,7 @@ class KeyRotation(pulumi.ComponentResource):
                     kms_key_arn=args.kms_key_arn,
                     log_group_arn=log_group_arn,
                     region=args.region,
+                    vpc=_vpc_statements(args),
                 ),
                 archive_path=args.archive_path,
                 source_code_hash=args.source_code_hash,
@@ -68,6 +76,9 @@ class KeyRotation(pulumi.ComponentResource):
                 timeout_seconds=ROTATION_TIMEOUT_SECONDS,
                 kms_key_arn=args.kms_key_arn,
                 log_retention_days=args.log_retention_days,
+                subnet_ids=args.subnet_ids,
+                security_group_ids=args.security_group_ids,
+                reserved_concurrency=RESERVED_CONCURRENCY,
             ),
             opts=child(self),
         )
@@ -93,3 +104,22 @@ class KeyRotation(pulumi.ComponentResource):
         self.function_name = function.function_name
         self.function_arn = function.function_arn
         self.register_outputs({"functionName": function.function_name, "functionArn": function.function_arn})
+
+
+def _vpc_statements(args: Any) -> pulumi.Output[list[dict[str, Any]]] | list[dict[str, Any]]:
+    """The role's VPC statements (none outside a VPC), once the subnet and group ids resolve."""
+    if not args.subnet_ids:
+        return []
+
+    def arn(kind: str, resource_id: str) -> str:
+        return f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:{kind}/{resource_id}"
+
+    return pulumi.Output.all(list(args.subnet_ids), list(args.security_group_ids)).apply(
+        lambda ids: policies.vpc_statements(
+            subnet_arns=[arn("subnet", i) for i in ids[0]],
+            security_group_arns=[arn("security-group", i) for i in ids[1]],
+            region=args.region,
+            account_id=args.account_id,
+            partition=args.partition,
+        )
+    )

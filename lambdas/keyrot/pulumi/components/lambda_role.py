@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
-from infra.components._util import child, policy_json
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.pulumi import policies
+from keyrot.pulumi.components._util import child, policy_json
 
 
 @dataclass

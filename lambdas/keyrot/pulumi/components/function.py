@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._util import child
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.pulumi.components._util import child
 
 RUNTIME = "python3.14"
 ARCHITECTURE = "arm64"
@@ -46,6 +46,11 @@ class KeyrotFunctionArgs:
     timeout_seconds: int
     kms_key_arn: pulumi.Input[str]
     log_retention_days: int
+    # Run in these VPC subnets with these security groups (both empty: no VPC).
+    subnet_ids: Sequence[pulumi.Input[str]] = ()
+    security_group_ids: Sequence[pulumi.Input[str]] = ()
+    # Reserved concurrency (None: the account's unreserved pool). 1 makes runs of the function strictly one at a time.
+    reserved_concurrency: int | None = None
 
 
 class KeyrotFunction(pulumi.ComponentResource):
@@ -72,6 +77,14 @@ class KeyrotFunction(pulumi.ComponentResource):
             policy=args.role_policy(log_group.arn),
             opts=child(self),
         )
+        extra: dict[str, object] = {}
+        if args.subnet_ids:
+            extra["vpc_config"] = {
+                "subnet_ids": list(args.subnet_ids),
+                "security_group_ids": list(args.security_group_ids),
+            }
+        if args.reserved_concurrency is not None:
+            extra["reserved_concurrent_executions"] = args.reserved_concurrency
         function = aws.lambda_.Function(
             f"{name}-function",
             name=function_name(args.environment, args.purpose),
@@ -89,6 +102,7 @@ class KeyrotFunction(pulumi.ComponentResource):
             logging_config={"log_format": "Text", "log_group": log_group.name},
             tags=tags,
             opts=child(self, depends_on=[log_group, self.role_policy]),
+            **extra,
         )
         self.function_name = function.name
         self.function_arn = function.arn

@@ -1,13 +1,18 @@
-"""Build the Lambda archive: keyrot's own code plus the pinned pure-Python wheels, as a deterministic zip.
+"""Build the Lambda archive: keyrot's own runtime files plus the pinned pure-Python wheels, as a deterministic zip.
 
 A plain function, not a component: it owns no cloud resource. The same inputs give a byte-identical zip (sorted
 entries, fixed timestamps and permissions, no bytecode), so `pulumi preview` shows no code change unless the code or
 a pin really changed.
 
-Wheels come from `pip download` for Python 3.14 / any platform into a cache under `build/wheels/`. Every pin in
-`lambdas/requirements.txt` carries a sha256; cached and downloaded wheels are checked against it, and anything that
-is not a pure-Python (`py3-none-any`) wheel is refused, because the function runs on arm64 and nothing compiled on
-this machine would load there.
+keyrot's files come from the installed package itself (no git checkout is assumed), and only those the manifest
+`keyrot/pulumi/data/lambda-files.txt` lists: the runtime's tracked source files (tests/infra holds it equal to
+`git ls-files`). A file the manifest does not name (an untracked `.env`, an editor backup) is never shipped, and a
+listed path that is a symlink, or leads out of the package, stops the build.
+
+Wheels come from `pip download` for Python 3.14 / any platform into a cache (default `~/.cache/keyrot/wheels`).
+Every pin in `keyrot/pulumi/data/lambda-requirements.txt` carries a sha256; cached and downloaded wheels are checked
+against it, and anything that is not a pure-Python (`py3-none-any`) wheel is refused, because the function runs on
+arm64 and nothing compiled on this machine would load there.
 """
 
 from __future__ import annotations
@@ -24,16 +29,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from infra import paths
+import keyrot
 
+# The installed `keyrot` package directory, and the files shipped with this module.
+PACKAGE_DIR = Path(keyrot.__file__).resolve().parent
+DATA_DIR = Path(__file__).resolve().parent / "data"
+LAMBDA_REQUIREMENTS = DATA_DIR / "lambda-requirements.txt"
+LAMBDA_MANIFEST = DATA_DIR / "lambda-files.txt"
 # The Lambda runtime (python3.14) is what the wheels must suit.
 TARGET_PYTHON_VERSION = "3.14"
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 # Regular file, rw-r--r--. Lambda only needs to read the code.
 ZIP_FILE_MODE = 0o100644 << 16
-# Never in the archive: operator and test code, bytecode, caches.
-EXCLUDED_PACKAGE_PARTS = ("__pycache__",)
-EXCLUDED_PACKAGE_PREFIXES = ("cli",)
+# Never in the archive: the operator CLI and this deployer package (subpackages of keyrot), bytecode, caches.
+EXCLUDED_PACKAGE_PREFIXES = ("cli", "pulumi")
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Test suites some wheels ship at their top level.
 EXCLUDED_WHEEL_TOP_LEVEL = ("tests", "test")
@@ -100,15 +109,15 @@ def parse_requirements(text: str) -> list[Requirement]:
         spec, *options = entry.split()
         pin = _PIN.match(spec)
         if not pin:
-            raise PackagingError(f"lambdas/requirements.txt: {spec!r} is not an exact pin (name==version)")
+            raise PackagingError(f"lambda-requirements.txt: {spec!r} is not an exact pin (name==version)")
         digests = [m.group("digest") for m in (_HASH.match(o) for o in options) if m]
         if len(digests) != 1 or len(options) != 1:
-            raise PackagingError(f"lambdas/requirements.txt: {spec} needs exactly one --hash=sha256:<digest>")
+            raise PackagingError(f"lambda-requirements.txt: {spec} needs exactly one --hash=sha256:<digest>")
         requirements.append(Requirement(pin.group("name"), pin.group("version"), digests[0]))
     names = [r.normalized for r in requirements]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise PackagingError(f"lambdas/requirements.txt: pinned more than once: {', '.join(duplicates)}")
+        raise PackagingError(f"lambda-requirements.txt: pinned more than once: {', '.join(duplicates)}")
     return requirements
 
 
@@ -142,9 +151,7 @@ def cached_wheel(name: str, version: str, cache_dir: Path) -> Path | None:
     return None
 
 
-def download_wheels(
-    pins: Iterable[tuple[str, str]], cache_dir: Path, *, pip: tuple[str, ...] | None = None
-) -> None:
+def download_wheels(pins: Iterable[tuple[str, str]], cache_dir: Path, *, pip: tuple[str, ...] | None = None) -> None:
     """`pip download` the pure-Python wheels of (name, version) pins for the Lambda runtime into the cache."""
     pins = list(pins)
     if not pins:
@@ -196,32 +203,74 @@ def fetch_wheels(
         actual = sha256_file(wheel)
         if actual != requirement.sha256:
             raise PackagingError(
-                f"{wheel.name}: sha256 {actual} does not match the pin {requirement.sha256} in lambdas/requirements.txt"
+                f"{wheel.name}: sha256 {actual} does not match the pin {requirement.sha256} in lambda-requirements.txt"
             )
         wheels[requirement.normalized] = wheel
     return wheels
 
 
-def _package_entries(package_dir: Path) -> Iterator[tuple[str, bytes]]:
-    """keyrot's own modules, under `keyrot/`, minus the test helpers, the operator CLI and bytecode."""
-    root = package_dir.parent
-    for path in sorted(package_dir.rglob("*")):
+def is_runtime_file(relative: str) -> bool:
+    """Whether `relative` (a path under the keyrot package, e.g. `monitor/run.py`) belongs in the Lambda archive."""
+    parts = PurePosixPath(relative).parts
+    if not parts or "__pycache__" in parts or relative.endswith(EXCLUDED_SUFFIXES):
+        return False
+    return not _is_excluded_top_level(parts[0])
+
+
+def runtime_manifest(tracked: Iterable[str], *, package_prefix: str = "lambdas/keyrot/") -> list[str]:
+    """The manifest for a set of tracked repository paths: the keyrot runtime files, as `keyrot/<path>`, sorted."""
+    entries = {
+        "keyrot/" + path[len(package_prefix) :]
+        for path in tracked
+        if path.startswith(package_prefix) and is_runtime_file(path[len(package_prefix) :])
+    }
+    return sorted(entries)
+
+
+def render_manifest(entries: Iterable[str]) -> str:
+    header = (
+        "# keyrot's own files in the Lambda archive (keyrot.pulumi.archive), and only these.\n"
+        "# GENERATED by `make manifest` from `git ls-files lambdas/keyrot` (runtime files: no cli/, no pulumi/).\n"
+    )
+    return header + "".join(f"{entry}\n" for entry in entries)
+
+
+def read_manifest(path: Path = LAMBDA_MANIFEST) -> list[str]:
+    """The manifest's entries (`keyrot/...` paths), refusing anything that could leave the package."""
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        parts = PurePosixPath(entry).parts
+        if entry.startswith("/") or ".." in parts or parts[0] != "keyrot" or len(parts) < 2:
+            raise PackagingError(f"{path.name}: {entry!r} is not a path inside the keyrot package")
+        if not is_runtime_file("/".join(parts[1:])):
+            raise PackagingError(f"{path.name}: {entry!r} is not a runtime file (cli, pulumi and bytecode never ship)")
+        entries.append(entry)
+    return entries
+
+
+def _package_entries(package_dir: Path, manifest: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    """Exactly the manifest's files, read from `package_dir` (the `keyrot` directory), never through a symlink."""
+    root = package_dir.resolve()
+    for entry in manifest:
+        relative = PurePosixPath(entry).relative_to("keyrot")
+        path = package_dir.joinpath(*relative.parts)
+        current = package_dir
+        for part in relative.parts:
+            current = current / part
+            if current.is_symlink():
+                raise PackagingError(f"{entry}: {current} is a symlink; the archive never follows one")
         if not path.is_file():
-            continue
-        relative = path.relative_to(root)
-        parts = relative.parts  # ("keyrot", ...)
-        inner = parts[1:]
-        if any(part in EXCLUDED_PACKAGE_PARTS for part in inner):
-            continue
-        if inner and _is_excluded_top_level(inner[0]):
-            continue
-        if path.suffix in EXCLUDED_SUFFIXES:
-            continue
-        yield PurePosixPath(*parts).as_posix(), path.read_bytes()
+            raise PackagingError(f"{entry} is listed in the manifest but is not a file in {package_dir}")
+        if not path.resolve().is_relative_to(root):
+            raise PackagingError(f"{entry} resolves outside {package_dir}")
+        yield entry, path.read_bytes()
 
 
 def _is_excluded_top_level(name: str) -> bool:
-    """`cli`, `cli.py`, `cli_*`: the operator CLI and its helpers (but not, say, a future `client.py`)."""
+    """`cli`, `cli.py`, `cli_*`, `pulumi`...: the operator CLI and the deployer package (not, say, `client.py`)."""
     return any(name == p or name.startswith((p + ".", p + "_")) for p in EXCLUDED_PACKAGE_PREFIXES)
 
 
@@ -247,10 +296,10 @@ def _wheel_entries(wheel: Path) -> Iterator[tuple[str, bytes]]:
             yield PurePosixPath(*parts).as_posix(), archive.read(info)
 
 
-def collect_entries(package_dir: Path, wheels: Mapping[str, Path]) -> dict[str, bytes]:
+def collect_entries(package_dir: Path, manifest: Iterable[str], wheels: Mapping[str, Path]) -> dict[str, bytes]:
     entries: dict[str, bytes] = {}
     sources: dict[str, str] = {}
-    streams = [("lambdas/keyrot", _package_entries(package_dir))]
+    streams = [("keyrot", _package_entries(package_dir, manifest))]
     streams += [(wheel.name, _wheel_entries(wheel)) for _, wheel in sorted(wheels.items())]
     for source, stream in streams:
         for name, data in stream:
@@ -274,17 +323,29 @@ def deterministic_zip(entries: Mapping[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def default_cache_dir() -> Path:
+    """Where archives and wheels go unless the caller says: `$XDG_CACHE_HOME/keyrot`, else `~/.cache/keyrot`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "keyrot"
+
+
 def build_lambda_archive(
     *,
-    package_dir: Path = paths.LAMBDA_PACKAGE_DIR,
-    requirements_file: Path = paths.LAMBDA_REQUIREMENTS,
-    build_dir: Path = paths.BUILD_DIR,
-    wheel_cache_dir: Path = paths.WHEEL_CACHE_DIR,
+    build_dir: Path | None = None,
+    wheel_cache_dir: Path | None = None,
+    package_dir: Path = PACKAGE_DIR,
+    manifest_file: Path = LAMBDA_MANIFEST,
+    requirements_file: Path = LAMBDA_REQUIREMENTS,
 ) -> LambdaArchive:
-    """Build `build/lambda-<sha256>.zip` (or reuse it when the same bytes are already there) and describe it."""
+    """Build `<build_dir>/lambda-<sha256>.zip` (or reuse it when the same bytes are already there) and describe it.
+
+    `build_dir` defaults to `default_cache_dir()`; the wheel cache to `<build_dir>/wheels`.
+    """
+    build_dir = build_dir if build_dir is not None else default_cache_dir()
+    wheel_cache_dir = wheel_cache_dir if wheel_cache_dir is not None else build_dir / "wheels"
     requirements = parse_requirements(requirements_file.read_text(encoding="utf-8"))
     wheels = fetch_wheels(requirements, wheel_cache_dir)
-    data = deterministic_zip(collect_entries(package_dir, wheels))
+    data = deterministic_zip(collect_entries(package_dir, read_manifest(manifest_file), wheels))
     digest = hashlib.sha256(data).hexdigest()
     build_dir.mkdir(parents=True, exist_ok=True)
     target = build_dir / f"lambda-{digest}.zip"

@@ -10,10 +10,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
-from infra.components._util import child, policy_json
-from infra.runbook import runbook_link
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.pulumi import policies
+from keyrot.pulumi.components._util import child, policy_json
+from keyrot.pulumi.runbook import runbook_link
 from keyrot.settings import DEFAULT_RUNBOOK_URL
 
 ROTATION_EVENTS = ("RotationFailed", "RotationAbandoned")

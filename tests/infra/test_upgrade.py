@@ -1,0 +1,102 @@
+"""Upgrading a stack keyrot 0.1's own program deployed: `pulumi up` with KeyrotEnvironment replaces nothing.
+
+The baseline (fixtures/stack-resources-0.1.json) is every resource the 0.1 program declared for dev and prod, with
+its URN and inputs, recorded from the 0.1 sources under the same mocks (fixtures/record_stack_resources.py). The
+engine keeps a resource when its URN, or one of its aliases, is the URN in the state; it replaces it when its type
+changes or a replace-only input changes. So every 0.1 URN must be claimed by exactly one new resource of the same
+type, no new resource may appear besides the environment component, and inputs may differ only where this release
+changes them on purpose, each an in-place update of the AWS resource.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_harness import Deployment, Recorded, deployed, run_component, stack_config
+
+from keyrot.pulumi.environment import args_from_config
+
+pytestmark = pytest.mark.timeout(180)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BASELINE = json.loads((FIXTURES / "stack-resources-0.1.json").read_text())
+ENVIRONMENT_TYPE = "keyrot:index:KeyrotEnvironment"
+
+# Inputs this release changes on purpose (issues 12 and 18), by resource type. Each is updated in place by the AWS
+# provider, never a replacement: a function's configuration (UpdateFunctionConfiguration; reserved concurrency by
+# PutFunctionConcurrency), a policy document (PutKeyPolicy, PutRolePolicy, PutResourcePolicy) and an alarm
+# (PutMetricAlarm overwrites the alarm of that name).
+CHANGED_ON_PURPOSE: dict[str, set[str]] = {
+    "aws:lambda/function:Function": {"environment", "reservedConcurrentExecutions"},
+    "aws:kms/key:Key": {"policy"},
+    "aws:iam/rolePolicy:RolePolicy": {"policy"},
+    "aws:secretsmanager/secretPolicy:SecretPolicy": {"policy"},
+    "aws:cloudwatch/metricAlarm:MetricAlarm": {"treatMissingData"},
+}
+
+
+def comparable(resource: Recorded) -> dict[str, Any]:
+    from record_stack_resources import comparable_inputs  # type: ignore[import-not-found]
+
+    return comparable_inputs(resource.type, resource.inputs)
+
+
+def claims(deployment: Deployment) -> dict[str, list[Recorded]]:
+    """Each URN the state may hold -> the new resources that would take it (by URN or by alias)."""
+    found: dict[str, list[Recorded]] = {}
+    for resource in deployment.resources:
+        for urn in {resource.urn, *resource.aliases}:
+            found.setdefault(urn, []).append(resource)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _fixtures_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_0_1_resource_is_the_same_resource_after_the_upgrade(stack: str) -> None:
+    # GIVEN every resource a 0.1 stack holds, and the reference program as it is now
+    old = BASELINE[stack]
+    new = deployed(stack)
+    claimed = claims(new)
+    # THEN each old URN is taken by exactly one new resource, of the same type (a type change would replace it)
+    matched: set[str] = set()
+    for row in old:
+        takers = claimed.get(row["urn"], [])
+        assert len(takers) == 1, (row["urn"], [t.urn for t in takers])
+        assert takers[0].type == row["type"], row["urn"]
+        matched.add(takers[0].urn)
+    # AND nothing is created but the environment component itself (which holds no cloud resource)
+    created = [r for r in new.resources if r.urn not in matched]
+    assert [r.type for r in created] == [ENVIRONMENT_TYPE]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_an_upgrade_changes_only_the_inputs_this_release_changes_in_place(stack: str) -> None:
+    # GIVEN each 0.1 resource and the new resource that takes its URN
+    new = claims(deployed(stack))
+    for row in BASELINE[stack]:
+        (resource,) = new[row["urn"]]
+        inputs = comparable(resource)
+        # THEN its inputs are the same, but for those this release changes on purpose (in-place updates)
+        changed = {k for k in set(inputs) | set(row["inputs"]) if inputs.get(k) != row["inputs"].get(k)}
+        assert changed <= CHANGED_ON_PURPOSE.get(row["type"], set()), (resource.name, sorted(changed))
+        # AND what names it in AWS is untouched (a new name is a new resource)
+        for key in ("name", "dashboardName", "secretArn", "secretId", "role", "arn"):
+            assert inputs.get(key) == row["inputs"].get(key), (resource.name, key)
+
+
+def test_a_new_program_gets_no_aliases_to_a_stack_it_never_had() -> None:
+    # GIVEN a program that adds KeyrotEnvironment without the upgrade flag (a new user, or a second environment)
+    from keyrot.pulumi.config import parse_config
+
+    raw = {k.split(":", 1)[1]: v for k, v in stack_config("dev").items() if k.startswith("keyrot:")}
+    d = run_component(args_from_config(parse_config(raw, stack="dev")))
+    # THEN no resource claims a 0.1 URN: two such environments in one stack could never collide over one
+    assert all(not r.aliases for r in d.resources)
+    assert {r.urn for r in d.resources}.isdisjoint({row["urn"] for row in BASELINE["dev"]})
