@@ -58,6 +58,9 @@ CLOCK_SKEW_SECONDS = 60
 MONITOR_HANDLER = "keyrot.handlers.monitor.handler"
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+# The operator CLI's OpenAI endpoint (it carries the organization admin key). Never OPENAI_BASE_URL, which
+# applications point at gateways and proxies; read by keyrot.cli only, not by Settings.from_env().
+ENV_OPENAI_ADMIN_BASE_URL = "KEYROT_OPENAI_ADMIN_BASE_URL"
 
 # Service accounts minted by keyrot are named "keyrot:<environment>:<key name>:<rotation token>".
 SERVICE_ACCOUNT_NAME_PREFIX = "keyrot"

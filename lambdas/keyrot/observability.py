@@ -1,4 +1,7 @@
-"""Structured logs and EMF metrics for the Lambdas (Powertools for AWS Lambda), with key material scrubbed."""
+"""Structured logs and EMF metrics for the Lambdas (Powertools for AWS Lambda), with key material scrubbed.
+
+ScrubKeyMaterial lives in keyrot.redaction (the CLI uses it too) and is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +15,17 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from keyrot import metric_names as m
 from keyrot.names import STEP_FAILED, STEP_STARTED, STEP_SUCCEEDED
-from keyrot.redaction import scrub
+from keyrot.redaction import ScrubKeyMaterial, guard_logging, scrub
 from keyrot.rotation.events import RotationRequest
 from keyrot.rotation.runner import StepOutcome
 
-
-class ScrubKeyMaterial(logging.Filter):
-    """Last line of defence: rewrite any key-shaped token in a log record's message before it is formatted."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = scrub(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
+__all__ = [
+    "PowertoolsRotationTelemetry",
+    "ScrubKeyMaterial",
+    "build_logger",
+    "build_metrics",
+    "flush_metrics",
+]
 
 
 class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -37,13 +37,18 @@ class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def build_logger(service: str) -> Logger:
-    """A JSON logger for `service`; keyrot's own module loggers propagate into the same output."""
-    logger = Logger(service=service, logger_handler=_CurrentStdoutHandler())
-    logger.addFilter(ScrubKeyMaterial())
-    for name in ("keyrot",):
-        module_logger = logging.getLogger(name)
-        module_logger.setLevel(logging.INFO)
-        module_logger.addFilter(ScrubKeyMaterial())
+    """A JSON logger for `service` that never writes key material, whatever log level the operator sets.
+
+    The level comes from Lambda's application log level (or POWERTOOLS_LOG_LEVEL), and keyrot's module loggers
+    follow it. Third-party loggers stay at WARNING (botocore's DEBUG lines carry GetSecretValue and PutSecretValue
+    bodies), and the scrubbing filter sits on the handlers: on the Powertools handler, and on a guard handler of the
+    `keyrot` logger that scrubs its module loggers' records before Lambda's own handler writes them.
+    """
+    handler = _CurrentStdoutHandler()
+    handler.addFilter(ScrubKeyMaterial())
+    logger = Logger(service=service, logger_handler=handler)
+    guard_logging("keyrot")
+    logging.getLogger("keyrot").setLevel(logger.log_level)
     return logger
 
 

@@ -130,6 +130,7 @@ class DevLab:
             "KEYROT_TOPIC_ARN": settings.topic_arn,
             "KEYROT_STATE_PARAMETER": settings.state_parameter,
             "OPENAI_BASE_URL": settings.openai_base_url,
+            "KEYROT_OPENAI_ADMIN_BASE_URL": settings.openai_base_url,  # the CLI's own variable
             "KEYROT_VALIDATION_ATTEMPTS": "2",
             "KEYROT_VALIDATION_DELAY_SECONDS": "0.01",
             "POWERTOOLS_METRICS_DISABLED": "true",

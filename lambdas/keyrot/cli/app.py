@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from keyrot import __version__
-from keyrot.cli import output
+from keyrot.cli import logs, output
 from keyrot.cli.commands import admin_key, audit, doctor, revoke_previous, rotate, status
 from keyrot.cli.commands import exec as exec_command
 from keyrot.cli.context import CliContext
@@ -38,14 +37,12 @@ class KeyrotGroup(TyperGroup):
         except KeyboardInterrupt:
             output.error("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
-        except Exception as exc:
-            if _debug(ctx):
-                raise
-            found = classify(exc)
-            if found is None:
-                code, message = ExitCode.FAILURE, f"unexpected {type(exc).__name__}: {exc} (re-run with --debug)"
-            else:
-                code, message = found
+        except Exception as exc:  # noqa: BLE001 - the one place every failure becomes an exit code
+            debug = _debug(ctx)
+            if debug:
+                output.traceback(exc)  # scrubbed; the exit code stays the one the error has without --debug
+            hint = "" if debug else " (re-run with --debug)"
+            code, message = classify(exc) or (ExitCode.FAILURE, f"unexpected {type(exc).__name__}: {exc}{hint}")
             output.error(message)
             raise typer.Exit(code) from None
 
@@ -76,25 +73,18 @@ def _version(value: bool) -> None:
 @app.callback()
 def global_options(
     ctx: typer.Context,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Also show keyrot's own debug log and tracebacks (scrubbed; same exit codes)."),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
     """Global options apply to every command (commands also accept --profile, --region, --openai-base-url)."""
-    _configure_logging(debug)
+    ctx.call_on_close(logs.configure(debug))
     ctx.obj = cli_of(ctx).with_options(debug=debug)
     ctx.obj.check()
-
-
-def _configure_logging(debug: bool) -> None:
-    """keyrot's library loggers stay quiet (the CLI reports outcomes itself) unless --debug asks for them."""
-    keyrot_logger = logging.getLogger("keyrot")
-    if debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-        keyrot_logger.setLevel(logging.DEBUG)
-    elif not any(isinstance(handler, logging.NullHandler) for handler in keyrot_logger.handlers):
-        keyrot_logger.addHandler(logging.NullHandler())  # no "last resort" printing of warnings to stderr
 
 
 app.command("status", cls=KeyrotCommand)(status.status)

@@ -6,22 +6,21 @@ by tag and never reads a value; values are read only by the command that needs o
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 
 from keyrot.aws.secrets import SecretDescription, SecretStore
+from keyrot.cli import endpoint, output
 from keyrot.cli.errors import NotFoundError, UsageError
 from keyrot.constants import (
-    DEFAULT_OPENAI_BASE_URL,
-    ENV_OPENAI_BASE_URL,
     TAG_ADMIN_SECRET,
     TAG_ENVIRONMENT,
     TAG_KEY_NAME,
@@ -31,9 +30,15 @@ from keyrot.errors import AwsCallError
 from keyrot.monitor.ledger import Ledger, load_ledger
 from keyrot.names import tag_map, utc_now
 from keyrot.openai_admin import OpenAIAdminClient, OpenAITransport, RetryPolicy, Timeouts
+from keyrot.redaction import scrub
 from keyrot.rotation.context import RotationContext, build_rotation_context, load_admin_client
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, SecretIdentity
 from keyrot.settings import RotationSettings
+
+logger = logging.getLogger(__name__)
+
+# Honoured before AWS_DEFAULT_REGION and the profile, as the AWS CLI and SDKs do (botocore reads only the latter).
+ENV_AWS_REGION = "AWS_REGION"
 
 _AWS_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=30)
 # Interactive commands: a few quick retries, never minutes of backoff.
@@ -74,22 +79,16 @@ class KeyTarget:
         return self.identity.key_name
 
 
-def check_base_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise UsageError(f"--openai-base-url must be an http(s) URL, got {value[:80]!r}")
-    return value.rstrip("/")
-
-
 def check_environment(environment: str) -> str:
     if not ENVIRONMENT_PATTERN.fullmatch(environment):
-        raise UsageError(f"--env {environment[:40]!r} is not a valid environment name (lowercase, digits, '-')")
+        shown = scrub(repr(environment[:40]))
+        raise UsageError(f"--env {shown} is not a valid environment name (lowercase, digits, '-')")
     return environment
 
 
 def check_key_name(key_name: str) -> str:
     if not KEY_NAME_PATTERN.fullmatch(key_name):
-        raise UsageError(f"--key {key_name[:70]!r} is not a valid key name (lowercase, digits, '-')")
+        raise UsageError(f"--key {scrub(repr(key_name[:70]))} is not a valid key name (lowercase, digits, '-')")
     return key_name
 
 
@@ -100,6 +99,7 @@ class CliContext:
     options: CliOptions = field(default_factory=CliOptions)
     _session: Any = field(default=None, init=False, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _warned: bool = field(default=False, init=False, repr=False)
 
     def with_options(self, **given: Any) -> CliContext:
         """A fresh context with these options changed (a command's --region beats the global one)."""
@@ -111,17 +111,22 @@ class CliContext:
 
     @cached_property
     def openai_base_url(self) -> str:
-        """--openai-base-url, else $OPENAI_BASE_URL, else OpenAI's API."""
-        given = self.options.openai_base_url or os.environ.get(ENV_OPENAI_BASE_URL) or DEFAULT_OPENAI_BASE_URL
-        return check_base_url(given)
+        """--openai-base-url, else $KEYROT_OPENAI_ADMIN_BASE_URL, else OpenAI's API (never $OPENAI_BASE_URL)."""
+        return endpoint.resolve(self.options.openai_base_url, os.environ)
 
     # --- AWS ----------------------------------------------------------------------------------------
 
     @property
     def session(self) -> Any:
         if self._session is None:
-            self._session = new_session(self.options.profile, self.options.region)
+            self._session = new_session(self.options.profile, self.aws_region)
+            logger.debug("AWS session: profile %s, region %s", self._session.profile_name, self._session.region_name)
         return self._session
+
+    @property
+    def aws_region(self) -> str | None:
+        """--region, else $AWS_REGION; None leaves it to botocore ($AWS_DEFAULT_REGION, then the profile's)."""
+        return self.options.region or os.environ.get(ENV_AWS_REGION, "").strip() or None
 
     @property
     def region(self) -> str:
@@ -130,7 +135,8 @@ class CliContext:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, config=_AWS_CONFIG)
+            self._clients[service] = created = self.session.client(service, config=_AWS_CONFIG)
+            logger.debug("AWS %s client: endpoint %s", service, created.meta.endpoint_url)
         return self._clients[service]
 
     @property
@@ -210,6 +216,11 @@ class CliContext:
     # --- OpenAI ----------------------------------------------------------------------------------------
 
     def transport(self, retry: RetryPolicy = CLI_RETRY) -> OpenAITransport:
+        """The OpenAI transport; the first one of a command warns when the endpoint is not OpenAI's."""
+        logger.debug("OpenAI API: %s", self.openai_base_url)
+        if not self._warned and (warning := endpoint.foreign_host_warning(self.openai_base_url)):
+            self._warned = True
+            output.note(warning)
         return OpenAITransport(self.openai_base_url, retry=retry, timeouts=CLI_TIMEOUTS)
 
     def rotation_settings(self, environment: str, **changes: Any) -> RotationSettings:

@@ -88,7 +88,7 @@ def iam_action(operation: str) -> str:
     return f"{service}:{operation}" if service else operation
 
 
-def classify(exc: BaseException) -> tuple[ExitCode, str] | None:
+def classify(exc: BaseException) -> tuple[int, str] | None:
     """The exit code and message for `exc`, or None when it is not a failure the CLI knows how to explain."""
     found = _classify(exc)
     if found is None:
@@ -101,7 +101,7 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _classify(exc: BaseException) -> tuple[ExitCode, str] | None:
+def _classify(exc: BaseException) -> tuple[int, str] | None:
     if isinstance(exc, CliError):
         return exc.exit_code, str(exc)
     if isinstance(exc, AwsCallError):

@@ -15,7 +15,7 @@ import typer.main
 from typer.core import TyperCommand
 
 from keyrot.cli.context import CliContext
-from keyrot.constants import DEFAULT_OPENAI_BASE_URL, ENV_OPENAI_BASE_URL
+from keyrot.constants import DEFAULT_OPENAI_BASE_URL, ENV_OPENAI_ADMIN_BASE_URL
 
 
 def _given(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
@@ -49,7 +49,7 @@ OpenAIBaseUrl = Annotated[
         "--openai-base-url",
         callback=_given,
         expose_value=False,
-        help=f"OpenAI API base URL (default: ${ENV_OPENAI_BASE_URL}, else {DEFAULT_OPENAI_BASE_URL}).",
+        help=f"OpenAI API base URL, https (default: ${ENV_OPENAI_ADMIN_BASE_URL}, else {DEFAULT_OPENAI_BASE_URL}).",
         show_default=False,
     ),
 ]

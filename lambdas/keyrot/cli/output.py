@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from traceback import format_exception
 from typing import Any
 
 import typer
@@ -44,6 +45,12 @@ def note(text: str) -> None:
 def error(text: str) -> None:
     """The one-line error report on stderr."""
     typer.echo(f"keyrot: error: {' '.join(safe(text).split())}", err=True)
+
+
+def traceback(exc: BaseException) -> None:
+    """The traceback of `exc` on stderr (--debug), scrubbed like every other text the CLI prints."""
+    text = "".join(format_exception(exc))
+    typer.echo(safe(text).rstrip("\n"), err=True)
 
 
 def finding(status: str, title: str, detail: str = "", hint: str = "") -> None:

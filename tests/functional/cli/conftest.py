@@ -25,6 +25,7 @@ from keyrot.cli import context as cli_context
 from keyrot.cli import interaction
 from keyrot.cli.app import app
 from keyrot.cli.follow import rotation_log_group
+from keyrot.constants import ENV_OPENAI_ADMIN_BASE_URL
 from keyrot.handlers import rotate as rotate_handler
 from keyrot.monitor import ledger
 from lab.rotation_service import RotationService, installed
@@ -119,7 +120,7 @@ class Cli:
 
 @pytest.fixture
 def cli(world: RotationWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    monkeypatch.setenv("OPENAI_BASE_URL", world.openai.base_url)
+    monkeypatch.setenv(ENV_OPENAI_ADMIN_BASE_URL, world.openai.base_url)
     runner = Cli(world)
     yield runner
     for result in runner.results:  # keys minted after an invocation are checked too

@@ -87,9 +87,10 @@ def test_audit_treats_the_account_of_a_pending_rotation_as_in_progress(world: Ro
 def test_audit_finds_a_managed_key_past_its_expiry_backstop(
     world: RotationWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a key minted with a one-hour OpenAI-side expiry, two hours ago
+    # GIVEN a key minted with a one-hour OpenAI-side expiry, two hours ago (no grace after it, so it may be promoted)
     arn = world.create_managed_secret("chat-backend")
-    assert world.with_settings(key_expiry_seconds=3600).driver().rotate(arn).succeeded
+    short_lived = world.with_settings(key_expiry_seconds=3600, grace_period_seconds=0, max_grace_period_seconds=0)
+    assert short_lived.driver().rotate(arn).succeeded
     _later(monkeypatch, timedelta(hours=2))
     # WHEN audited
     document = json.loads(cli(*AUDIT, "--json").stdout)

@@ -20,7 +20,7 @@ COMMANDS_DIR = Path(commands.__file__).parent
 SHARED = {"--profile", "--region", "--openai-base-url"}
 
 
-def _command_paths() -> dict[str, Any]:
+def command_paths() -> dict[str, Any]:
     """Every leaf command of `keyrot`, by the words the operator types."""
     root = typer.main.get_command(app)
     found = {}
@@ -35,7 +35,7 @@ def _command_paths() -> dict[str, Any]:
 
 def test_each_command_lives_in_a_module_named_as_it_is_typed() -> None:
     # GIVEN the commands the operator can type
-    typed = set(_command_paths())
+    typed = set(command_paths())
     # WHEN their module names are derived the way the brief spells them (`admin-key set` lives in admin_key.py)
     expected = {words.split(" ")[0].replace("-", "_") for words in typed}
     modules = {path.stem for path in COMMANDS_DIR.glob("*.py") if path.stem != "__init__"}
@@ -55,7 +55,7 @@ def test_commands_never_import_another_command() -> None:
 
 
 def test_every_command_takes_the_shared_options_and_none_declares_them_itself() -> None:
-    for words, command in _command_paths().items():
+    for words, command in command_paths().items():
         # GIVEN a command's options
         options = {decl for param in command.params for decl in getattr(param, "opts", [])}
         exposed = {param.name for param in command.params if param.expose_value}

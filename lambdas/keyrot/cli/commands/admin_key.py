@@ -17,7 +17,7 @@ from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.interaction import read_secret
 from keyrot.cli.options import Environment, cli_of
 from keyrot.openai_admin import InvalidKeyError, OpenAIAdminClient, PermissionDeniedError
-from keyrot.redaction import redact_key
+from keyrot.redaction import redact_key, scrub
 from keyrot.secret_model import OPENAI_ID_PATTERN, AdminCredentials
 
 
@@ -35,7 +35,7 @@ def set_admin_key(
             "command line (if you typed it there, it is in your shell history: replace it)"
         )
     if key_id is not None and not (key_id.startswith("key_") and OPENAI_ID_PATTERN.fullmatch(key_id)):
-        raise UsageError(f"--key-id must be an OpenAI key id (key_…), got {key_id[:40]!r}")
+        raise UsageError(f"--key-id must be an OpenAI key id (key_…), got {scrub(repr(key_id[:40]))}")
     cli = cli_of(ctx)
     arn = cli.admin_secret_arn(env)  # before asking: an unknown environment fails without a prompt
     admin_key = read_secret("OpenAI admin key (input hidden)", what="admin key")
