@@ -14,7 +14,7 @@ PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashe
 # keyrot itself, from this checkout, built by the locked setuptools: nothing unpinned is fetched.
 PIP_SELF   := -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation
 
-.PHONY: test demo bench lint lock lock-upgrade clean manifest verify-aws
+.PHONY: test demo sandbox sandbox-down demo-soak bench lint lock lock-upgrade clean manifest verify-aws
 
 $(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; keyrot needs Python 3.11+" >&2; exit 1; }
@@ -29,6 +29,18 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m lab.demo
+
+# The playground: the rehearsal's stack kept running on 127.0.0.1 (prints the export lines); stop it with sandbox-down.
+sandbox: $(STAMP)
+	$(BIN)/python -m lab.sandbox up
+
+# No $(STAMP) here: stopping a sandbox must never rebuild the virtualenv it runs from.
+sandbox-down:
+	$(BIN)/python -m lab.sandbox down
+
+# The rehearsal 20 times in a row: passes and p50/p95 into bench/results.json (about 20 minutes; not in test or bench).
+demo-soak: $(STAMP)
+	$(BIN)/python -m bench.demo_soak $(SOAK_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
