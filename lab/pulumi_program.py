@@ -173,7 +173,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:kms/key:Key": f"arn:aws:kms:{region}:{acct}:key/{_short_hash(logical)}-key",
             "aws:kms/alias:Alias": f"arn:aws:kms:{region}:{acct}:{name}",
             "aws:secretsmanager/secret:Secret": f"arn:aws:secretsmanager:{region}:{acct}:secret:{name}-{suffix}",
-            "aws:iam/role:Role": f"arn:aws:iam::{acct}:role/{name}",
+            "aws:iam/role:Role": f"arn:aws:iam::{acct}:role{inputs.get('path') or '/'}{name}",
             "aws:iam/policy:Policy": f"arn:aws:iam::{acct}:policy/{name}",
             "aws:lambda/function:Function": f"arn:aws:lambda:{region}:{acct}:function:{name}",
             "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{region}:{acct}:log-group:{name}",
