@@ -151,6 +151,115 @@ def test_sdk_costs_parse_amount(sdk: Sdk) -> None:
     assert (result.amount.value, result.amount.currency, result.api_key_id) == (0.5, "usd", key.id)
 
 
+# --- governance: admin keys, scoped keys, audit log, guardrails (the SDK's admin resources) -----------------------
+
+
+def test_sdk_admin_api_keys_create_list_retrieve_delete(sdk: Sdk) -> None:
+    created = sdk.org.admin_api_keys.create(name="rotated", expires_in_seconds=30 * 86_400)
+    assert (created.expires_at, created.owner.type) == (NOW + 30 * 86_400, "user") and created.value.startswith("sk-")
+    assert created.id in [key.id for key in sdk.org.admin_api_keys.list(limit=1)]  # auto-paginates past page one
+    assert sdk.org.admin_api_keys.retrieve(created.id).name == "rotated"
+    assert sdk.org.admin_api_keys.delete(created.id).deleted is True
+    with pytest.raises(openai.NotFoundError):
+        sdk.org.admin_api_keys.retrieve(created.id)
+    with pytest.raises(openai.AuthenticationError) as raised:
+        list(
+            OpenAI(
+                admin_api_key=created.value, base_url=sdk.standin.base_url, max_retries=0
+            ).admin.organization.admin_api_keys.list()
+        )
+    assert raised.value.code == "invalid_api_key"
+
+
+def test_sdk_scoped_key_on_a_keyless_account_is_refused_only_where_its_scope_is_missing(sdk: Sdk) -> None:
+    account = sdk.org.projects.service_accounts.create(sdk.project, name="scoped", create_service_account_only=True)
+    key = sdk.org.projects.service_accounts.api_keys.create(
+        account.id, project_id=sdk.project, scopes=["model.request"]
+    )
+    app = sdk.project_client(key.value)
+    with pytest.raises(openai.AuthenticationError) as raised:
+        app.models.list()
+    assert raised.value.code is None and "Missing scopes: api.model.read" in raised.value.message
+    assert app.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]).choices
+
+
+def test_sdk_audit_logs_filter_page_and_parse_actors(sdk: Sdk) -> None:
+    for _ in range(3):
+        sdk.org.projects.service_accounts.create(sdk.project, name="svc")
+    sdk.standin.console.as_user("ada@example.com").update_rate_limit(
+        sdk.project, "gpt-4.1", max_requests_per_1_minute=9
+    )
+    created = list(sdk.org.audit_logs.list(event_types=["service_account.created"], effective_at={"gte": NOW}, limit=2))
+    assert len(created) == 3 and {event.actor.type for event in created} == {"api_key"}
+    [changed] = sdk.org.audit_logs.list(actor_emails=["ada@example.com"])
+    assert changed.actor.session.user.email == "ada@example.com" and changed.project.id == sdk.project
+    tenant = list(sdk.org.audit_logs.list(tenant_only=True))
+    assert [event.type for event in tenant] == ["tenant.admin_api_key.created"]
+    query = sdk.standin.calls_to("list_audit_logs")[0].query
+    assert query["event_types[]"] == ["service_account.created"] and query["effective_at[gte]"] == [str(NOW)]
+
+
+def test_sdk_audit_logs_off_is_permission_denied(sdk: Sdk) -> None:
+    sdk.standin.state.audit.enabled = False
+    with pytest.raises(openai.PermissionDeniedError):
+        list(sdk.org.audit_logs.list())
+
+
+def test_sdk_rate_limits_list_update_and_refuse_a_raise(sdk: Sdk) -> None:
+    limits = {limit.model: limit for limit in sdk.org.projects.rate_limits.list_rate_limits(sdk.project, limit=1)}
+    assert set(limits) == set(sdk.standin.models)
+    lowered = sdk.org.projects.rate_limits.update_rate_limit(
+        limits["gpt-4o-mini"].id, project_id=sdk.project, max_requests_per_1_minute=60
+    )
+    assert lowered.max_requests_per_1_minute == 60
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk.org.projects.rate_limits.update_rate_limit(
+            limits["gpt-4o-mini"].id, project_id=sdk.project, max_requests_per_1_minute=10**9
+        )
+    assert raised.value.param == "max_requests_per_1_minute"
+
+
+def test_sdk_spend_limit_and_alerts_round_trip(sdk: Sdk) -> None:
+    limit = sdk.org.projects.spend_limit
+    with pytest.raises(openai.NotFoundError):
+        limit.retrieve(sdk.project)
+    assert (
+        limit.update(sdk.project, threshold_amount=20_000, currency="USD", interval="month").enforcement.status
+        == "enforcing"
+    )
+    assert limit.retrieve(sdk.project).threshold_amount == 20_000
+    assert limit.delete(sdk.project).deleted is True
+    alerts = sdk.org.projects.spend_alerts
+    channel = {"type": "email", "recipients": ["finance@example.com"]}
+    made = alerts.create(
+        sdk.project, threshold_amount=5_000, currency="USD", interval="month", notification_channel=channel
+    )
+    assert [a.id for a in alerts.list(sdk.project)] == [made.id]
+    changed = alerts.update(
+        made.id,
+        project_id=sdk.project,
+        threshold_amount=6_000,
+        currency="USD",
+        interval="month",
+        notification_channel=channel,
+    )
+    assert (
+        changed.threshold_amount == 6_000 and alerts.retrieve(made.id, project_id=sdk.project).threshold_amount == 6_000
+    )
+    assert alerts.delete(made.id, project_id=sdk.project).deleted is True
+
+
+def test_sdk_model_permissions_round_trip_and_bite(sdk: Sdk) -> None:
+    permissions = sdk.org.projects.model_permissions
+    assert permissions.update(sdk.project, mode="allow_list", model_ids=["gpt-4.1"]).model_ids == ["gpt-4.1"]
+    app = sdk.project_client(sdk.org.projects.service_accounts.create(sdk.project, name="app").api_key.value)
+    with pytest.raises(openai.PermissionDeniedError) as raised:
+        app.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert raised.value.code == "model_not_found"
+    assert permissions.delete(sdk.project).deleted is True
+    assert permissions.retrieve(sdk.project).mode == "deny_list"
+
+
 # --- model endpoints with a minted key ----------------------------------------------------------------------------
 
 

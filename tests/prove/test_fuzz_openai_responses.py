@@ -35,6 +35,15 @@ from keyrot.openai_admin import (
     ServerError,
     ServiceAccount,
 )
+from keyrot.openai_admin.audit_log import (
+    AuditCursor,
+    AuditEvent,
+    MalformedAuditEvent,
+    UnknownAuditEvent,
+    parse_audit_entry,
+)
+from keyrot.openai_admin.guardrails import ModelPermissions, RateLimit, SpendAlert, SpendLimit
+from keyrot.openai_admin.models import AdminApiKey, MintedAdminApiKey
 from keyrot.openai_admin.transport import ApiResponse, error_from_response
 from tests.prove.strategies import (
     MARKER,
@@ -351,6 +360,99 @@ def test_costs_are_summed_or_refused(results: list[Any]) -> None:
     assume(results)
     assert all(math.isfinite(value) for value in costs.per_key.values()), "a cost CloudWatch cannot take"
     assert math.isfinite(costs.total)
+
+
+# --- audit log and governance objects ------------------------------------------------------------------------------
+
+AUDIT_ENTRY = {
+    "id": "audit_log-abc_20260101",
+    "type": "api_key.created",
+    "effective_at": 1_767_225_600,
+    "project": {"id": "proj_1", "name": "p"},
+    "actor": {
+        "type": "api_key",
+        "api_key": {"id": "key_admin", "type": "user", "user": {"id": "u", "email": "o@x.io"}},
+    },
+    "api_key.created": {"id": "key_1", "data": {"scopes": ["model.request"]}},
+}
+AUDIT_ACTOR = AUDIT_ENTRY["actor"]
+AUDIT_PAYLOAD = AUDIT_ENTRY["api_key.created"]
+audit_entries = st.one_of(
+    json_values,
+    mutated(AUDIT_ENTRY),
+    mutated(AUDIT_ACTOR).map(lambda actor: {**AUDIT_ENTRY, "actor": actor}),
+    mutated(AUDIT_PAYLOAD).map(lambda payload: {**AUDIT_ENTRY, "api_key.created": payload}),
+    st.sampled_from(
+        ["rate_limit.updated", "service_account.created", "tenant.admin_api_key.deleted", "login.failed"]
+    ).map(lambda kind: {**AUDIT_ENTRY, "type": kind, kind: {"id": MARKER, "changes_requested": {"role": MARKER}}}),
+)
+
+
+@FUZZ
+@given(item=audit_entries, position=st.integers(0, 99))
+def test_an_audit_entry_is_one_typed_result_that_holds_no_key(item: Any, position: int) -> None:
+    # Never raises: a bad entry is a MalformedAuditEvent, and nothing key-shaped is kept from any entry
+    entry = parse_audit_entry(item, position)
+    assert isinstance(entry, AuditEvent | UnknownAuditEvent | MalformedAuditEvent)
+    assert MARKER not in repr(entry) and "sk-" not in repr(entry)
+    if isinstance(entry, MalformedAuditEvent):
+        assert entry.position == position and len(entry.reason) < 120
+
+
+@FUZZ
+@given(pages=st.lists(list_envelopes(audit_entries), max_size=3), since=st.integers(0, 2**40))
+def test_an_audit_log_read_returns_a_batch_or_one_typed_error(pages: list[Any], since: int) -> None:
+    client = OpenAIAdminClient(BEARER, _PagedTransport(pages))  # type: ignore[arg-type]
+    try:
+        batch = client.read_audit_log(since=since)
+    except MalformedResponseError as exc:
+        _clean(exc)
+        return
+    assert batch.cursor.effective_at >= since and all(len(i) <= 200 for i in batch.cursor.seen_ids)
+    assert MARKER not in repr(batch) and MARKER not in json.dumps(batch.cursor.to_dict())
+    assert AuditCursor.from_dict(batch.cursor.to_dict()) == batch.cursor
+
+
+RATE_LIMIT = {
+    "object": "project.rate_limit",
+    "id": "rl-gpt-4.1",
+    "model": "gpt-4.1",
+    "max_requests_per_1_minute": 5,
+    "max_tokens_per_1_minute": 9,
+}
+SPEND_ALERT = {
+    "id": "alert_1",
+    "object": "project.spend_alert",
+    "threshold_amount": 5,
+    "currency": "USD",
+    "interval": "month",
+    "notification_channel": {"type": "email", "recipients": ["a@b.co"]},
+}
+ADMIN_KEY = {
+    "object": "organization.admin_api_key",
+    "id": "key_a",
+    "name": "n",
+    "redacted_value": "sk-adm...xyz",
+    "created_at": 1,
+    "expires_at": None,
+    "last_used_at": None,
+    "owner": {"type": "user", "id": "u"},
+    "value": MARKER,
+}
+
+
+@FUZZ
+@given(
+    parser=st.sampled_from([RateLimit, SpendAlert, SpendLimit, ModelPermissions, AdminApiKey, MintedAdminApiKey]),
+    body=st.one_of(json_values, mutated(RATE_LIMIT), mutated(SPEND_ALERT), mutated(ADMIN_KEY)),
+)
+def test_a_governance_object_is_read_or_refused_and_never_shows_a_key(parser: Any, body: Any) -> None:
+    try:
+        parsed = parser.from_api(body)
+    except MalformedResponseError as exc:
+        _clean(exc)
+        return
+    assert MARKER not in repr(parsed) and MARKER not in str(parsed)
 
 
 def test_every_typed_error_here_is_a_keyrot_error() -> None:

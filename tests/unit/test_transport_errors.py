@@ -179,6 +179,32 @@ def test_error_from_response_never_leaks_a_slice_of_an_opaque_secret(secret: str
     assert all(tail[i : i + 10] not in str(error) for i in range(len(tail) - 9))
 
 
+def test_error_from_response_keeps_the_param_openai_names() -> None:
+    # GIVEN a refusal naming the field at fault (a rate limit above the organization's)
+    body = {
+        "error": {
+            "message": "too high",
+            "type": "invalid_request_error",
+            "param": "max_tokens_per_1_minute",
+            "code": None,
+        }
+    }
+    # THEN the typed error carries it, for a message that names the setting
+    assert _map(_response(400, body)).param == "max_tokens_per_1_minute"
+
+
+@pytest.mark.parametrize("param", [None, 7, ["a"], {"x": 1}])
+def test_error_from_response_param_is_none_unless_a_string(param: Any) -> None:
+    body = {"error": {"message": "m", "type": "invalid_request_error", "param": param, "code": None}}
+    assert _map(_response(400, body)).param is None
+
+
+def test_error_from_response_scrubs_a_key_put_in_param() -> None:
+    body = {"error": {"message": "m", "type": "invalid_request_error", "param": f"value {ADMIN_KEY}", "code": None}}
+    error = _map(_response(400, body))
+    assert error.param is not None and ADMIN_KEY not in error.param and "sk-admin-Zq8w" not in error.param
+
+
 def test_retry_after_prefers_milliseconds() -> None:
     assert _retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
 

@@ -33,6 +33,7 @@ class OpenAIError(KeyrotError):
         error_type: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -40,6 +41,7 @@ class OpenAIError(KeyrotError):
         self.error_type = error_type
         self.request_id = request_id
         self.retry_after = retry_after
+        self.param = param  # the request field OpenAI's error names (e.g. max_requests_per_1_minute), if any
 
 
 class InvalidKeyError(OpenAIError):
@@ -48,6 +50,12 @@ class InvalidKeyError(OpenAIError):
 
 class PermissionDeniedError(OpenAIError):
     """The key authenticates but may not do this: missing scope, IP allow-list, region, org membership (401/403)."""
+
+
+class AuditLogUnavailableError(PermissionDeniedError):
+    """The audit log refused to be read (HTTP 403): audit logging is off for the organization (an owner turns it on
+    in the organization's Data controls settings), or the admin key may not read it. OpenAI documents neither answer;
+    the stand-in answers 403 when logging is off."""
 
 
 class NotFoundError(OpenAIError):

@@ -86,14 +86,92 @@ class ProjectApiKey:
         access = obj.get("owner_project_access")
         return cls(
             id=_str(obj, "id", "project API key"),
-            name=obj.get("name") if isinstance(obj.get("name"), str) else "",
-            redacted_value=obj.get("redacted_value") if isinstance(obj.get("redacted_value"), str) else "",
+            name=_opt_str(obj, "name"),
+            redacted_value=_opt_str(obj, "redacted_value"),
             created_at=_int(obj, "created_at", "project API key"),
             last_used_at=last_used,
             owner_type=owner_type,
             owner_id=detail.get("id") if isinstance(detail.get("id"), str) else None,
             owner_name=detail.get("name") if isinstance(detail.get("name"), str) else None,
             owner_project_access=access if isinstance(access, str) else None,
+        )
+
+
+@dataclass(frozen=True)
+class AdminApiKey:
+    """An organization admin key as the admin API lists it: never its value."""
+
+    id: str
+    name: str | None
+    redacted_value: str = field(repr=False)  # a masked form that still shows a prefix and the last characters
+    created_at: int
+    expires_at: int | None  # None: the key never expires
+    last_used_at: int | None
+    owner_id: str | None
+    owner_type: str | None  # the spec says always "user"; its own example shows "service_account": read loosely
+
+    @classmethod
+    def from_api(cls, body: Any) -> AdminApiKey:
+        obj = _object(body, "admin API key")
+        owner = obj.get("owner")
+        owner = owner if isinstance(owner, Mapping) else {}
+        name = obj.get("name")
+        return cls(
+            id=_id(obj, "id", "admin API key"),
+            name=name if isinstance(name, str) else None,
+            redacted_value=_opt_str(obj, "redacted_value"),
+            created_at=_int(obj, "created_at", "admin API key"),
+            expires_at=_opt_int_field(obj, "expires_at", "admin API key"),
+            last_used_at=_opt_int_field(obj, "last_used_at", "admin API key"),
+            owner_id=owner.get("id") if isinstance(owner.get("id"), str) else None,
+            owner_type=owner.get("type") if isinstance(owner.get("type"), str) else None,
+        )
+
+
+@dataclass(frozen=True)
+class MintedAdminApiKey:
+    """A new admin key. `value` is shown by OpenAI only this once and never appears in repr or str."""
+
+    key: AdminApiKey
+    value: str = field(repr=False)
+
+    @classmethod
+    def from_api(cls, body: Any) -> MintedAdminApiKey:
+        key = AdminApiKey.from_api(body)
+        value = _object(body, "admin API key").get("value")
+        if not isinstance(value, str) or not value:
+            raise MalformedResponseError("OpenAI created an admin API key without returning its value")
+        return cls(key, value)
+
+
+@dataclass(frozen=True)
+class MintedServiceAccountKey:
+    """A further key made on an existing service account. `api_key` is shown only this once.
+
+    `scopes` is what keyrot asked for (None: unrestricted); OpenAI's answer does not echo scopes."""
+
+    service_account_id: str
+    key_id: str
+    name: str
+    created_at: int
+    expires_at: int | None
+    scopes: tuple[str, ...] | None
+    api_key: str = field(repr=False)
+
+    @classmethod
+    def from_api(cls, body: Any, *, service_account_id: str, scopes: tuple[str, ...] | None) -> MintedServiceAccountKey:
+        obj = _object(body, "service account API key")
+        value = obj.get("value")
+        if not isinstance(value, str) or not value:
+            raise MalformedResponseError("OpenAI created a service account API key without returning its value")
+        return cls(
+            service_account_id=service_account_id,
+            key_id=_id(obj, "id", "service account API key"),
+            name=_opt_str(obj, "name"),
+            created_at=_int(obj, "created_at", "service account API key"),
+            expires_at=_opt_int_field(obj, "expires_at", "service account API key"),
+            scopes=scopes,
+            api_key=value,
         )
 
 
@@ -151,6 +229,12 @@ def _str(obj: Mapping[str, Any], name: str, what: str) -> str:
     return value
 
 
+def _opt_str(obj: Mapping[str, Any], name: str) -> str:
+    """A string field keyrot only displays: "" when missing or not a string."""
+    value = obj.get(name)
+    return value if isinstance(value, str) else ""
+
+
 def _id(obj: Mapping[str, Any], name: str, what: str) -> str:
     """An id keyrot stores in a secret: it must be one the secret contract accepts when it is read back."""
     value = _str(obj, name, what)
@@ -166,6 +250,13 @@ def _int(obj: Mapping[str, Any], name: str, what: str) -> int:
     return value
 
 
+def _opt_int_field(obj: Mapping[str, Any], name: str, what: str) -> int | None:
+    value = obj.get(name)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise MalformedResponseError(f"{what} field {name} must be an integer or null")
+    return value
+
+
 def _opt_int(value: str | None) -> int | None:
     if value is None:
         return None
@@ -173,3 +264,10 @@ def _opt_int(value: str | None) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+# The field readers, for the other typed views of this package (guardrails, audit log).
+object_of = _object
+required_str = _str
+required_int = _int
+opt_int_field = _opt_int_field

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import urllib3
@@ -198,6 +199,11 @@ class OpenAITransport:
         raise error_from_response(response, operation=operation, secrets=(bearer,))
 
 
+def path_segment(value: str) -> str:
+    """One URL path segment; ids are opaque, so quote them."""
+    return quote(value, safe="")
+
+
 def _provably_not_applied(exc: OpenAIError) -> bool:
     """A 429 (refused before any work) or a request that never left: retrying cannot repeat an effect."""
     return isinstance(exc, RateLimitedError) or (isinstance(exc, OpenAIConnectionError) and not exc.sent)
@@ -236,6 +242,7 @@ def error_from_response(response: requests.Response, *, operation: str, secrets:
     status = response.status_code
     code: str | None = None
     error_type: str | None = None
+    param: str | None = None
     message = ""
     try:
         payload = response.json()
@@ -245,7 +252,8 @@ def error_from_response(response: requests.Response, *, operation: str, secrets:
     if isinstance(error, dict):
         code = error.get("code") if isinstance(error.get("code"), str) else None
         error_type = error.get("type") if isinstance(error.get("type"), str) else None
-        message = error.get("message") if isinstance(error.get("message"), str) else ""
+        message = error["message"] if isinstance(error.get("message"), str) else ""
+        param = _scrub_message(error["param"], secrets)[:100] if isinstance(error.get("param"), str) else None
     else:
         message = "response body is not an OpenAI error object"
     # Scrub before truncating: a cut through a secret would leave a slice that no longer matches it.
@@ -256,6 +264,7 @@ def error_from_response(response: requests.Response, *, operation: str, secrets:
         "code": code,
         "error_type": error_type,
         "request_id": response.headers.get("x-request-id"),
+        "param": param,
     }
     if status == 401 and code == "invalid_api_key":
         return InvalidKeyError(text, **kwargs)
