@@ -167,12 +167,16 @@ def first_run(say: Any = print) -> dict[str, Any]:
     }
 
 
-def merge_into(output: Path, entry: dict[str, Any]) -> None:
-    """Put `entry` under results.json's "demo_soak" key, keeping everything else the file holds."""
+def merge_into(output: Path, entry: dict[str, Any], *, first_run_only: bool = False) -> None:
+    """Put `entry` under results.json's "demo_soak" key, keeping everything else the file holds: a soak replaces
+    the soak's figures (and keeps the last first-run figures unless it measured new ones); a first-run measurement
+    alone (`first_run_only`) replaces only those."""
     document = json.loads(output.read_text()) if output.exists() else {}
     previous = document.get(RESULTS_KEY) or {}
-    if "first_run" in previous and "first_run" not in entry:
-        entry = {**entry, "first_run": previous["first_run"]}  # a soak alone keeps the last first-run figures
+    if first_run_only:
+        entry = {**previous, **entry}
+    elif "first_run" in previous and "first_run" not in entry:
+        entry = {**entry, "first_run": previous["first_run"]}
     document[RESULTS_KEY] = entry
     temporary = output.with_name(output.name + ".tmp")
     temporary.write_text(json.dumps(document, indent=2, default=str) + "\n")
@@ -181,12 +185,17 @@ def merge_into(output: Path, entry: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.demo_soak", description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=RUNS, help=f"rehearsals in a row (default {RUNS})")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"rehearsals in a row (default {RUNS}; 0: none)")
     parser.add_argument("--first-run", action="store_true", help="also time a fresh clone's make demo")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file to add the figures to")
     args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
+    if args.runs < 0 or (args.runs == 0 and not args.first_run):
+        parser.error("--runs must be at least 1 (or 0 with --first-run)")
+    if args.runs == 0:
+        fresh = first_run()
+        merge_into(args.output, {"first_run": fresh}, first_run_only=True)
+        print(f"first run: install {fresh['install_seconds']} s + rehearsal {fresh['rehearsal_seconds']} s")
+        return 0
     from bench.__main__ import machine_info, render_table
 
     started, machine = datetime.now(UTC), machine_info()

@@ -67,6 +67,19 @@ def test_merge_keeps_everything_else_results_json_holds(tmp_path: Path) -> None:
     assert document[RESULTS_KEY] == {"figures": {"runs": 20}, "first_run": {"x": 1}}
 
 
+def test_a_first_run_measured_alone_keeps_the_soaks_figures(tmp_path: Path) -> None:
+    # GIVEN the figures of a soak
+    output = tmp_path / "results.json"
+    output.write_text(json.dumps({RESULTS_KEY: {"figures": {"runs": 20, "passed": 20}}}))
+    # WHEN a fresh clone's first run is measured on its own
+    merge_into(output, {"first_run": {"install_seconds": 120.0}}, first_run_only=True)
+    # THEN both are there
+    assert json.loads(output.read_text())[RESULTS_KEY] == {
+        "figures": {"runs": 20, "passed": 20},
+        "first_run": {"install_seconds": 120.0},
+    }
+
+
 @pytest.mark.timeout(120)
 def test_make_bench_keeps_the_soak_results_when_it_rewrites_the_file(tmp_path: Path, capsys: Any) -> None:
     # GIVEN a results file holding the soak's figures
