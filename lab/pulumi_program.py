@@ -294,19 +294,20 @@ def run_program(
     *,
     account: str,
     program: Path | Callable[[], None] = MAIN,
+    project: str = PROJECT,
 ) -> Deployment:
     """Run the program for `stack` with `config` against `mocks`; return everything it registered.
 
     `account` is the AWS account the (mocked) credentials belong to. `program` is what runpy runs: `__main__.py`,
     or the `infra/` directory as the Pulumi language host passes it; or a function that declares resources itself
-    (a component under test).
+    (a component under test). `project` is the Pulumi project's name (another program's Pulumi.yaml).
     """
     region = config.get("aws:region", "us-east-1")
     deployment = Deployment(stack=stack, account=account, region=region, config=config)
     _use_harness_event_loop()
     pulumi_settings.ROOT.set(None)  # a fresh root Stack for every run
     pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks, deployment)
+        mocks, project=project, stack=stack, preview=False, monitor=RecordingMonitor(mocks, deployment)
     )
     pulumi.runtime.set_all_config(config)
 
