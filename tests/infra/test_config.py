@@ -221,6 +221,37 @@ def test_pulumi_yaml_declares_the_same_defaults_as_config_py() -> None:
             "keyrot:existingAdminKeySecretArn: must be a Secrets Manager secret ARN",
         ),
         ({"administratorArns": ["admin"]}, "keyrot:administratorArns: must be IAM role or user ARNs, got 'admin'"),
+        # A wildcard exempts whatever it matches from both caps: only a named prefix may end in '*'.
+        (
+            {"administratorArns": ["arn:aws:iam::111111111111:role/*"]},
+            "keyrot:administratorArns: arn:aws:iam::111111111111:role/* matches every role in the account: it would "
+            "exempt all of them from both caps",
+        ),
+        (
+            {"administratorArns": ["arn:aws:iam::111111111111:user/*"]},
+            "keyrot:administratorArns: arn:aws:iam::111111111111:user/* matches every user in the account",
+        ),
+        (
+            {"administratorArns": ["arn:aws:iam::111111111111:role/*Admin"]},
+            "keyrot:administratorArns: arn:aws:iam::111111111111:role/*Admin uses a wildcard other than one trailing",
+        ),
+        (
+            {"administratorArns": ["arn:aws:iam::111111111111:role/ops/*/admin*"]},
+            "keyrot:administratorArns: arn:aws:iam::111111111111:role/ops/*/admin* uses a wildcard other than one",
+        ),
+        (
+            {"deployerArns": ["arn:aws:iam::111111111111:role//*"]},
+            "keyrot:deployerArns: arn:aws:iam::111111111111:role//*",
+        ),
+        ({"sharedProjectEnvironments": ["dev"]}, "keyrot:sharedProjectEnvironments: lists this environment itself"),
+        ({"sharedProjectEnvironments": ["Prod"]}, "keyrot:sharedProjectEnvironments: must be environment names"),
+        ({"production": "maybe"}, "keyrot:production: must be true or false, got 'maybe'"),
+        (
+            {"existingKmsKeyArn": "arn:aws:kms:us-east-1:111111111111:alias/keyrot"},
+            "keyrot:existingKmsKeyArn: must be a KMS key ARN",
+        ),
+        ({"vpcSubnetIds": ["subnet-0123456789abcdef0"]}, "keyrot:vpcSubnetIds: needs vpcSecurityGroupIds too"),
+        ({"vpcSecurityGroupIds": ["sg-0123456789abcdef0"]}, "keyrot:vpcSecurityGroupIds: needs vpcSubnetIds too"),
         ({"openaiBaseUrl": "http://api.openai.com/v1"}, "keyrot:openaiBaseUrl: must be an https:// URL"),
         ({"openaiBaseUrl": "http://10.0.0.5:8080/v1"}, "keyrot:openaiBaseUrl: must be an https:// URL (http only on"),
         ({"anomalyBandWidth": 0}, "keyrot:anomalyBandWidth: must be greater than 0 and at most 10, got '0'"),
@@ -236,6 +267,20 @@ def test_pulumi_yaml_declares_the_same_defaults_as_config_py() -> None:
 def test_invalid_setting_is_reported_by_key(overrides: dict[str, Any], expected: str) -> None:
     message = only_problem("dev", **overrides)
     assert message.startswith(expected), message
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_PlatformAdmin_*",
+        "arn:aws:iam::111111111111:role/breakglass/*",
+        "arn:aws:iam::111111111111:role/breakglass-admin",
+        "arn:aws:iam::111111111111:user/ops-oncall",
+    ],
+)
+def test_a_wildcard_completing_a_named_prefix_is_accepted(arn: str) -> None:
+    config = parse_config(raw("dev", administratorArns=[arn], deployerArns=[arn]), stack="dev")
+    assert config.administrator_arns == config.deployer_arns == (arn,)
 
 
 def test_grace_period_must_be_shorter_than_interval() -> None:
