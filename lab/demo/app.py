@@ -24,7 +24,8 @@ import openai
 from keyrot.client import KeyProvider, openai_client
 
 DEFAULT_SECRET = "keyrot/dev/chat-backend"  # noqa: S105 - a secret's name
-# Compressed like the rehearsal's grace period (8 s): a 5-minute TTL against a 6-hour grace in production.
+# Compressed like the rehearsal's grace period (10 s): a 5-minute TTL against a 6-hour grace in production.
+# `--ttl 300` (KeyProvider's default) shows an application surviving an emergency rotation through rejection alone.
 DEFAULT_TTL_SECONDS = 1.0
 
 

@@ -123,10 +123,10 @@ Point a shell at it (fake credentials; nothing here reaches AWS or OpenAI):
 
 or: eval "$(.venv/bin/python -m lab.sandbox env)"; then, with .venv/bin on your PATH:
 
+  python -m lab.demo.app keyrot/{state.stack}/{first} --ttl 300   # an application, in a second shell
   keyrot status --env {state.stack}
-  python -m lab.demo.app keyrot/{state.stack}/{first}        # an application; leave it running in a 2nd shell
-  keyrot rotate --env {state.stack} --key {first} --emergency --yes   # and watch the application survive it
-  python -m lab.sandbox tick                             # run the monitor once: what on-call would see
+  keyrot rotate --env {state.stack} --key {first} --emergency --yes  # watch the application survive it
+  python -m lab.sandbox tick                                  # run the monitor once: what on-call would see
   aws secretsmanager describe-secret --secret-id keyrot/{state.stack}/{first}
 """.rstrip()
     )
