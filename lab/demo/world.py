@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from keyrot.constants import ENV_OPENAI_ADMIN_BASE_URL
 from lab.demo.emulator import AwsEmulator, running_emulator
 from lab.demo.provision import Provisioned, provision
 from lab.openai_standin import OpenAIStandIn
@@ -39,21 +40,13 @@ COMPRESSION_NOTE = (
     f"grace 6 h → {GRACE_SECONDS} s, quiet window 30 min → {QUIET_SECONDS} s, settle delay 10 min → 0 s "
     "(the emulator only; usage is still counted by the minute, as OpenAI reports it)"
 )
-# The CLI's variable for the OpenAI endpoint: the SDK's own name until keyrot has one of its own.
-LEGACY_OPENAI_BASE_URL = "OPENAI_BASE_URL"
-KEYROT_OPENAI_BASE_URL = "KEYROT_OPENAI_ADMIN_BASE_URL"
+# The OpenAI SDK's variable for its endpoint (applications); the CLI has its own, ENV_OPENAI_ADMIN_BASE_URL.
+SDK_OPENAI_BASE_URL = "OPENAI_BASE_URL"
 
 
 def openai_endpoint_variables() -> tuple[str, ...]:
-    """Every variable that points a keyrot process or the OpenAI SDK at the OpenAI endpoint, SDK's first."""
-    from keyrot import constants
-
-    names = [LEGACY_OPENAI_BASE_URL, KEYROT_OPENAI_BASE_URL]
-    for attribute in ("ENV_OPENAI_BASE_URL", "ENV_OPENAI_ADMIN_BASE_URL"):
-        value = getattr(constants, attribute, None)
-        if isinstance(value, str) and value not in names:
-            names.append(value)
-    return tuple(names)
+    """Every variable that points a process at the OpenAI endpoint: the SDK's, then the keyrot CLI's own."""
+    return (SDK_OPENAI_BASE_URL, ENV_OPENAI_ADMIN_BASE_URL)
 
 
 def base_environment() -> dict[str, str]:
