@@ -100,3 +100,23 @@ def test_a_new_program_gets_no_aliases_to_a_stack_it_never_had() -> None:
     # THEN no resource claims a 0.1 URN: two such environments in one stack could never collide over one
     assert all(not r.aliases for r in d.resources)
     assert {r.urn for r in d.resources}.isdisjoint({row["urn"] for row in BASELINE["dev"]})
+
+
+def test_a_secret_written_by_a_later_keyrot_is_still_read() -> None:
+    # GIVEN a managed secret's value as a later keyrot of the same major version might write it: one more field
+    from keyrot.secret_model import ManagedKey
+
+    value = {
+        "api_key": "sk-svcacct-" + "x" * 40,
+        "key_id": "key_abc123",
+        "service_account_id": "svc_acct_abc123",
+        "project_id": "proj_abc123",
+        "environment": "prod",
+        "key_name": "chat-backend",
+        "created_at": "2026-11-26T10:00:00Z",
+        "expires_at": None,
+        "minted_by": "keyrot 0.3",
+    }
+    # THEN this version reads it, the key unchanged (the contract only grows: docs/deploy.md, Upgrading)
+    key = ManagedKey.from_json(json.dumps(value))
+    assert key.api_key == value["api_key"] and key.key_name == "chat-backend"
