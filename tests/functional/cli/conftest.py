@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +90,17 @@ def rotation(world: RotationWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("KEYROT_VALIDATION_DELAY_SECONDS", "0.01")
     monkeypatch.setenv("KEYROT_VALIDATION_ATTEMPTS", "2")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines are printed, not logged
+    # single_metric prints its EMF line anyway: Lambda's stdout, which must not land in the CLI's captured stdout
+    monkeypatch.setattr(observability, "single_metric", _unpublished_metric)
     service = RotationService()
     service.register(ROTATION_LAMBDA_ARN, lambda event: rotate_handler.handler(event, None))
     with installed(service):
         yield service
+
+
+@contextmanager
+def _unpublished_metric(**_: Any) -> Iterator[None]:
+    yield None
 
 
 class Cli:
@@ -103,8 +111,9 @@ class Cli:
         self.runner = CliRunner()
         self.results: list[Result] = []
 
-    def __call__(self, *args: str, input: str | None = None) -> Result:
-        result = self.runner.invoke(app, list(args), input=input, env={"COLUMNS": "220"})
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        # Output captured by the runner is not a terminal: as in a pipe or a CI log, nothing may be wrapped.
+        result = self.runner.invoke(app, list(args), input=input, env=env)
         self.results.append(result)
         self.assert_no_leak(result)
         if result.exception is not None and not isinstance(result.exception, SystemExit):

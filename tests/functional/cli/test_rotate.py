@@ -71,12 +71,12 @@ def test_rotate_reports_failures_and_exits_6_on_timeout(
     arn = rotated(world, "chat-backend")
     before = world.current(arn).key_id
     world.openai.state.activation_delay_seconds = 3600
-    # WHEN rotate runs with a short timeout
-    result = cli("rotate", "--env", "dev", "--key", "chat-backend", "--timeout", "1", *FAST)
+    # WHEN rotate runs with a short timeout (long enough for a loaded machine to log the first failure)
+    result = cli("rotate", "--env", "dev", "--key", "chat-backend", "--timeout", "3", *FAST)
     # THEN the failures are shown as they appear, and it exits 6 with the last error
     assert result.exit_code == 6
     assert "testSecret failed: KeyValidationError" in result.stdout
-    assert "did not finish within 1 s; last error: testSecret: KeyValidationError" in result.stderr
+    assert "did not finish within 3 s; last error: testSecret: KeyValidationError" in result.stderr
     assert world.current(arn).key_id == before
 
 

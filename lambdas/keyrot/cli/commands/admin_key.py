@@ -15,7 +15,7 @@ from keyrot.cli import output
 from keyrot.cli.errors import CliError, UsageError
 from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.interaction import read_secret
-from keyrot.cli.options import Environment, cli_of
+from keyrot.cli.options import Environment, Json, cli_of
 from keyrot.openai_admin import InvalidKeyError, OpenAIAdminClient, PermissionDeniedError
 from keyrot.redaction import redact_key, scrub
 from keyrot.secret_model import OPENAI_ID_PATTERN, AdminCredentials
@@ -27,6 +27,7 @@ def set_admin_key(
     key_id: Annotated[
         str | None, typer.Option("--key-id", help="The admin key's id (key_…), recorded beside it.")
     ] = None,
+    json_output: Json = False,
 ) -> None:
     """Read the admin key (hidden prompt, or stdin), check it with OpenAI, then store it. Never echoes it."""
     if ctx.args:
@@ -62,4 +63,17 @@ def set_admin_key(
         response = cli.secrets.put_secret_value(
             SecretId=arn, SecretString=AdminCredentials(admin_key, key_id).to_json()
         )
+    if json_output:
+        output.emit_json(
+            "admin-key-set",
+            {
+                "environment": env,
+                "secret_name": response.get("Name"),
+                "secret_arn": response.get("ARN", arn),
+                "version_id": response.get("VersionId"),
+                "key_id": key_id,
+                "admin_key": shown,
+            },
+        )
+        return
     output.line(f"Stored admin key {shown} in {response.get('Name', arn)} (version {response.get('VersionId')})")
