@@ -40,7 +40,7 @@ Region = Annotated[
         "--region",
         callback=_given,
         expose_value=False,
-        help="AWS region (default: from the profile, AWS_REGION or AWS_DEFAULT_REGION).",
+        help="AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's).",
     ),
 ]
 OpenAIBaseUrl = Annotated[
