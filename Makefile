@@ -75,5 +75,13 @@ lock-upgrade:
 manifest: $(STAMP)
 	$(BIN)/python -m infra.lambda_manifest
 
+# Check, in a real sandbox AWS account and a throwaway OpenAI project, what this repository cannot check offline
+# (README: "Not verified here"): deploys a temporary environment, rotates, revokes, fires an alarm, destroys it all.
+# Never run by `make test` or CI. It refuses without the flag, and names the account first:
+#   make verify-aws VERIFY_ARGS="--i-understand-this-creates-resources --openai-project proj_... --notify-email you@..."
+# The admin key comes from $KEYROT_VERIFY_ADMIN_KEY or a hidden prompt. Needs the Pulumi CLI and AWS credentials.
+verify-aws: $(STAMP)
+	$(BIN)/python -m keyrot.pulumi.verify $(VERIFY_ARGS)
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
