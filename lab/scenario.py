@@ -114,7 +114,8 @@ class RotationWorld:
         """Add `key_name` -> `arn` to the managed secrets this world's functions are deployed with."""
         assert self.settings is not None
         managed = {**(self.settings.managed_secrets or {}), key_name: arn}
-        self.settings = dataclasses.replace(self.settings, managed_secrets=managed)
+        # The declared project follows the world's (tests point two environments at one project by assigning it).
+        self.settings = dataclasses.replace(self.settings, managed_secrets=managed, project_id=self.project_id)
 
     def environment_variables(self) -> dict[str, str]:
         """The rotation function's environment as the infrastructure sets it for this world."""

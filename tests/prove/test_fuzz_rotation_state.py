@@ -22,11 +22,13 @@ from hypothesis import strategies as st
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import secretsmanager_backends
 
+from keyrot.constants import TAG_KEY_NAME
 from keyrot.errors import KeyrotError, KeyValidationError
 from keyrot.handlers import rotate
 from keyrot.observability import PowertoolsRotationTelemetry
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation.events import STEP_NAMES
+from keyrot.secret_model import KEY_NAME_PATTERN
 from lab.moto_gaps import enable_rotation, moto_secret
 from lab.openai_standin import OpenAIStandIn
 from lab.scenario import ROTATION_LAMBDA_ARN, RotationWorld
@@ -217,6 +219,9 @@ def test_odd_tags_rotate_correctly_or_mint_nothing(world: RotationWorld, tags: l
     aws_tags = _aws_tags(world, tags)
     arn = world.secrets.create_secret(Name=f"keyrot/dev/{uuid.uuid4()}", Tags=aws_tags)["ARN"]
     enable_rotation(REGION, arn, ROTATION_LAMBDA_ARN)
+    # AND declared to the function under the key name its tag gives (so tags that agree rotate, the rest is refused)
+    tagged = next((tag["Value"] for tag in aws_tags if tag["Key"] == TAG_KEY_NAME), "")
+    world.declare(tagged if KEY_NAME_PATTERN.fullmatch(tagged) else _key_name(), arn)
     before = _snapshot(world)
     # WHEN Secrets Manager rotates it
     run = world.driver(_telemetry_invoker(world)).rotate(arn, max_attempts=1)

@@ -2,20 +2,23 @@
 
 The calls come from a recorded successful rotation, so a call added to the engine is covered without editing this
 file. Three starting points: a secret's first rotation, a secret in steady state (a current key, the previous one
-revoked by the janitor) and the same in emergency mode (grace period 0). All scenarios share one moto and one
-stand-in; each variant keeps to its own environments (OpenAI project, admin key, secrets). Invariants, checked in
-every scenario:
+revoked) and the same in emergency mode (grace period 0). All scenarios share one moto and one stand-in; each variant
+keeps to its own environments (OpenAI project, admin key, secrets). Invariants, checked in every scenario:
 
 - at every moment (after each remote call): AWSCURRENT holds a key that authenticates, and no more than two keyrot
   keys of the secret are live besides those being minted for the rotation in flight;
 - the fault surfaces as a failure of the step that made the call, with keyrot's typed error, a RotationFailed
   metric and a log line naming the step and error class (a crashed process reports nothing), and no key material;
+  except a fault in finishSecret's cleanup after the promotion (revoking the key it displaced): that never undoes
+  the promotion, so the step succeeds and the fault surfaces as a RevocationFailed metric and a log line (in
+  emergency mode containment must complete, so there too the step fails);
   a fault on the wire does so only after the function's AWS client (built by the production factory, with its
   retry configuration) made every attempt it is configured to make;
 - right after the failure: AWSCURRENT still authenticates (checked over HTTP), the previous key's grace period is
   not cut short, and AWSPENDING is where the next attempt can resume from (or clear);
 - Secrets Manager's retry with the same token succeeds at once, and leaves the new key current and working, no
-  AWSPENDING, the previous key as it should be (valid, or revoked in emergency mode) and no orphan account.
+  AWSPENDING, the previous key as it should be (valid, or revoked in emergency mode), the key it pushed out of
+  AWSPREVIOUS revoked, and no orphan account.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from typing import Any
 import boto3
 import pytest
 
+from keyrot import metric_names as m
 from keyrot.aws.clients import aws_client
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED
 from keyrot.errors import AwsCallError, KeyrotError, SecretContractError
 from keyrot.handlers import rotate
+from keyrot.handlers.rotate import report_cleanup
 from keyrot.observability import PowertoolsRotationTelemetry, flush_metrics
 from keyrot.openai_admin import NO_RETRY, KeyStatus, OpenAIKeyProbe, OpenAITransport
 from keyrot.rotation import RotationRequest, run_rotation_step
@@ -95,10 +100,9 @@ class Matrix:
 
     A first rotation gets a fresh environment (OpenAI project, admin key, secret) per scenario. The other variants
     keep rotating one long-lived secret. Steady state starts every scenario with a current key and a previous key
-    still live (in its grace period), so the faulted rotation runs with the most keys a secret ever has: after each
-    scenario, the key that lost its label is revoked as the janitor would have done when its grace ended. In
-    emergency mode finishSecret itself revokes the previous key. A scenario with violations is followed by a fresh
-    environment.
+    still live (in its grace period), so the faulted rotation runs with the most keys a secret ever has, and its
+    finishSecret revokes the key it pushes out of AWSPREVIOUS. In emergency mode finishSecret revokes every key but
+    the new one. A scenario with violations is followed by a fresh environment.
     """
 
     def __init__(self, openai: OpenAIStandIn, variant: Variant) -> None:
@@ -113,12 +117,11 @@ class Matrix:
         self.probe = OpenAIKeyProbe(OpenAITransport(openai.base_url, retry=NO_RETRY))
         self._count = itertools.count(1)
         self._kept: tuple[RotationWorld, str] | None = None
+        self.cleanup_calls: set[int] = set()  # indices of finishSecret's calls after the promotion, before it ends
 
     def world(self) -> tuple[RotationWorld, str]:
         if self._kept is None:
             self._kept = self._fresh()
-        elif not self.variant.emergency:
-            _revoke_unlabelled_keys(*self._kept)
         world, arn = self._kept
         if not self.variant.rotated:
             self._kept = None
@@ -137,7 +140,6 @@ class Matrix:
         if self.variant.rotated:
             for _ in range(2):
                 assert world.driver().rotate(arn).succeeded
-            _revoke_unlabelled_keys(world, arn)
         return world, arn
 
     def lambda_driver(self, world: RotationWorld, log: FaultLog) -> tuple[ArnDriver, list[str]]:
@@ -156,7 +158,9 @@ class Matrix:
             try:
                 with redirect_stdout(buffer), flush_metrics(rotate.metrics):
                     context = function_world.context()
-                    return run_rotation_step(RotationRequest.from_event(event), context, telemetry)
+                    outcome = run_rotation_step(RotationRequest.from_event(event), context, telemetry)
+                    report_cleanup(rotate.metrics, rotate.logger, outcome)
+                    return outcome
             finally:
                 outputs.append(buffer.getvalue())
 
@@ -168,7 +172,11 @@ class Matrix:
         driver, _ = self.lambda_driver(world, log)
         run = driver.rotate(arn, token=driver.start(arn))
         assert run.succeeded and run.attempts == 1, run.failures
-        return sequence(log, self.openai)
+        calls = sequence(log, self.openai)
+        stage_moves = [c.index for c in calls if c.step == "finishSecret" and c.name == "aws:UpdateSecretVersionStage"]
+        self.cleanup_calls = {c.index for c in calls if c.step == "finishSecret" and min(stage_moves) < c.index}
+        self.cleanup_calls -= {max(stage_moves)}  # the last move (AWSPENDING off) ends the step after the cleanup
+        return calls
 
     def status(self, api_key: str) -> KeyStatus:
         return self.probe.check(api_key).status
@@ -192,21 +200,6 @@ def _moto_current(arn: str) -> ManagedKey:
     current = _moto_value(arn, STAGE_CURRENT)
     assert current is not None, "the secret has no AWSCURRENT value"
     return current
-
-
-def _revoke_unlabelled_keys(world: RotationWorld, arn: str) -> None:
-    """Delete the accounts of live keyrot keys that are neither AWSCURRENT nor AWSPREVIOUS (grace long over)."""
-    labelled = {value.key_id for stage in (STAGE_CURRENT, STAGE_PREVIOUS) if (value := _moto_value(arn, stage))}
-    state = world.openai.state
-    prefix = f"keyrot:{world.environment}:{KEY_NAME}:"
-    with state.lock:
-        stale = [
-            state.service_accounts[key.owner_id]
-            for key in state.keys.values()
-            if key.owner_name.startswith(prefix) and key.id not in labelled and state.key_is_live(key.id)
-        ]
-    for account in stale:
-        state.delete_service_account(account)
 
 
 def _live_keys_by_token(world: RotationWorld) -> Counter[str]:
@@ -274,6 +267,8 @@ def run_scenario(matrix: Matrix, call: Call, kind: FaultKind) -> Checks:
     if isinstance(kind, CrashKind):
         checks.check(run is None and log.calls[-1:] == [call.name], f"the crash point moved: {log.calls[-3:]}")
         checks.check(not failure_metrics(lines) and not failure_logs(lines), "a crashed process reported a failure")
+    elif call.index in matrix.cleanup_calls and not variant.emergency:
+        _check_cleanup_failure(checks, run, json_lines(outputs[-1]) if outputs else [])
     else:
         _check_failure(checks, call, kind, run, json_lines(outputs[-1]) if outputs else [])
     if isinstance(kind, AwsFaultKind) and kind.wire is not None:
@@ -323,6 +318,21 @@ def _check_failure(checks: Checks, call: Call, kind: FaultKind, run: Any, lines:
         [(d.get("step"), d.get("error_class")) for d in logs] == [(step, error_class)],
         f"failure log lines {[(d.get('step'), d.get('error_class')) for d in logs]}",
     )
+
+
+def _check_cleanup_failure(checks: Checks, run: Any, lines: list[dict[str, Any]]) -> None:
+    """A fault while finishSecret revokes what its promotion displaced: the rotation stands, the fault is reported."""
+    checks.check(run is not None and run.succeeded, f"a failed cleanup failed the rotation: {run}")
+    checks.check(not failure_metrics(lines), "a failed cleanup reported the rotation as failed")
+    revocation_failed = [line for line in lines if _has_metric(line, m.REVOCATION_FAILED)]
+    checks.check(len(revocation_failed) == 1, f"{len(revocation_failed)} RevocationFailed metric(s), not 1")
+    logged = [line for line in lines if line.get("message") == "displaced key not revoked"]
+    checks.check(bool(logged), "the failed cleanup was not logged")
+
+
+def _has_metric(line: dict[str, Any], name: str) -> bool:
+    directives = line.get("_aws", {}).get("CloudWatchMetrics", [])
+    return any(metric["Name"] == name for directive in directives for metric in directive["Metrics"])
 
 
 def _check_resumable(
@@ -378,10 +388,9 @@ def _check_converged(
             checks.check(old is KeyStatus.VALID, "the old key lost its grace period")
             expected.add(before.service_account_id)
             if previous_before is not None:
-                # still in its grace period: nothing in a rotation may revoke it (the janitor's job)
+                # pushed out of AWSPREVIOUS by this rotation: no label accounts for it, finishSecret revokes it
                 live = world.openai.state.key_is_live(previous_before.key_id)
-                checks.check(live, "the rotation revoked the key that was previous before it")
-                expected.add(previous_before.service_account_id)
+                checks.check(not live, "the key pushed out of AWSPREVIOUS is still live")
     live = {account.id for account in world.keyrot_accounts()}
     checks.check(live == expected, f"orphan or missing accounts: {len(live - expected)} extra, {expected - live}")
 
@@ -390,6 +399,7 @@ def _check_converged(
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=[variant.name for variant in VARIANTS])
+@pytest.mark.timeout(1800)  # hundreds of scenarios of a whole rotation each; bounded, but not by the suite default
 def test_a_fault_at_any_call_leaves_a_working_key_and_the_retry_converges(
     aws: None, openai_standin: OpenAIStandIn, variant: Variant, monkeypatch: pytest.MonkeyPatch
 ) -> None:

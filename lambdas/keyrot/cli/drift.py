@@ -1,21 +1,32 @@
-"""Drift between OpenAI and the secrets of one environment: a pure function of the ledger and the inventory."""
+"""Drift between OpenAI and the secrets of one environment: the inventory's answer, grouped as `keyrot audit` shows it.
+
+Every state comes from keyrot.inventory.classify (the same answer the monitor and the janitor get): this module only
+groups it. An account for a rotation counts as in progress while its token is AWSPENDING or while it is younger
+than the rotation function can live; after that it is an orphan (an abandoned attempt).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from keyrot.constants import STAGE_PENDING
-from keyrot.monitor.attribution import is_foreign
-from keyrot.monitor.ledger import KeyRole, Ledger
+from keyrot.inventory import (
+    DisplacedReason,
+    Inventory,
+    InventoryEntry,
+    KeyState,
+    OpenAIListing,
+    ServiceAccountName,
+    classify,
+)
+from keyrot.monitor.ledger import Ledger
 from keyrot.openai_admin import ProjectApiKey, ServiceAccount
-from keyrot.rotation.naming import ServiceAccountName
 
 
 @dataclass(frozen=True)
 class Orphan:
-    """A service account keyrot named for this environment that no secret version refers to."""
+    """A service account keyrot named for this environment that no secret version accounts for."""
 
     project_id: str
     service_account_id: str
@@ -53,7 +64,7 @@ class ManagedKeyIssue:
 @dataclass
 class Drift:
     orphans: list[Orphan] = field(default_factory=list)
-    in_progress: list[Orphan] = field(default_factory=list)  # named for a pending rotation: not drift
+    in_progress: list[Orphan] = field(default_factory=list)  # a rotation still under way: not drift
     unmanaged: list[UnmanagedKey] = field(default_factory=list)
     expired: list[ManagedKeyIssue] = field(default_factory=list)
     missing: list[ManagedKeyIssue] = field(default_factory=list)
@@ -75,6 +86,12 @@ class Drift:
     def found(self) -> bool:
         return any(self.counts.values())
 
+    @property
+    def reported_key_ids(self) -> set[str]:
+        """The key ids reported as drift of OpenAI's side: orphans' keys and unmanaged keys (what the monitor's
+        findings report too: keyrot.monitor.attribution.reportable_keys)."""
+        return {key_id for orphan in self.orphans for key_id in orphan.key_ids} | {k.key_id for k in self.unmanaged}
+
 
 def find_drift(
     ledger: Ledger,
@@ -84,77 +101,118 @@ def find_drift(
     environment: str,
     now: datetime,
     grace: timedelta,
+    shared_environments: Collection[str] | None = None,
 ) -> Drift:
-    """`accounts` and `keys` are OpenAI's inventory per project id."""
-    drift = Drift(problems=list(ledger.problems))
-    referenced = ledger.service_account_ids
-    pending_tokens = {
-        version_id
-        for secret in ledger.secrets
-        for version_id, stages in secret.versions.items()
-        if STAGE_PENDING in stages
-    }
-    keys_by_owner: dict[str, list[ProjectApiKey]] = {}
-    listed_ids: set[str] = set()
-    for project_keys in keys.values():
-        for key in project_keys:
-            listed_ids.add(key.id)
-            if key.owner_type == "service_account" and key.owner_id:
-                keys_by_owner.setdefault(key.owner_id, []).append(key)
-    reported_owners: set[str] = set()
-    for project_id, project_accounts in accounts.items():
+    """`accounts` and `keys` are OpenAI's inventory per project id. `shared_environments`: the environments declared
+    to share the project (None: not declared, every other keyrot environment is excused)."""
+    listed_accounts: list[ServiceAccount] = []
+    project_of: dict[str, str] = {}
+    for project, project_accounts in accounts.items():
         for account in project_accounts:
-            name = ServiceAccountName.parse(account.name)
-            if name is None or name.environment != environment or account.id in referenced:
-                continue
-            orphan = Orphan(
-                project_id,
-                account.id,
-                account.name,
-                name.key_name,
-                name.token,
-                _time(account.created_at),
-                tuple(sorted(key.id for key in keys_by_owner.get(account.id, []))),
-            )
-            (drift.in_progress if name.token in pending_tokens else drift.orphans).append(orphan)
-            reported_owners.add(account.id)
-    for project_id, project_keys in keys.items():
+            listed_accounts.append(account)
+            project_of[account.id] = project
+    listed_keys: list[ProjectApiKey] = []
+    key_project: dict[str, str] = {}
+    for project, project_keys in keys.items():
         for key in project_keys:
-            if ledger.lookup(key.id) is not None or is_foreign(key, environment) or key.owner_id in reported_owners:
-                continue
-            drift.unmanaged.append(
-                UnmanagedKey(
-                    project_id,
-                    key.id,
-                    key.name,
-                    key.redacted_value,
-                    key.owner_type,
-                    key.owner_name,
-                    _time(key.created_at),
-                    _time(key.last_used_at) if key.last_used_at else None,
-                    key.owner_project_access,
-                )
-            )
-    _managed_issues(ledger, listed_ids, drift, now, grace)
+            listed_keys.append(key)
+            key_project[key.id] = project
+            if key.owner_type == "service_account" and key.owner_id:
+                project_of.setdefault(key.owner_id, project)
+    inventory = classify(
+        [secret.record() for secret in ledger.secrets],
+        OpenAIListing.of(listed_accounts, listed_keys),
+        environment=environment,
+        shared_environments=shared_environments,
+        now=now,
+        grace_period_seconds=int(grace.total_seconds()),
+    )
+    return drift_of(inventory, listed_keys, project_of, key_project, problems=ledger.problems)
+
+
+def drift_of(
+    inventory: Inventory,
+    keys: Iterable[ProjectApiKey],
+    project_of: Mapping[str, str],
+    key_project: Mapping[str, str],
+    *,
+    problems: Iterable[tuple[str, str]] = (),
+) -> Drift:
+    """Group an inventory as drift."""
+    drift = Drift(problems=list(problems))
+    by_id = {key.id: key for key in keys}
+    orphans: dict[str, list[InventoryEntry]] = {}
+    in_progress: dict[str, list[InventoryEntry]] = {}
+    for entry in inventory.entries:
+        if _is_orphan(entry, inventory.environment):
+            orphans.setdefault(entry.service_account_id or "", []).append(entry)
+        elif entry.state is KeyState.ATTEMPT_IN_PROGRESS:
+            in_progress.setdefault(entry.service_account_id or "", []).append(entry)
+        elif entry.state is KeyState.UNMANAGED and entry.key_id in by_id:
+            drift.unmanaged.append(_unmanaged(by_id[entry.key_id], key_project.get(entry.key_id, "")))
+    drift.orphans = [_orphan(group, project_of) for group in orphans.values()]
+    drift.in_progress = [_orphan(group, project_of) for group in in_progress.values()]
+    for secret in inventory.secrets:
+        for entry in secret.entries:
+            _managed_issue(drift, entry, inventory.now)
     return drift
 
 
-def _managed_issues(ledger: Ledger, listed_ids: set[str], drift: Drift, now: datetime, grace: timedelta) -> None:
-    for secret in ledger.secrets:
-        current = secret.current
-        for role in (KeyRole.CURRENT, KeyRole.PENDING, KeyRole.PREVIOUS):
-            meta = secret.keys.get(role)
-            if meta is None:
-                continue
-            if meta.expires_at is not None and meta.expires_at <= now:
-                drift.expired.append(ManagedKeyIssue(secret.key_name, meta.key_id, role.value, meta.expires_at))
-            elif meta.key_id not in listed_ids:
-                drift.missing.append(ManagedKeyIssue(secret.key_name, meta.key_id, role.value))
-        previous = secret.previous
-        if previous is not None:
-            retired = current.created_at if current else None
-            within = retired is not None and now - retired < grace
-            drift.unrevoked.append(ManagedKeyIssue(secret.key_name, previous.key_id, "previous", retired, within))
+def _is_orphan(entry: InventoryEntry, environment: str) -> bool:
+    """A keyrot account of this environment that no version accounts for: an abandoned attempt, a displaced
+    version's account, or one named for a key this environment does not manage."""
+    if entry.state is KeyState.DISPLACED:
+        return entry.reason is not DisplacedReason.REVOKED_BUT_LIVE
+    if entry.state is not KeyState.UNMANAGED or entry.service_account_id is None:
+        return False
+    name = ServiceAccountName.parse(entry.account_name or "")
+    return name is not None and name.environment == environment
+
+
+def _managed_issue(drift: Drift, entry: InventoryEntry, now: datetime) -> None:
+    role = {KeyState.CURRENT: "current", KeyState.PENDING: "pending", KeyState.PREVIOUS: "previous"}.get(entry.state)
+    if role is not None and entry.key_id:
+        if entry.expires_at is not None and entry.expires_at <= now:
+            drift.expired.append(ManagedKeyIssue(entry.key_name or "", entry.key_id, role, entry.expires_at))
+        elif entry.listed is False:
+            drift.missing.append(ManagedKeyIssue(entry.key_name or "", entry.key_id, role))
+    if entry.state is KeyState.PREVIOUS and entry.key_id:
+        issue = ManagedKeyIssue(entry.key_name or "", entry.key_id, "previous", entry.retired_at, entry.in_grace)
+        drift.unrevoked.append(issue)
+    if entry.state is KeyState.DISPLACED and entry.reason is DisplacedReason.REVOKED_BUT_LIVE and entry.key_id:
+        # labelled KEYROT_REVOKED, yet OpenAI still lists it: the label lied, it is drift until revoked again
+        issue = ManagedKeyIssue(entry.key_name or "", entry.key_id, "revoked-but-live", entry.retired_at)
+        drift.unrevoked.append(issue)
+
+
+def _orphan(entries: list[InventoryEntry], project_of: Mapping[str, str]) -> Orphan:
+    first = entries[0]
+    name = ServiceAccountName.parse(first.account_name or "")
+    account_id = first.service_account_id or ""
+    created = min((e.created_at for e in entries if e.created_at), default=datetime.fromtimestamp(0, UTC))
+    return Orphan(
+        project_of.get(account_id, ""),
+        account_id,
+        first.account_name or "",
+        name.key_name if name else "",
+        name.token if name else "",
+        created,
+        tuple(sorted(e.key_id for e in entries if e.key_id)),
+    )
+
+
+def _unmanaged(key: ProjectApiKey, project_id: str) -> UnmanagedKey:
+    return UnmanagedKey(
+        project_id,
+        key.id,
+        key.name or "",
+        key.redacted_value,
+        key.owner_type,
+        key.owner_name,
+        _time(key.created_at),
+        _time(key.last_used_at) if key.last_used_at else None,
+        key.owner_project_access,
+    )
 
 
 def _time(epoch: int) -> datetime:

@@ -1,7 +1,9 @@
 """The rotation state of one managed secret, from its labels, its rotation fields and the ids of its keys.
 
 Built from a ledger entry (status, audit) or from one secret's own versions (doctor, rotate), so a command about
-one key never needs to read the other keys' secrets.
+one key never needs to read the other keys' secrets. Time and revocation come from the inventory's rules: a key's age
+counts from its promotion (keyrot:promoted), and a previous key counts as revoked only when the inventory (given
+OpenAI's listing) says so; without it, only the KEYROT_REVOKED label speaks, and `previous_confirmed` is False.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 from keyrot.aws.errors import aws_errors
 from keyrot.aws.secrets import SecretDescription, SecretStore
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED, TAG_KEY_NAME
+from keyrot.inventory import KeyState as InventoryState
+from keyrot.inventory import SecretInventory, promoted_at
 from keyrot.monitor.ledger import KeyMeta, KeyRole
-from keyrot.secret_model import ManagedKey
+from keyrot.secret_model import ManagedKey, Promotion
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=30)
 
@@ -52,9 +56,15 @@ class KeyState:
     previous: KeyMeta | None
     previous_revoked: bool
     pending: PendingRotation | None
+    promoted_at: datetime | None = None  # when the current key became current
+    previous_confirmed: bool = False  # previous_revoked checked against OpenAI's listing (not the label alone)
+    previous_state: str | None = None  # the inventory's state of the previous key, when it was asked
 
     def key_age(self, now: datetime) -> timedelta | None:
-        return now - self.current.created_at if self.current else None
+        """How long the current key has been current (from its promotion; its creation for older secrets)."""
+        if self.current is None:
+            return None
+        return now - (self.promoted_at or self.current.created_at)
 
     @property
     def interval(self) -> timedelta | None:
@@ -73,12 +83,24 @@ def build_key_state(
     secrets_client: Any,
     description: SecretDescription,
     keys: Mapping[KeyRole, KeyMeta],
+    *,
+    inventory: SecretInventory | None = None,
 ) -> KeyState:
-    """The state of a described secret, given the key ids of its labelled versions (`keys`, as the ledger has)."""
+    """The state of a described secret, given the key ids of its labelled versions (`keys`, as the ledger has) and,
+    when the caller has it, the secret's inventory (which does not trust KEYROT_REVOKED alone)."""
     versions = description.versions
     previous_version = description.version_with(STAGE_PREVIOUS)
     revoked = previous_version is not None and STAGE_REVOKED in versions.get(previous_version, ())
     previous = keys.get(KeyRole.REVOKED if revoked else KeyRole.PREVIOUS) if previous_version else None
+    previous_entry = inventory.previous if inventory is not None else None
+    if previous_entry is not None:
+        revoked = previous_entry.state is InventoryState.REVOKED
+    current_meta = keys.get(KeyRole.CURRENT)
+    promoted = promoted_at(
+        Promotion.from_tags(description.tags),
+        description.version_with(STAGE_CURRENT),
+        current_meta.created_at if current_meta else None,
+    )
     pending_id = pending_version(versions)
     pending = None
     if pending_id is not None:
@@ -106,6 +128,9 @@ def build_key_state(
         previous=previous,
         previous_revoked=revoked,
         pending=pending,
+        promoted_at=promoted,
+        previous_confirmed=previous_entry is not None,
+        previous_state=previous_entry.state.value if previous_entry is not None else None,
     )
 
 

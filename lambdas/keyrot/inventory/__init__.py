@@ -3,7 +3,7 @@
 Rotation, the janitor, the monitor and the CLI ask it what a key is; none re-derives the answer.
 """
 
-from keyrot.inventory.classify import ATTEMPT_BOUND_SECONDS, classify, promotion_time
+from keyrot.inventory.classify import ATTEMPT_BOUND_SECONDS, classify, promoted_at, promotion_time
 from keyrot.inventory.load import (
     add_unlabelled_versions,
     clear_cache,
@@ -43,6 +43,7 @@ __all__ = [
     "classify",
     "clear_cache",
     "load_inventory",
+    "promoted_at",
     "promotion_time",
     "read_openai",
     "read_secrets",

@@ -41,6 +41,7 @@ from keyrot.inventory.model import (
 )
 from keyrot.inventory.naming import ServiceAccountName
 from keyrot.openai_admin.models import ProjectApiKey
+from keyrot.secret_model import Promotion
 
 # An account minted for a rotation may still be stored by an invocation this long after OpenAI created it.
 ATTEMPT_BOUND_SECONDS = ROTATION_TIMEOUT_SECONDS + CLOCK_SKEW_SECONDS
@@ -109,12 +110,20 @@ def classify(
 def promotion_time(record: SecretRecord) -> datetime | None:
     """When the current version became current: its keyrot:promoted record, else its key's creation."""
     current = record.version_with(STAGE_CURRENT)
-    if current is None:
+    meta = record.versions[current].key if current is not None else None
+    return promoted_at(record.promotion, current, meta.created_at if meta else None)
+
+
+def promoted_at(
+    promotion: Promotion | None, current_version: str | None, current_created_at: datetime | None
+) -> datetime | None:
+    """The promotion record when it names the current version; else (a secret rotated before keyrot recorded
+    promotions, or a record left by an attempt that never moved AWSCURRENT) the current key's creation."""
+    if current_version is None:
         return None
-    if record.promotion is not None and record.promotion.version_id == current:
-        return record.promotion.at
-    meta = record.versions[current].key
-    return meta.created_at if meta else None
+    if promotion is not None and promotion.version_id == current_version:
+        return promotion.at
+    return current_created_at
 
 
 # --- the versions' keys -------------------------------------------------------------------------------------------

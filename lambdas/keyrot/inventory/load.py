@@ -89,8 +89,10 @@ def record_of(
     deployment: Deployment,
     *,
     key_name: str | None = None,
+    strict: bool = False,
 ) -> SecretRecord:
-    """One described secret: checked against the deployment, then its labelled versions read."""
+    """One described secret: checked against the deployment, then its labelled versions read. `strict`: a version
+    that cannot be read raises (the caller acts on this one secret) instead of becoming the secret's problem."""
     return _record(
         store,
         arn=description.arn,
@@ -101,6 +103,7 @@ def record_of(
         environment=environment,
         deployment=deployment,
         key_name=key_name,
+        strict=strict,
     )
 
 
@@ -122,7 +125,7 @@ def read_openai(
 
 
 def add_unlabelled_versions(
-    store: SecretStore, records: list[SecretRecord], openai: OpenAIListing, environment: str
+    store: SecretStore, records: list[SecretRecord], openai: OpenAIListing, environment: str, *, strict: bool = False
 ) -> list[SecretRecord]:
     """Read the versions keyrot accounts are named for but no label points at (AWS's DescribeSecret omits versions
     without labels): a version that lost its labels still holds the key its account backs."""
@@ -141,7 +144,7 @@ def add_unlabelled_versions(
             continue
         versions = dict(record.versions)
         for token in unknown:
-            version = _version(store, record.arn, record.name, token, ())
+            version = _version(store, record.arn, record.name, token, (), strict=strict)
             if version.key is not None or version.problem:
                 versions[token] = version
         updated.append(replace(record, versions=versions))
@@ -184,6 +187,7 @@ def _record(
     environment: str,
     deployment: Deployment,
     key_name: str | None,
+    strict: bool = False,
 ) -> SecretRecord:
     tags = tuple(tags)
     try:
@@ -195,9 +199,16 @@ def _record(
     if problem is not None:
         # Never read a secret whose tags disagree with the deployment: report it instead.
         return SecretRecord(key_name, arn, name, deployment.project_id, created_at=created, problem=problem)
-    records = {vid: _version(store, arn, name, vid, stages) for vid, stages in versions.items()}
+    records = {vid: _version(store, arn, name, vid, stages, strict=strict) for vid, stages in versions.items()}
     return SecretRecord(
-        key_name, arn, name, identity.project_id, records, Promotion.from_tags(tags), created_at=created
+        key_name,
+        arn,
+        name,
+        identity.project_id,
+        records,
+        Promotion.from_tags(tags),
+        created_at=created,
+        environment=identity.environment,
     )
 
 
@@ -213,7 +224,9 @@ def _disagreement(
     return None
 
 
-def _version(store: SecretStore, arn: str, name: str, version_id: str, stages: tuple[str, ...]) -> VersionRecord:
+def _version(
+    store: SecretStore, arn: str, name: str, version_id: str, stages: tuple[str, ...], *, strict: bool = False
+) -> VersionRecord:
     cached = _meta_cache.get((arn, version_id))
     if cached is not None:
         return VersionRecord(version_id, stages, cached)
@@ -224,6 +237,8 @@ def _version(store: SecretStore, arn: str, name: str, version_id: str, stages: t
             return VersionRecord(version_id, stages)  # an empty AWSPENDING placeholder: a rotation is starting
         meta = KeyMeta.of(ManagedKey.from_json(text, what=f"secret {name} version {version_id}"))
     except (SecretContractError, AwsCallError) as exc:
+        if strict:
+            raise
         return VersionRecord(version_id, stages, problem=str(exc))
     if len(_meta_cache) >= _CACHE_LIMIT:
         _meta_cache.clear()

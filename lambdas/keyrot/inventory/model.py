@@ -78,6 +78,7 @@ class SecretRecord:
     promotion: Promotion | None = None
     created_at: datetime | None = None  # the secret's own creation
     problem: str | None = None  # unreadable or malformed: a finding for this secret only
+    environment: str | None = None  # as its tags say (None when they could not be read)
 
     def version_with(self, stage: str) -> str | None:
         return next((vid for vid, version in self.versions.items() if stage in version.stages), None)

@@ -1,12 +1,16 @@
-"""Attribute usage to key names, and find usage by keys keyrot does not manage or has retired."""
+"""Attribute usage to key names, and find usage by keys keyrot does not manage or has retired.
+
+What a key *is* comes from the inventory (keyrot.inventory): `is_foreign` and `reportable_keys` only ask it.
+"""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from keyrot import metric_names as m
+from keyrot.inventory import DisplacedReason, Inventory, InventoryEntry, KeyState
 from keyrot.monitor.ledger import KeyRole, Ledger
 from keyrot.monitor.publisher import Datum
 from keyrot.monitor.usage import BUCKET_SECONDS, UsageTotals
@@ -41,12 +45,34 @@ class Attribution:
     last_active: dict[str, int] = field(default_factory=dict)  # key id -> end of its latest active bucket
 
 
-def is_foreign(key: ProjectApiKey | None, environment: str) -> bool:
-    """A key minted by keyrot for another environment sharing this project: not ours to report."""
+def is_foreign(
+    key: ProjectApiKey | None, environment: str, shared_environments: Collection[str] | None = None
+) -> bool:
+    """A key minted by keyrot for another environment declared to share this project: not ours to report.
+
+    `shared_environments` None (an older deployment that declares none): any other keyrot environment counts.
+    """
     if key is None or key.owner_type != "service_account" or not key.owner_name:
         return False
     name = ServiceAccountName.parse(key.owner_name)
-    return name is not None and name.environment != environment
+    if name is None or name.environment == environment:
+        return False
+    return shared_environments is None or name.environment in shared_environments
+
+
+def reportable_keys(inventory: Inventory) -> dict[str, InventoryEntry]:
+    """The keys a run reports, by key id: unmanaged keys, and keyrot keys no label accounts for (a displaced key's
+    version, an abandoned attempt). A key labelled revoked but still live is the janitor's (it revokes it again),
+    attempts in progress and other environments' keys are nobody's concern. `keyrot audit` reports the same set."""
+    found: dict[str, InventoryEntry] = {}
+    for entry in inventory.entries:
+        if not entry.key_id or not entry.listed:
+            continue
+        if entry.state is KeyState.UNMANAGED or (
+            entry.state is KeyState.DISPLACED and entry.reason is not DisplacedReason.REVOKED_BUT_LIVE
+        ):
+            found.setdefault(entry.key_id, entry)
+    return found
 
 
 def attribute(
@@ -56,6 +82,7 @@ def attribute(
     *,
     environment: str,
     grace_period_seconds: int,
+    shared_environments: Collection[str] | None = None,
 ) -> Attribution:
     """Per key name and minute: usage datums. Per environment and minute: unmanaged and retired requests."""
     result = Attribution()
@@ -70,7 +97,7 @@ def attribute(
             result.last_active[key_id] = max(result.last_active.get(key_id, 0), bucket_start + BUCKET_SECONDS)
         entry = ledger.lookup(key_id)
         if entry is None:
-            if is_foreign(inventory.get(key_id), environment):
+            if is_foreign(inventory.get(key_id), environment, shared_environments):
                 continue
             result.unmanaged.setdefault(key_id, KeyActivity(key_id)).add(bucket_start, requests)
             unmanaged_requests[bucket_start] += requests

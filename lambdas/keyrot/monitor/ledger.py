@@ -1,7 +1,9 @@
 """The ledger: every key id keyrot manages in this environment, with its secret, key name and role.
 
-Built from the secrets' tags and version stages. A version's key id never changes, so parsed metadata is cached
-per version for the life of the Lambda container: a warm run reads no secret values at all.
+A view of the inventory's secret records (keyrot.inventory.load reads them: the secrets the deployment declares, or
+for an older deployment those tagged for the environment; a secret that cannot be read is a problem of that secret,
+never of the run). A version's key id never changes, so the loader caches parsed metadata per version for the life of
+the Lambda container: a warm run reads no secret values at all.
 """
 
 from __future__ import annotations
@@ -11,23 +13,26 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from keyrot.aws.secrets import SecretStore
-from keyrot.constants import (
-    STAGE_CURRENT,
-    STAGE_PENDING,
-    STAGE_PREVIOUS,
-    STAGE_REVOKED,
-    TAG_ADMIN_SECRET,
-    TAG_ENVIRONMENT,
-)
-from keyrot.errors import SecretContractError
-from keyrot.secret_model import ManagedKey, SecretIdentity
+from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED
+from keyrot.inventory import KeyMeta, SecretRecord, VersionRecord, promoted_at, read_secrets
+from keyrot.inventory import clear_cache as _clear_inventory_cache
+from keyrot.secret_model import Promotion, SecretIdentity
+from keyrot.settings import Deployment
 
 logger = logging.getLogger(__name__)
 
-_CACHE_LIMIT = 50_000
+__all__ = [
+    "KeyMeta",
+    "KeyRole",
+    "Ledger",
+    "LedgerEntry",
+    "ManagedSecret",
+    "clear_cache",
+    "ledger_of",
+    "load_ledger",
+]
 
 
 class KeyRole(enum.Enum):
@@ -37,18 +42,12 @@ class KeyRole(enum.Enum):
     REVOKED = "revoked"
 
 
-@dataclass(frozen=True)
-class KeyMeta:
-    """What the monitor needs of one version's value: ids and times, never the key itself."""
-
-    key_id: str
-    service_account_id: str
-    created_at: datetime
-    expires_at: datetime | None
-
-    @classmethod
-    def of(cls, key: ManagedKey) -> KeyMeta:
-        return cls(key.key_id, key.service_account_id, key.created_at, key.expires_at)
+_ROLE_STAGE = {
+    KeyRole.CURRENT: STAGE_CURRENT,
+    KeyRole.PENDING: STAGE_PENDING,
+    KeyRole.PREVIOUS: STAGE_PREVIOUS,
+    KeyRole.REVOKED: STAGE_REVOKED,
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,7 @@ class ManagedSecret:
     versions: Mapping[str, tuple[str, ...]]
     keys: Mapping[KeyRole, KeyMeta]
     created_at: datetime | None = None  # the secret's own creation (ListSecrets' CreatedDate)
+    promotion: Promotion | None = None  # the keyrot:promoted record
 
     def version_with(self, stage: str) -> str | None:
         return next((vid for vid, stages in self.versions.items() if stage in stages), None)
@@ -76,6 +76,33 @@ class ManagedSecret:
         """The previous key while it is not yet revoked."""
         return self.keys.get(KeyRole.PREVIOUS)
 
+    @property
+    def promoted_at(self) -> datetime | None:
+        """When the current key became current (keyrot:promoted, else its creation): the key age, and the moment the
+        previous key retired."""
+        current = self.current
+        return promoted_at(self.promotion, self.version_with(STAGE_CURRENT), current.created_at if current else None)
+
+    @property
+    def retired_at(self) -> datetime | None:
+        """When the previous key stopped being current: the current key's promotion."""
+        return self.promoted_at
+
+    def record(self) -> SecretRecord:
+        """This secret as the inventory's input (what the ledger knows: its labelled versions)."""
+        metas = {self.version_with(_ROLE_STAGE[role]): meta for role, meta in self.keys.items()}
+        versions = {vid: VersionRecord(vid, tuple(stages), metas.get(vid)) for vid, stages in self.versions.items()}
+        return SecretRecord(
+            self.key_name,
+            self.arn,
+            self.name,
+            self.identity.project_id,
+            versions,
+            self.promotion,
+            self.created_at,
+            environment=self.identity.environment,
+        )
+
 
 @dataclass(frozen=True)
 class LedgerEntry:
@@ -83,7 +110,7 @@ class LedgerEntry:
     key_name: str
     role: KeyRole
     secret: ManagedSecret
-    # When the key stopped being current (the current key's creation); None unless PREVIOUS or REVOKED.
+    # When the key stopped being current (the current key's promotion); None unless PREVIOUS or REVOKED.
     retired_at: datetime | None
 
 
@@ -101,47 +128,38 @@ class Ledger:
         return frozenset(meta.service_account_id for secret in self.secrets for meta in secret.keys.values())
 
 
-_meta_cache: dict[tuple[str, str], KeyMeta] = {}
-
-
 def clear_cache() -> None:
-    _meta_cache.clear()
+    _clear_inventory_cache()
 
 
-def load_ledger(store: SecretStore, environment: str) -> Ledger:
-    """Discover this environment's managed secrets by tag and read the key ids of their labelled versions."""
-    filters = [
-        {"Key": "tag-key", "Values": [TAG_ENVIRONMENT]},
-        {"Key": "tag-value", "Values": [environment]},
-    ]
+def load_ledger(store: SecretStore, environment: str, *, deployment: Deployment | None = None) -> Ledger:
+    """The environment's managed secrets (declared by `deployment`, else found by tag) and their labelled keys."""
+    return ledger_of(read_secrets(store, environment, deployment or Deployment()))
+
+
+def ledger_of(records: Iterable[SecretRecord]) -> Ledger:
+    """The ledger of secret records: readable secrets with their labelled keys, and every problem found reading."""
     secrets: list[ManagedSecret] = []
     problems: list[tuple[str, str]] = []
-    for listed in store.iter_tagged(filters):
-        tags = {tag["Key"]: tag.get("Value", "") for tag in listed.get("Tags") or ()}
-        if tags.get(TAG_ENVIRONMENT) != environment or TAG_ADMIN_SECRET in tags:
+    for record in records:
+        if record.problem:
+            problems.append((record.name, record.problem))
             continue
-        try:
-            secrets.append(_read_secret(store, listed))
-        except SecretContractError as exc:
-            problems.append((listed.get("Name", listed["ARN"]), str(exc)))
+        problems += [(record.name, version.problem) for version in record.versions.values() if version.problem]
+        secrets.append(_managed(record))
     secrets.sort(key=lambda secret: secret.key_name)
     return Ledger(tuple(secrets), _entries(secrets), tuple(problems))
 
 
-def _read_secret(store: SecretStore, listed: Mapping[str, Any]) -> ManagedSecret:
-    arn, name = listed["ARN"], listed.get("Name", listed["ARN"])
-    identity = SecretIdentity.from_tags(listed.get("Tags"))
-    versions = {vid: tuple(stages) for vid, stages in (listed.get("SecretVersionsToStages") or {}).items()}
+def _managed(record: SecretRecord) -> ManagedSecret:
     keys: dict[KeyRole, KeyMeta] = {}
-    for version_id, stages in versions.items():
-        role = _role(stages)
-        if role is None:
-            continue
-        meta = _meta(store, arn, version_id, stages[0] if role is not KeyRole.REVOKED else STAGE_REVOKED, name)
-        if meta is not None:
-            keys[role] = meta
-    created = listed.get("CreatedDate")
-    return ManagedSecret(arn, name, identity, versions, keys, created if isinstance(created, datetime) else None)
+    for version in record.versions.values():
+        role = _role(version.stages)
+        if role is not None and version.key is not None:
+            keys[role] = version.key
+    identity = SecretIdentity(record.environment or "", record.key_name, record.project_id or "")
+    versions = {vid: version.stages for vid, version in record.versions.items() if version.stages}
+    return ManagedSecret(record.arn, record.name, identity, versions, keys, record.created_at, record.promotion)
 
 
 def _role(stages: Iterable[str]) -> KeyRole | None:
@@ -157,25 +175,11 @@ def _role(stages: Iterable[str]) -> KeyRole | None:
     return None
 
 
-def _meta(store: SecretStore, arn: str, version_id: str, stage: str, name: str) -> KeyMeta | None:
-    cached = _meta_cache.get((arn, version_id))
-    if cached is not None:
-        return cached
-    text = store.get_string(arn, stage=stage, version_id=version_id)
-    if text is None:
-        return None  # an empty AWSPENDING placeholder: a rotation is starting
-    meta = KeyMeta.of(ManagedKey.from_json(text, what=f"secret {name} version {version_id}"))
-    if len(_meta_cache) >= _CACHE_LIMIT:
-        _meta_cache.clear()
-    _meta_cache[(arn, version_id)] = meta
-    return meta
-
-
 def _entries(secrets: Iterable[ManagedSecret]) -> dict[str, LedgerEntry]:
     entries: dict[str, LedgerEntry] = {}
     for secret in secrets:
-        current = secret.current
+        retired_at = secret.retired_at
         for role, meta in secret.keys.items():
-            retired_at = current.created_at if role in (KeyRole.PREVIOUS, KeyRole.REVOKED) and current else None
-            entries[meta.key_id] = LedgerEntry(meta.key_id, secret.key_name, role, secret, retired_at)
+            retired = retired_at if role in (KeyRole.PREVIOUS, KeyRole.REVOKED) else None
+            entries[meta.key_id] = LedgerEntry(meta.key_id, secret.key_name, role, secret, retired)
     return entries

@@ -47,15 +47,16 @@ class Cleanup:
         return tuple(r.key_id or r.service_account_id or "?" for r in self.revoked if r.status != "already-revoked")
 
 
-def secret_inventory(ctx: RotationContext, secret_id: str) -> SecretInventory:
+def secret_inventory(ctx: RotationContext, secret_id: str, *, strict: bool = False) -> SecretInventory:
     """The inventory of one secret: its versions (labelled, and unlabelled ones its accounts are named for) and the
-    keyrot accounts of its project."""
+    keyrot accounts of its project. `strict`: a version that cannot be read raises instead of being reported."""
     description = ctx.store.describe(secret_id)
     identity = declared_identity(description, ctx.settings)
     deployment = ctx.settings.deployment
-    record = record_of(ctx.store, description, ctx.settings.environment, deployment, key_name=identity.key_name)
+    environment = ctx.settings.environment
+    record = record_of(ctx.store, description, environment, deployment, key_name=identity.key_name, strict=strict)
     listing = read_openai(ctx.admin(), [identity.project_id], accounts=True, keys=False)
-    (record,) = add_unlabelled_versions(ctx.store, [record], listing, ctx.settings.environment)
+    (record,) = add_unlabelled_versions(ctx.store, [record], listing, environment, strict=strict)
     inventory = classify(
         [record],
         listing,
@@ -93,12 +94,17 @@ def revoke_displaced(ctx: RotationContext, secret_id: str) -> Cleanup:
         secret = secret_inventory(ctx, secret_id)
     except KeyrotError as exc:
         return Cleanup(failures=(f"could not take the inventory: {exc}",))
-    return _revoke_each(ctx, secret, secret.of_state(KeyState.DISPLACED))
+    cleanup = _revoke_each(ctx, secret, secret.of_state(KeyState.DISPLACED))
+    return Cleanup(cleanup.revoked, _unread(secret) + cleanup.failures)
 
 
 def contain(ctx: RotationContext, secret_id: str) -> Cleanup:
-    """Emergency: revoke every live keyrot key of the secret but the current one (see the module docstring)."""
-    secret = secret_inventory(ctx, secret_id)
+    """Emergency: revoke every live keyrot key of the secret but the current one (see the module docstring).
+
+    Stops at the first failure and raises it (keyrot's typed error): containment is complete or it failed, and
+    running it again (Secrets Manager's retry of finishSecret) resumes where it stopped.
+    """
+    secret = secret_inventory(ctx, secret_id, strict=True)
     current = secret.current
     keep = {current.service_account_id} if current is not None else set()
     current_token = current.version_id if current is not None else None
@@ -112,11 +118,21 @@ def contain(ctx: RotationContext, secret_id: str) -> Cleanup:
             in_progress.append(entry.service_account_id or "?")  # a newer rotation: its key is not the leaked one
             continue
         doomed.append(entry)
-    cleanup = _revoke_each(ctx, secret, doomed)
+    cleanup = _revoke_each(ctx, secret, doomed, strict=True)
     return Cleanup(cleanup.revoked, cleanup.failures, tuple(in_progress))
 
 
-def _revoke_each(ctx: RotationContext, secret: SecretInventory, entries: list[InventoryEntry]) -> Cleanup:
+def _unread(secret: SecretInventory) -> tuple[str, ...]:
+    """Versions that could not be read: a key they hold cannot be accounted for, so the cleanup is not complete."""
+    problems = [version.problem for version in secret.record.versions.values() if version.problem]
+    if secret.record.problem:
+        problems.append(secret.record.problem)
+    return tuple(f"could not read {secret.name}: {problem}" for problem in problems)
+
+
+def _revoke_each(
+    ctx: RotationContext, secret: SecretInventory, entries: list[InventoryEntry], *, strict: bool = False
+) -> Cleanup:
     revoked: list[RevocationResult] = []
     failures: list[str] = []
     done: set[tuple[str | None, str | None]] = set()
@@ -128,6 +144,8 @@ def _revoke_each(ctx: RotationContext, secret: SecretInventory, entries: list[In
         try:
             revoked.append(retire(ctx, entry, secret))
         except KeyrotError as exc:
+            if strict:
+                raise
             what = entry.key_id or entry.service_account_id
             logger.error("could not revoke %s (%s) of %s: %s", what, entry.state.value, secret.key_name, exc)
             failures.append(f"{what} ({entry.state.value}): {exc}")

@@ -140,10 +140,12 @@ def _refuse_if_backing_a_live_version(
     version_id: str,
     labelled: Mapping[str, tuple[str, ...]],
 ) -> None:
+    checked: set[str] = {version_id}
     for stage in (STAGE_CURRENT, STAGE_PENDING):
         version = next((vid for vid, labels in labelled.items() if stage in labels), None)
-        if version is None or version == version_id:
-            continue
+        if version is None or version in checked:
+            continue  # (a finishing rotation's version is both AWSCURRENT and AWSPENDING: read once)
+        checked.add(version)
         text = ctx.store.get_string(secret_id, stage=stage, version_id=version)
         if text is None:
             continue  # an empty pending placeholder backs no account

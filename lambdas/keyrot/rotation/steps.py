@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from keyrot.aws.secrets import SecretDescription
 from keyrot.constants import CLOCK_SKEW_SECONDS, ROTATION_TIMEOUT_SECONDS, STAGE_CURRENT, STAGE_PENDING
-from keyrot.errors import AwsCallError, KeyValidationError, RevocationError, RotationStateError, SecretContractError
+from keyrot.errors import AwsCallError, KeyValidationError, RotationStateError, SecretContractError
 from keyrot.inventory.naming import ServiceAccountName
 from keyrot.openai_admin import (
     KeyStatus,
@@ -109,7 +109,10 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
     identity = declared_identity(description, ctx.settings)
     pending = _parse_pending(description, request, stored, identity)
     _refuse_if_expiring(ctx, request, description, pending, identity)
-    expected = str(ServiceAccountName(identity.environment, identity.key_name, request.token))
+    # Minted for this version; or, for RotateImmediately=false (testSecret alone, on a copy of the current value),
+    # the current version's own account.
+    owners = {request.token, description.version_with(STAGE_CURRENT) or request.token}
+    expected = {str(ServiceAccountName(identity.environment, identity.key_name, token)) for token in owners}
     with admin_errors():
         try:
             listed = ctx.admin().get_project_api_key(pending.project_id, pending.key_id)
@@ -121,10 +124,11 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
         raise KeyValidationError(
             f"pending key {pending.key_id} is not owned by service account {pending.service_account_id}"
         )
-    if listed.owner_name is not None and listed.owner_name != expected:
+    if listed.owner_name is not None and listed.owner_name not in expected:
+        minted_for = str(ServiceAccountName(identity.environment, identity.key_name, request.token))
         raise KeyValidationError(
             f"pending key {pending.key_id} belongs to service account {pending.service_account_id}, which is not "
-            f"keyrot's {expected!r}: it is not promoted"
+            f"keyrot's {minted_for!r}: it is not promoted"
         )
     settings = ctx.settings
     try:
@@ -169,11 +173,7 @@ def finish_secret(ctx: RotationContext, request: RotationRequest, description: S
         ctx.store.move_stage(request.secret_id, STAGE_CURRENT, to_version=request.token, from_version=current)
     action = "promoted" if key_id else "already current"
     if ctx.settings.emergency:
-        cleanup = contain(ctx, request.secret_id)
-        if cleanup.failures:
-            raise RevocationError(
-                f"the new key is current, but containment left keys live: {'; '.join(cleanup.failures)}"
-            )
+        cleanup = contain(ctx, request.secret_id)  # raises at its first failure: the retry resumes it
     else:
         cleanup = revoke_displaced(ctx, request.secret_id)
     # Last: a rotation counts as finished (for Secrets Manager and `keyrot rotate`) once AWSPENDING is gone.

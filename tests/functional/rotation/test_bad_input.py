@@ -168,7 +168,7 @@ def test_pending_value_for_another_project_is_refused(world: RotationWorld) -> N
 
 def test_project_that_openai_does_not_know_fails_cleanly(world: RotationWorld) -> None:
     # GIVEN a deployment (and its secret) for a project OpenAI does not have
-    world = world.with_settings(project_id="proj_missing")
+    world = dataclasses.replace(world, project_id="proj_missing")
     arn = world.create_managed_secret(
         "chat-backend",
         tags=[

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from keyrot.constants import TAG_PROMOTED
-from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
+from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport, ServerError
 from keyrot.rotation import contain
 from keyrot.rotation.naming import ServiceAccountName
 from lab.openai_standin import Fault
@@ -188,7 +188,7 @@ def test_a_failed_containment_fails_finish_and_the_retry_completes_it(
         driver.step(arn, token, step)
     world.openai.faults.add(Fault(endpoint="delete_service_account", status=500))
     # WHEN finishSecret runs THEN it fails after promoting (AWSPENDING stays, so Secrets Manager retries)
-    with pytest.raises(Exception, match="containment left keys live"):
+    with pytest.raises(ServerError, match="delete service account"):
         driver.step(arn, token, "finishSecret")
     assert sorted(world.stages(arn)[token]) == ["AWSCURRENT", "AWSPENDING"]
     # AND the retry, once OpenAI recovers, revokes the leaked key and completes the rotation
