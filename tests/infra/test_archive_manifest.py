@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.lambda_manifest import tracked_files
+from keyrot.constants import MONITOR_HANDLER, ROTATION_HANDLER
 from keyrot.pulumi.archive import (
     LAMBDA_MANIFEST,
     LAMBDA_REQUIREMENTS,
@@ -55,6 +56,43 @@ def test_the_manifest_lists_exactly_the_tracked_runtime_files() -> None:
     entries = read_manifest()
     assert {"keyrot/handlers/rotate.py", "keyrot/handlers/monitor.py", "keyrot/__init__.py"} <= set(entries)
     assert not [e for e in entries if e.startswith(("keyrot/cli/", "keyrot/pulumi/"))]
+
+
+def _runtime_imports(module: str, seen: set[str]) -> None:
+    """Every keyrot module `module` imports, transitively (module level and inside functions), as file paths."""
+    import ast
+
+    relative = module.split(".")[1:]
+    candidates = [PACKAGE_DIR.joinpath(*relative).with_suffix(".py"), PACKAGE_DIR.joinpath(*relative, "__init__.py")]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        return
+    entry = "keyrot/" + path.relative_to(PACKAGE_DIR).as_posix()
+    if entry in seen:
+        return
+    seen.add(entry)
+    for parent in range(1, len(relative)):  # importing a.b.c runs a/__init__ and a/b/__init__
+        _runtime_imports(".".join(["keyrot", *relative[:parent]]), seen)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("keyrot"):
+            _runtime_imports(node.module, seen)
+            for alias in node.names:
+                _runtime_imports(f"{node.module}.{alias.name}", seen)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("keyrot"):
+                    _runtime_imports(alias.name, seen)
+
+
+def test_every_module_the_handlers_import_is_in_the_manifest() -> None:
+    # GIVEN every keyrot module the two handlers import, however deep
+    imported: set[str] = set()
+    for handler in (ROTATION_HANDLER, MONITOR_HANDLER):
+        _runtime_imports(handler.rsplit(".", 1)[0], imported)
+    # THEN the archive carries each (a module on disk that git does not track would be missing in the Lambda:
+    # `git add` it, then `make manifest`)
+    missing = sorted(imported - set(read_manifest()))
+    assert not missing, f"imported by the handlers but not shipped: {missing}; git add them, then make manifest"
 
 
 def test_an_untracked_file_in_the_package_never_ships(tmp_path: Path) -> None:
