@@ -44,8 +44,22 @@ SPEND_TODAY_USD: Final = "SpendTodayUSD"  # gauge: the project's spend so far to
 UNMANAGED_KEY_REQUESTS: Final = "UnmanagedKeyRequests"  # requests by key ids keyrot does not manage
 UNMANAGED_KEYS: Final = "UnmanagedKeys"  # gauge: project keys keyrot did not mint
 RETIRED_KEY_REQUESTS: Final = "RetiredKeyRequests"  # requests by a previous key past its grace, or a revoked key
-MONITOR_HEARTBEAT: Final = "MonitorHeartbeat"  # 1 per completed monitor run
+MONITOR_HEARTBEAT: Final = "MonitorHeartbeat"  # one per run in which every part succeeded (see below)
 MONITOR_RUN_FAILED: Final = "MonitorRunFailed"
+
+# The run in parts (usage, findings, costs, janitor, gauges; ledger and inventory are their inputs). Each part runs
+# whatever the others did. MonitorHeartbeat is published only when every part but the best-effort costs succeeded
+# (value: the last committed publish marker). A partial run publishes no heartbeat: it emits MonitorPartFailed
+# (EMF, dimensions (Environment, Part), one per failed part) and the function reports an error.
+DIM_PART: Final = "Part"
+MONITOR_PART_FAILED: Final = "MonitorPartFailed"
+# Dimensions (Environment), EMF: the Costs API could not be read (or answered in another currency); SpendTodayUSD and
+# CostTodayUSD are not published that run (never a made-up 0). Best-effort: the run itself does not fail for it.
+COSTS_READ_FAILED: Final = "CostsReadFailed"
+# Dimensions (Environment): the value of each usage batch's publish marker (see monitor/publisher.py); not an alarm.
+MONITOR_PUBLISH_MARKER: Final = "MonitorPublishMarker"
+# Dimensions (Environment), gauge: usage buckets set aside as poison (docs/runbook.md#usage-bucket-set-aside).
+USAGE_BUCKETS_SET_ASIDE: Final = "UsageBucketsSetAside"
 
 PER_KEY_USAGE_METRICS: Final = (REQUESTS, INPUT_TOKENS, OUTPUT_TOKENS, IMAGES, AUDIO_CHARACTERS, AUDIO_SECONDS)
 

@@ -33,6 +33,7 @@ SPACING = 45 * 60  # a scenario spans about 35 minutes; their metrics never shar
 # minute -> (requests by the current key, by the previous key, by an unmanaged key)
 USAGE = {1: (3, 2, 0), 2: (4, 0, 5), 3: (6, 1, 0)}
 REQUESTS = {minute: current + previous for minute, (current, previous, _) in USAGE.items()}
+SPEND = 0.75  # USD spent today by the current key
 UNMANAGED = {minute: unmanaged for minute, (_, _, unmanaged) in USAGE.items() if unmanaged}
 
 
@@ -82,6 +83,7 @@ class MonitorLab:
             if by_unmanaged:
                 self._usage(world, unmanaged, minute, by_unmanaged, kind="embeddings")
         self.clock.advance(5 * 60 + SETTLE)
+        world.rotation.openai.state.record_cost(current.key_id, SPEND, at=self.clock())  # today, whatever the hour
         self.openai.faults.clear()
         self.openai.reset_calls()
         ledger.clear_cache()
@@ -165,6 +167,12 @@ def published_sums(world: MonitorWorld) -> tuple[dict[int, float], dict[int, flo
         world.sums(m.INPUT_TOKENS, m.key_dimensions(env, KEY_NAME), *window),
         world.sums(m.UNMANAGED_KEY_REQUESTS, m.environment_dimensions(env), *window),
     )
+
+
+def gauge_points(world: MonitorWorld, name: str, key_name: str | None = KEY_NAME) -> list[float]:
+    """The per-minute maxima of an environment's gauge (per key when `key_name` is given), oldest first."""
+    env = world.settings.environment
+    return world.maxima(name, m.key_dimensions(env, key_name) if key_name else m.environment_dimensions(env))
 
 
 def expected_sums(world: MonitorWorld) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:

@@ -3,13 +3,18 @@
 The run is recorded once (a cold Lambda: the ledger reads every secret value) and covers usage publication with its
 intent and marker, the cost and inventory reads, a notification (an unmanaged key was used) and the janitor
 confirming an idle previous key's quiet window and revoking it. Each scenario gets its own environment on one shared
-moto and stand-in, and the clock set back to the same start. Invariants:
+moto and stand-in, and the clock set back to the same start. Every call is marked with the part of the run that made
+it (lease, ledger, inventory, usage, findings, costs, janitor, state, gauges). Invariants:
 
 - the fault either fails the run with keyrot's typed error, or (inside the janitor's revocation) is reported as a
   revocation failure with a notification naming the error, or (inside the janitor's quiet-window check) leaves the
-  key unrevoked for that run, which completes; a crash is a crash; a fault on the wire does so only after the
-  function's AWS client (built by the production factory, with its retry configuration) made every attempt it is
-  configured to make;
+  key unrevoked for that run, which completes, or (in the best-effort costs) is reported as the costs part's failure
+  in a run that completes with its heartbeat and publishes no spend; a crash is a crash; a fault on the wire does so
+  only after the function's AWS client (built by the production factory, with its retry configuration) made every
+  attempt it is configured to make;
+- a failed part is the only part named failed; every other part ran (the janitor and the key-age gauge too), except
+  those that need an input (ledger, inventory) that failed; the heartbeat is published exactly when the run
+  completes;
 - right after the failed run no bucket is counted twice (every per-bucket sum is at most the usage);
 - after the next scheduled run every bucket is counted exactly once and none is skipped (exact per-bucket sums,
   watermark past the usage, no pending intent), and the previous key is revoked (dead, KEYROT_REVOKED), never lost;
@@ -18,21 +23,26 @@ moto and stand-in, and the clock set back to the same start. Invariants:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 import pytest
+import requests
 
+from keyrot import metric_names as m
 from keyrot.constants import STAGE_REVOKED
 from keyrot.errors import AwsCallError, KeyrotError
 from keyrot.monitor import ledger, publisher
 from keyrot.monitor import run as monitor_run
-from keyrot.monitor.run import MonitorReport, run_monitor
+from keyrot.monitor.run import MonitorReport, MonitorRun, run_monitor
 from keyrot.openai_admin import KeyStatus
 from lab.monitor_scenario import MonitorWorld
 from lab.openai_standin import ManualClock, OpenAIStandIn
 from lab.remote_calls import SimulatedCrash
 from lab.scenario import FAST_RETRY
 from tests.prove.faultkit import (
+    OPENAI_FAULTS,
     TALLIES,
     AwsFaultKind,
     Call,
@@ -46,34 +56,50 @@ from tests.prove.faultkit import (
     sequence,
     skip_botocore_backoff,
 )
-from tests.prove.monitor_lab import MonitorLab, Prepared, expected_sums, published_sums
+from tests.prove.monitor_lab import SPEND, MonitorLab, Prepared, expected_sums, gauge_points, published_sums
 
 ATTEMPTS = FAST_RETRY.max_attempts
 JANITOR_PHASE = "janitor revocation"
 JANITOR_CHECK_PHASE = "janitor quiet-window check"
+# The methods of MonitorRun that make each part's calls; the janitor's two phases above are nested in "janitor".
+PART_METHODS = {
+    "lease": "_take_lease",
+    "ledger": "_load_ledger",
+    "inventory": "_load_inventory",
+    "usage": "publish_usage",
+    "findings": "report_findings",
+    "costs": "read_costs",
+    "janitor": "run_janitor",
+    "state": "_release",
+    "gauges": "publish_gauges",
+}
+NEED_LEDGER_AND_INVENTORY = ["usage", "findings", "janitor"]
 SCHEDULE_SECONDS = 300
 SCHEDULED_RUNS = 3
 
 
 @pytest.fixture
 def phases(monkeypatch: pytest.MonkeyPatch) -> dict[str, FaultLog]:
-    """Marks the calls the janitor makes: its quiet-window check (a failure means no revocation this run) and its
-    revocation (failures are reported, not raised)."""
+    """Marks the calls of each part of the run, and within the janitor its quiet-window check (a failure means no
+    revocation this run) and its revocation (failures are reported, not raised)."""
     active: dict[str, FaultLog] = {}
 
     def marked(phase: str, function: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
             log = active.get("log")
+            outer = log.step if log is not None else None
             if log is not None:
                 log.step = phase
             try:
                 return function(*args, **kwargs)
             finally:
                 if log is not None:
-                    log.step = None
+                    log.step = outer
 
         return call
 
+    for part, method in PART_METHODS.items():
+        monkeypatch.setattr(monitor_run.MonitorRun, method, marked(part, getattr(monitor_run.MonitorRun, method)))
     monkeypatch.setattr(monitor_run, "revoke_previous", marked(JANITOR_PHASE, monitor_run.revoke_previous))
     monkeypatch.setattr(
         monitor_run.MonitorRun, "_recent_use", marked(JANITOR_CHECK_PHASE, monitor_run.MonitorRun._recent_use)
@@ -105,8 +131,9 @@ def run_scenario(
     report: MonitorReport | None = None
     error: BaseException | None = None
     backed_off = len(backoff)
+    run = MonitorRun(matrix.dependencies(world, log))
     try:
-        report = run_monitor(matrix.dependencies(world, log))
+        report = run.execute()
     except SimulatedCrash as crash:
         error = crash
     except Exception as exc:  # noqa: BLE001 - any failure is an outcome to check
@@ -130,6 +157,8 @@ def run_scenario(
         if checks.check(report is not None, f"the run failed on the janitor's check: {error!r}"):
             checks.check(report.revoked == [], f"revoked without a confirmed quiet window: {report.revoked}")
         checks.check(matrix.status(prepared.previous.api_key) is KeyStatus.VALID, "the previous key was revoked")
+    elif call.step == "costs":
+        _check_costs_failure(checks, world, prepared, report, error)
     else:
         checks.check(report is None, "the run completed although a call failed")
         checks.check(isinstance(error, KeyrotError), f"untyped error {type(error).__name__}: {error}")
@@ -137,6 +166,15 @@ def run_scenario(
         if isinstance(kind, AwsFaultKind):
             code = error.code if isinstance(error, AwsCallError) else None
             checks.check(code == kind.code, f"AWS error code {code} instead of {kind.code}")
+        if call.step != "lease":
+            _check_other_parts_ran(checks, world, run.report, call.step)
+    if not isinstance(kind, CrashKind):
+        # The heartbeat rides on the gauges call: a fault after that call landed leaves a beat from a run that did
+        # its whole job but could not hear so
+        landed = call.step == "gauges" and getattr(kind, "after_effect", False)
+        beats = len(gauge_points(world, m.MONITOR_HEARTBEAT, None))
+        outcome = "failed" if error else "completed"
+        checks.check(beats == (error is None or landed), f"{beats} heartbeat(s) from a run that {outcome}")
     expected = expected_sums(world)
     for metric, found, wanted in zip(
         ("Requests", "InputTokens", "Unmanaged"), published_sums(world), expected, strict=True
@@ -154,6 +192,7 @@ def run_scenario(
         checks.check(False, f"the next run failed: {type(exc).__name__}: {exc}")
         return checks
     checks.check(later.skipped is None, f"still skipped after {SCHEDULED_RUNS} scheduled runs: {later.skipped}")
+    checks.check(later.heartbeat and not later.failed_parts, f"the next run was partial: {later.failed_parts}")
     checks.check(not later.revocation_failures, f"the next run could not revoke: {later.revocation_failures}")
     checks.check(
         published_sums(world) == expected, f"sums after the next run: {published_sums(world)} instead of {expected}"
@@ -201,6 +240,31 @@ def _check_revocation_failure(
     )
 
 
+def _check_costs_failure(
+    checks: Checks, world: MonitorWorld, prepared: Prepared, report: MonitorReport | None, error: BaseException | None
+) -> None:
+    """Costs are best-effort: the run completes, names the costs failure, revokes and publishes the key age, and
+    publishes no spend (never a made-up 0)."""
+    if not checks.check(report is not None, f"the run failed on the costs: {error!r}"):
+        return
+    assert report is not None
+    checks.check(list(report.failed_parts) == ["costs"], f"failed parts {report.failed_parts}")
+    checks.check(report.revoked == [prepared.previous.key_id], f"the janitor revoked {report.revoked}")
+    checks.check(len(gauge_points(world, m.KEY_AGE_HOURS)) == 1, "no KeyAgeHours from the run")
+    checks.check(gauge_points(world, m.SPEND_TODAY_USD, None) == [], "SpendTodayUSD published without costs")
+
+
+def _check_other_parts_ran(checks: Checks, world: MonitorWorld, report: MonitorReport, part: str | None) -> None:
+    """The failed part is the only one named; the others ran, unless their input (ledger, inventory) failed."""
+    checks.check(list(report.failed_parts) == [part], f"failed parts {list(report.failed_parts)}, not [{part}]")
+    wanted_not_run = NEED_LEDGER_AND_INVENTORY if part in ("ledger", "inventory") else []
+    checks.check(report.parts_not_run == wanted_not_run, f"parts not run {report.parts_not_run}")
+    if part not in ("ledger", "gauges"):
+        checks.check(len(gauge_points(world, m.KEY_AGE_HOURS)) == 1, f"no KeyAgeHours after the {part} failed")
+    if part != "gauges":
+        checks.check(gauge_points(world, m.SPEND_TODAY_USD, None) == [SPEND], f"no spend after the {part} failed")
+
+
 def test_a_fault_at_any_call_of_a_monitor_run_loses_and_doubles_nothing(
     aws: None, phases: dict[str, FaultLog], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -224,3 +288,95 @@ def test_a_fault_at_any_call_of_a_monitor_run_loses_and_doubles_nothing(
                 tally.scenarios["one run"] += 1
         tally.violations += violations
     assert not violations, f"{len(violations)} invariant violation(s):\n" + "\n".join(violations[:40])
+
+
+# --- the costs, best-effort: an outage over several runs, and lines in another currency -----------------------------
+
+COSTS_OUTAGE_RUNS = 3
+# A cost line's currency as the Costs API might spell it: anything but USD is refused (never summed into USD)
+FOREIGN_CURRENCIES: tuple[Any, ...] = ("eur", "EUR", "gbp", "jpy", "usd ", "", None, 840)
+
+
+class CurrencySession(requests.Session):
+    """Costs answers carry a second line, in `currency`, for the current key."""
+
+    def __init__(self, currency: Any) -> None:
+        super().__init__()
+        self.currency = currency
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        response = super().request(method, url, *args, **kwargs)
+        if "/organization/costs" in str(url) and response.status_code == 200:
+            page = response.json()
+            for bucket in page["data"]:
+                bucket["results"].append({"amount": {"value": 1.0, "currency": self.currency}, "api_key_id": None})
+            response._content = json.dumps(page).encode()
+        return response
+
+
+def _costs_best_effort(checks: Checks, matrix: MonitorLab, prepared: Prepared, runs: int, rerun: Any) -> None:
+    """`runs` runs (every five minutes) without readable costs: each completes with every other part done and its
+    heartbeat, publishes no spend while the costs are unreadable, and loses no usage; the first revokes."""
+    world = prepared.world
+    for number in range(1, runs + 1):
+        try:
+            report = rerun()
+        except Exception as exc:  # noqa: BLE001 - a failing run is a violation, reported with the others
+            checks.check(False, f"run {number} failed: {type(exc).__name__}: {exc}")
+            return
+        checks.check(list(report.failed_parts) == ["costs"], f"run {number}: failed parts {report.failed_parts}")
+        checks.check(report.heartbeat, f"run {number}: no heartbeat")
+        checks.check(len(gauge_points(world, m.KEY_AGE_HOURS)) == number, f"run {number}: KeyAgeHours missing")
+        checks.check(gauge_points(world, m.SPEND_TODAY_USD, None) == [], f"run {number}: spend without costs")
+        if number == 1:
+            checks.check(report.revoked == [prepared.previous.key_id], f"the janitor revoked {report.revoked}")
+        matrix.clock.advance(SCHEDULE_SECONDS)
+        ledger.clear_cache()
+    checks.check(published_sums(world) == expected_sums(world), f"usage: {published_sums(world)}")
+    checks.check(matrix.status(prepared.previous.api_key) is KeyStatus.DEAD, "the previous key is alive")
+
+
+def test_a_costs_api_outage_over_several_runs_stops_nothing_but_the_spend(aws: None) -> None:
+    clock = ManualClock(0)
+    tally = TALLIES["monitor"]
+    violations: list[str] = []
+    with OpenAIStandIn(clock=clock) as openai:
+        matrix = MonitorLab(openai, clock)
+        for kind in (kind for kind in OPENAI_FAULTS if not kind.short_read_timeout):
+            # GIVEN a Costs API failing every call with `kind` for three scheduled runs
+            prepared = matrix.prepare()
+            world = prepared.world
+            checks = Checks(f"monitor costs outage x {kind.name}")
+            openai.faults.add(kind.make("costs", range(1, 1000)))
+            # WHEN the monitor runs THEN every run does everything else; spend comes back with the costs
+            _costs_best_effort(checks, matrix, prepared, COSTS_OUTAGE_RUNS, world.run)
+            openai.faults.clear()
+            checks.check(world.run().heartbeat, "no heartbeat once the costs are back")
+            checks.check(gauge_points(world, m.SPEND_TODAY_USD, None) == [SPEND], "no spend once the costs are back")
+            violations += checks.violations
+            tally.scenarios["costs outage"] += 1
+    tally.violations += violations
+    assert not violations, "\n".join(violations[:40])
+
+
+def test_a_cost_line_in_another_currency_stops_nothing_but_the_spend(aws: None) -> None:
+    clock = ManualClock(0)
+    tally = TALLIES["monitor"]
+    violations: list[str] = []
+    with OpenAIStandIn(clock=clock) as openai:
+        matrix = MonitorLab(openai, clock)
+        for currency in FOREIGN_CURRENCIES:
+            # GIVEN Costs answers holding a line in `currency`
+            prepared = matrix.prepare()
+            world = prepared.world
+            checks = Checks(f"monitor cost line in {currency!r}")
+            foreign = dataclasses.replace(
+                world,
+                rotation=dataclasses.replace(world.rotation, session_factory=lambda c=currency: CurrencySession(c)),
+            )
+            # WHEN the monitor runs THEN the run does everything else and adds nothing in another currency to USD
+            _costs_best_effort(checks, matrix, prepared, 1, foreign.run)
+            violations += checks.violations
+            tally.scenarios["foreign currency"] += 1
+    tally.violations += violations
+    assert not violations, "\n".join(violations[:40])

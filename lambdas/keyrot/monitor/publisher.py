@@ -1,8 +1,9 @@
 """Publish metric data to CloudWatch in batches within the service's limits, and read back publish markers.
 
 PutMetricData is not idempotent: a datapoint sent twice counts twice. Each usage batch therefore carries a
-MonitorHeartbeat datapoint whose value is a monotonically increasing marker; after a crash, the highest marker
-CloudWatch holds tells which batches landed (state.PublishIntent records the plan).
+MonitorPublishMarker datapoint whose value is a monotonically increasing marker; after a crash, the highest marker
+CloudWatch holds tells which batches landed (state.PublishIntent records the plan). The heartbeat is not a marker: it
+goes out once, at the end of a run in which every part succeeded (monitor/run.py).
 """
 
 from __future__ import annotations
@@ -48,8 +49,14 @@ class Datum:
 
 
 def heartbeat(environment: str, timestamp: int, marker: int) -> Datum:
-    """The heartbeat datapoint; its value is the publish marker (alarms count samples, not values)."""
+    """The heartbeat datapoint: the run did its whole job. Its value is the last committed marker (alarms count
+    samples, not values), never above a pending intent's markers, so reading it as a marker is harmless."""
     return Datum.of(m.MONITOR_HEARTBEAT, m.environment_dimensions(environment), timestamp, marker)
+
+
+def publish_marker(environment: str, timestamp: int, marker: int) -> Datum:
+    """The datapoint that rides with usage batch `marker`: seen in CloudWatch, the batch landed."""
+    return Datum.of(m.MONITOR_PUBLISH_MARKER, m.environment_dimensions(environment), timestamp, marker)
 
 
 def split_usage(datums: Iterable[Datum], per_call: int | None = None) -> list[list[Datum]]:
@@ -84,26 +91,33 @@ class MetricPublisher:
             self.calls += 1
 
     def highest_marker(self, environment: str, since: int, until: int) -> int | None:
-        """The largest heartbeat marker CloudWatch holds between `since` and `until`, or None."""
-        query = {
-            "Id": "marker",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": self.namespace,
-                    "MetricName": m.MONITOR_HEARTBEAT,
-                    "Dimensions": [{"Name": m.DIM_ENVIRONMENT, "Value": environment}],
+        """The largest publish marker CloudWatch holds between `since` and `until`, or None.
+
+        Markers rode on MonitorHeartbeat before they had a metric of their own: both are read (one call), so an
+        intent left by an earlier version still resolves exactly.
+        """
+        queries = [
+            {
+                "Id": query_id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": self.namespace,
+                        "MetricName": name,
+                        "Dimensions": [{"Name": m.DIM_ENVIRONMENT, "Value": environment}],
+                    },
+                    "Period": 60,
+                    "Stat": "Maximum",
                 },
-                "Period": 60,
-                "Stat": "Maximum",
-            },
-            "ReturnData": True,
-        }
+                "ReturnData": True,
+            }
+            for query_id, name in (("marker", m.MONITOR_PUBLISH_MARKER), ("legacy", m.MONITOR_HEARTBEAT))
+        ]
         start = datetime.fromtimestamp(since, UTC) - timedelta(minutes=1)
         end = datetime.fromtimestamp(until, UTC) + timedelta(minutes=1)
         highest: float | None = None
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"MetricDataQueries": [query], "StartTime": start, "EndTime": end}
+            kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
             if token:
                 kwargs["NextToken"] = token
             with aws_errors("GetMetricData"):

@@ -1,8 +1,17 @@
-"""One monitor run: publish usage exactly once, publish gauges, report unknown and retired keys, run the janitor.
+"""One monitor run: publish usage exactly once, report unknown and retired keys, read costs, run the janitor, publish
+gauges.
 
 `MonitorRun` holds everything one run needs and learns (settings, clients, clock, state, publisher, notifier,
 ledger, inventory, report), as Powertools' `IdempotencyHandler` holds one idempotent call: its methods are the
 run's steps and share that state instead of passing it along.
+
+The run is made of parts (`PARTS`) that each run whatever the others did: a Costs API outage must not stop the
+janitor, a failed usage read must not silence the key-age gauge. A failed part is logged with its name and listed
+in the report (the handler counts it as MonitorPartFailed); once every part has had its turn, the run raises the
+first failure, so the function's error alarm and MonitorRunFailed see it. Costs are best-effort: their failure is
+reported (CostsReadFailed) without failing the run. The heartbeat goes out only when every other part succeeded.
+The ledger and the OpenAI inventory are the parts' shared inputs: a part that needs one that could not be read
+does not run (`MonitorReport.parts_not_run`).
 """
 
 from __future__ import annotations
@@ -21,12 +30,14 @@ from keyrot.errors import KeyrotError
 from keyrot.monitor import notifications as notes
 from keyrot.monitor.attribution import Attribution, attribute, is_foreign
 from keyrot.monitor.janitor import JanitorAction, JanitorDecision, decide
-from keyrot.monitor.ledger import Ledger, load_ledger
+from keyrot.monitor.ledger import Ledger, ManagedSecret, load_ledger
 from keyrot.monitor.notifications import Notifier
-from keyrot.monitor.publisher import Datum, MetricPublisher, heartbeat, select_batch, split_usage
+from keyrot.monitor.publisher import Datum, MetricPublisher, heartbeat, publish_marker, select_batch, split_usage
+from keyrot.monitor.secret_reads import SecretReads
 from keyrot.monitor.state import Lease, MonitorState, PublishIntent, StateStore
 from keyrot.monitor.usage import BUCKET_SECONDS, CostsToday, fetch_costs_today, fetch_usage
 from keyrot.openai_admin import OpenAIAdminClient, ProjectApiKey
+from keyrot.redaction import scrub
 from keyrot.rotation import RotationContext, revoke_previous
 from keyrot.rotation.context import admin_errors
 from keyrot.rotation.naming import ServiceAccountName
@@ -46,6 +57,9 @@ MAX_BACKFILL_SECONDS = 14 * 86400 - 3600
 RESOLVE_INTENT_AFTER_SECONDS = 180
 # A keyrot-named account not yet in any secret may belong to a rotation in progress.
 ORPHAN_AFTER_SECONDS = 3600
+# The parts of a run, in order. Costs are best-effort: reported, never failing the run or holding the heartbeat.
+PARTS = ("ledger", "inventory", "usage", "findings", "costs", "janitor", "state", "gauges")
+BEST_EFFORT_PARTS = frozenset({"costs"})
 
 
 @dataclass
@@ -76,6 +90,14 @@ class MonitorReport:
     notifications_suppressed: int = 0
     metric_calls: int = 0
     skipped: str | None = None  # why this run did nothing (another run holds the state)
+    failed_parts: dict[str, str] = field(default_factory=dict)  # part -> "ErrorClass: message"
+    parts_not_run: list[str] = field(default_factory=list)  # their input (ledger, inventory) could not be read
+    heartbeat: bool = False  # every part (costs aside) succeeded and the heartbeat was published
+
+    @property
+    def complete(self) -> bool:
+        """True when every part except the best-effort ones ran and succeeded."""
+        return not self.parts_not_run and not set(self.failed_parts) - BEST_EFFORT_PARTS
 
 
 def align(moment: int) -> int:
@@ -83,7 +105,8 @@ def align(moment: int) -> int:
 
 
 def run_monitor(deps: MonitorDependencies) -> MonitorReport:
-    """One run, holding a lease on the state so overlapping runs (slow run, retry) never publish twice."""
+    """One run, holding a lease on the state so overlapping runs (slow run, retry) never publish twice. Raises the
+    first failure of a part once every part has had its turn."""
     return MonitorRun(deps).execute()
 
 
@@ -102,14 +125,17 @@ class MonitorRun:
         self.publisher = MetricPublisher(deps.cloudwatch)
         self.state = MonitorState(watermark=align(self.now - self.settings.settle_delay_seconds))
         self.notifier = Notifier(deps.sns, self.settings.topic_arn, self.state, self.settings.notify_dedup_seconds, 0)
-        self.ledger = Ledger((), {}, ())
-        self.inventory: dict[str, ProjectApiKey] = {}
+        self.ledger: Ledger | None = None
+        self.inventory: dict[str, ProjectApiKey] | None = None
         self.unmanaged: dict[str, ProjectApiKey] = {}
         self.attribution = Attribution()
+        self.costs: CostsToday | None = None
+        self.errors: list[Exception] = []  # the failures of the parts that are not best-effort, in order
 
     # --- the run ---------------------------------------------------------------------------------------------
 
     def execute(self) -> MonitorReport:
+        """Run every part; raise the first failure (of a part that is not best-effort) after the last part."""
         if not self._take_lease():
             return self.report
         try:
@@ -119,6 +145,8 @@ class MonitorRun:
             with suppress(KeyrotError):
                 self.store.save(self.state)  # release the lease; everything in `state` is already true
             raise
+        if self.errors:
+            raise self.errors[0]
         return self.report
 
     def _take_lease(self) -> bool:
@@ -140,46 +168,109 @@ class MonitorRun:
         return True
 
     def _run(self) -> None:
-        deps, settings, state = self.deps, self.settings, self.state
-        self.notifier = Notifier(deps.sns, settings.topic_arn, state, settings.notify_dedup_seconds, self.now)
-        self.ledger = load_ledger(deps.rotation.store, settings.environment)
-        with admin_errors():
-            self.inventory = {key.id: key for key in deps.admin.iter_project_api_keys(settings.project_id)}
+        deps, settings = self.deps, self.settings
+        self.notifier = Notifier(deps.sns, settings.topic_arn, self.state, settings.notify_dedup_seconds, self.now)
+        self._part("ledger", self._load_ledger)
+        self._part("inventory", self._load_inventory)
+        known = self.ledger is not None and self.inventory is not None
+        # Findings right after the usage is committed: a later failure (costs, janitor) must not lose them, since
+        # the usage they come from will not be read again.
+        self._part("usage", self.publish_usage, needs=known)
+        self._part("findings", self.report_findings, needs=known)
+        self._part("costs", self.read_costs)
+        self._part("janitor", self.run_janitor, needs=known)
+        # The state (dedup marks, lease released) is saved whatever failed before: everything in it is true.
+        self._part("state", self._release)
+        self._part("gauges", self.publish_gauges)
+        self.report.notifications_sent = len(self.notifier.sent)
+        self.report.notifications_suppressed = len(self.notifier.suppressed)
+        self.report.metric_calls = self.publisher.calls
 
+    def _part(self, name: str, action: Callable[[], None], *, needs: bool = True) -> None:
+        """Run one part; a failure is logged with the part's name, reported and kept for the end of the run."""
+        if not needs:
+            self.report.parts_not_run.append(name)
+            logger.error("monitor part %s did not run: the ledger or the OpenAI inventory could not be read", name)
+            return
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - recorded here and raised after the last part (execute)
+            self.report.failed_parts[name] = f"{type(exc).__name__}: {scrub(str(exc))}"
+            logger.error("monitor part %s failed: %s: %s", name, type(exc).__name__, scrub(str(exc)))
+            if name not in BEST_EFFORT_PARTS:
+                self.errors.append(exc)
+
+    def _load_ledger(self) -> None:
+        """This environment's managed keys (the secrets the deployment declares, else those tagged for it). A secret
+        the monitor may not read is a problem of that secret; a read AWS failed is this run's failure."""
+        reads = SecretReads(self.deps.rotation.store)
+        ledger = load_ledger(reads, self.settings.environment, deployment=self.settings.deployment)
+        if reads.transient:
+            raise reads.transient[0]
+        self.ledger = ledger
+
+    def _load_inventory(self) -> None:
+        """The project's keys as OpenAI lists them, and those keyrot did not mint."""
+        with admin_errors():
+            keys = list(self.deps.admin.iter_project_api_keys(self.settings.project_id))
+        self.inventory = {key.id: key for key in keys}
+        if self.ledger is not None:
+            self.unmanaged = _unmanaged_inventory(self.ledger, self.inventory, self.settings.environment, self.now)
+
+    def read_costs(self) -> None:
+        """Today's spend (best-effort: without it, the spend gauges are not published this run)."""
+        with admin_errors():
+            self.costs = fetch_costs_today(self.deps.admin, self.settings.project_id, self.moment)
+
+    def _release(self) -> None:
+        self.state.prune_notified(self.now)
+        self.state.lease = None
+        self.store.save(self.state)
+
+    def publish_gauges(self) -> None:
+        """Key ages, spend, unmanaged keys and the janitor's counts; the heartbeat when every other part succeeded."""
+        settings, report = self.settings, self.report
+        env_dims = m.environment_dimensions(settings.environment)
+        datums = _gauges(settings.environment, self.ledger, self.costs, self.unmanaged, self.now)
+        if report.revoked:
+            datums.append(Datum.of(m.KEY_REVOKED, env_dims, self.now, len(report.revoked)))
+        if report.revocation_failures:
+            datums.append(Datum.of(m.REVOCATION_FAILED, env_dims, self.now, len(report.revocation_failures)))
+        beat = report.complete
+        if beat:
+            datums.append(heartbeat(settings.environment, self.now, self.state.marker))
+        else:
+            logger.warning(
+                "no heartbeat: parts failed %s, not run %s", sorted(report.failed_parts), report.parts_not_run
+            )
+        if datums:
+            self.publisher.put(datums)
+        report.heartbeat = beat
+
+    # --- usage: exactly once ---------------------------------------------------------------------------------
+
+    def publish_usage(self) -> None:
+        """Finish an interrupted publish, then publish the usage settled since the watermark, each bucket once."""
         ready = True
-        if state.intent is not None:
+        if self.state.intent is not None:
             ready = self._resume()
         if ready:
             self._publish_new_usage()
 
-        # Findings right after the usage is committed: a later failure (costs, janitor) must not lose them, since
-        # the usage they come from will not be read again. Their dedup marks are saved even if the run fails after.
-        self.unmanaged = _unmanaged_inventory(self.ledger, self.inventory, settings.environment, self.now)
-        self.report_findings()
-
-        with admin_errors():
-            costs = fetch_costs_today(deps.admin, settings.project_id, self.moment)
-        janitor_metrics = self.run_janitor()
-        gauges = _gauges(settings.environment, self.ledger, costs, self.unmanaged, self.now) + janitor_metrics
-        self.publisher.put([*gauges, heartbeat(settings.environment, self.now, state.marker)])
-
-        self.report.notifications_sent = len(self.notifier.sent)
-        self.report.notifications_suppressed = len(self.notifier.suppressed)
-        self.report.metric_calls = self.publisher.calls
-        state.prune_notified(self.now)
-        state.lease = None
-        self.store.save(state)
-
-    # --- usage: exactly once ---------------------------------------------------------------------------------
+    def _known(self) -> tuple[Ledger, dict[str, ProjectApiKey]]:
+        """The ledger and the inventory, for the parts that only run when both were read."""
+        assert self.ledger is not None and self.inventory is not None
+        return self.ledger, self.inventory
 
     def _usage_datums(self, start: int, end: int) -> Attribution:
         settings = self.settings
+        ledger, inventory = self._known()
         with admin_errors():
             totals = fetch_usage(self.deps.admin, settings.usage_kinds, settings.project_id, start, end)
         return attribute(
             totals,
-            self.ledger,
-            self.inventory,
+            ledger,
+            inventory,
             environment=settings.environment,
             grace_period_seconds=settings.grace_period_seconds,
         )
@@ -209,7 +300,8 @@ class MonitorRun:
             attribution = self._usage_datums(intent.start, intent.end)
             for index in range(landed, len(intent.boundaries)):
                 batch = select_batch(attribution.datums, intent.boundaries, index)
-                self.publisher.put([*batch, heartbeat(self.settings.environment, now, intent.first_marker + index)])
+                marker = publish_marker(self.settings.environment, now, intent.first_marker + index)
+                self.publisher.put([*batch, marker])
         self._commit(intent)
         return True
 
@@ -238,20 +330,15 @@ class MonitorRun:
         state.intent = intent
         self.store.save(state)
         for index, batch in enumerate(batches):
-            self.publisher.put([*batch, heartbeat(settings.environment, now, intent.first_marker + index)])
+            self.publisher.put([*batch, publish_marker(settings.environment, now, intent.first_marker + index)])
         self._commit(intent)
 
     # --- findings --------------------------------------------------------------------------------------------
 
     def report_findings(self) -> None:
         """Notify on-call of unmanaged and orphaned keys, retired keys in use and malformed secrets."""
-        settings, inventory, attribution, notifier, report = (
-            self.settings,
-            self.inventory,
-            self.attribution,
-            self.notifier,
-            self.report,
-        )
+        ledger, inventory = self._known()
+        settings, attribution, notifier, report = self.settings, self.attribution, self.notifier, self.report
         env, runbook = settings.environment, settings.runbook_url
         for key_id in sorted(set(self.unmanaged) | set(attribution.unmanaged)):
             key = inventory.get(key_id)
@@ -275,25 +362,26 @@ class MonitorRun:
                 )
             )
             report.retired_keys.append(key_id)
-        for secret_name, problem in self.ledger.problems:
+        for secret_name, problem in ledger.problems:
             notifier.notify(notes.malformed_secret(env, secret_name, problem, runbook))
 
     # --- the janitor -----------------------------------------------------------------------------------------
 
-    def run_janitor(self) -> list[Datum]:
+    def run_janitor(self) -> None:
         """Revoke previous keys whose time has come. Failures are reported and retried next run, never dropped.
 
         A key looks quiet from its `last_used_at` and the usage this run read. Before revoking one, the janitor
         reads the usage of the whole quiet window: an earlier run may have seen use that `last_used_at` does not
-        show yet. Returns the janitor's metrics (keys revoked, revocations failed).
+        show yet. Its counts (keys revoked, revocations failed) go out with the gauges.
         """
         settings, now, report = self.settings, self.now, self.report
+        ledger, inventory = self._known()
         decisions: list[JanitorDecision] = []
-        for secret in self.ledger.secrets:
+        for secret in ledger.secrets:
             previous = secret.previous
             if previous is None:
                 continue
-            listed = self.inventory.get(previous.key_id)
+            listed = inventory.get(previous.key_id)
             last_used = max(
                 filter(
                     None, [listed.last_used_at if listed else None, self.attribution.last_active.get(previous.key_id)]
@@ -311,7 +399,7 @@ class MonitorRun:
             else:
                 decisions = [_redecide(d, recent.get(d.key_id), now, settings) for d in decisions]
         for decision in decisions:
-            secret, last_used = decision.secret, decision.last_used
+            key_name, last_used = decision.secret.key_name, decision.last_used
             if decision.action in (JanitorAction.WAIT_GRACE, JanitorAction.WAIT_QUIET):
                 continue
             if decision.action is JanitorAction.KEEP_IN_USE:
@@ -320,7 +408,7 @@ class MonitorRun:
                 self.notifier.notify(
                     notes.in_use_at_max_grace(
                         settings.environment,
-                        secret.key_name,
+                        key_name,
                         decision.key_id,
                         last_used,
                         settings.in_use_policy,
@@ -329,13 +417,6 @@ class MonitorRun:
                 )
             if decision.revokes:
                 self._revoke(decision)
-        env_dims = m.environment_dimensions(settings.environment)
-        metrics = []
-        if report.revoked:
-            metrics.append(Datum.of(m.KEY_REVOKED, env_dims, now, len(report.revoked)))
-        if report.revocation_failures:
-            metrics.append(Datum.of(m.REVOCATION_FAILED, env_dims, now, len(report.revocation_failures)))
-        return metrics
 
     def _recent_use(self, key_ids: set[str]) -> dict[str, int] | None:
         """When each of `key_ids` was last seen in the usage of the quiet window (end of its latest active
@@ -422,13 +503,17 @@ def _unmanaged_inventory(
 
 
 def _gauges(
-    environment: str, ledger: Ledger, costs: CostsToday, unmanaged: dict[str, ProjectApiKey], now: int
+    environment: str, ledger: Ledger | None, costs: CostsToday | None, unmanaged: dict[str, ProjectApiKey], now: int
 ) -> list[Datum]:
+    """The gauges this run knows: spend only when the costs were read (never a made-up 0), key ages only with the
+    ledger."""
     env_dims = m.environment_dimensions(environment)
-    datums = [Datum.of(m.SPEND_TODAY_USD, env_dims, now, round(costs.total, 6), "None")]
+    datums = []
+    if costs is not None:
+        datums.append(Datum.of(m.SPEND_TODAY_USD, env_dims, now, round(costs.total, 6), "None"))
     if unmanaged:
         datums.append(Datum.of(m.UNMANAGED_KEYS, env_dims, now, len(unmanaged)))
-    for secret in ledger.secrets:
+    for secret in ledger.secrets if ledger is not None else ():
         dims = m.key_dimensions(environment, secret.key_name)
         # A secret with no key yet (its first rotation never ran or never succeeded) ages from its own creation, so
         # the key-age alarm fires for it too instead of staying silent for want of data.
@@ -436,7 +521,7 @@ def _gauges(
         if born is not None:
             age_hours = (now - born.timestamp()) / 3600
             datums.append(Datum.of(m.KEY_AGE_HOURS, dims, now, round(max(age_hours, 0.0), 3), "None"))
-        spend = sum(costs.per_key.get(meta.key_id, 0.0) for meta in secret.keys.values())
+        spend = sum(costs.per_key.get(meta.key_id, 0.0) for meta in secret.keys.values()) if costs else 0.0
         if spend:
             datums.append(Datum.of(m.COST_TODAY_USD, dims, now, round(spend, 6), "None"))
     return datums
@@ -444,7 +529,7 @@ def _gauges(
 
 def _redecide(decision: JanitorDecision, seen: int | None, now: int, settings: MonitorSettings) -> JanitorDecision:
     """The decision again, knowing the key was active until `seen` (None: not seen in the quiet window)."""
-    if seen is None:
+    if seen is None or not isinstance(decision.secret, ManagedSecret):
         return decision
     last_used = max(seen, decision.last_used or 0)
     return decide(decision.secret, now=now, last_used=last_used, settings=settings) or decision

@@ -1,14 +1,16 @@
 """Read the Usage and Costs APIs for one project, grouped by api_key_id, and check what comes back.
 
 The number of OpenAI calls depends on the usage kinds and pages, never on the number of keys. Every bucket of
-the requested window must be present exactly once; anything else is an error and nothing is published.
+the requested window must be present exactly once, in the window (usage and costs alike); anything else is an
+error and nothing is published. An error in one bucket's results names that bucket (`MalformedUsageError.bucket`),
+so a bucket that keeps failing can be set aside and the rest published (monitor/run.py).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +37,14 @@ KIND_FIELDS: Mapping[str, Mapping[str, str]] = {
 
 
 class MalformedUsageError(KeyrotError):
-    """The Usage or Costs API answered with something keyrot cannot trust; nothing is published."""
+    """The Usage or Costs API answered with something keyrot cannot trust; nothing is published.
+
+    `kind` and `bucket` name the usage kind and bucket start when the fault lies in one bucket's results.
+    """
+
+    def __init__(self, message: str, *, kind: str | None = None, bucket: int | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.bucket = kind, bucket
 
 
 # (bucket start, api key id or None) -> metric name -> value
@@ -54,8 +63,19 @@ class CostsToday:
         return sum(self.per_key.values())
 
 
-def fetch_usage(admin: OpenAIAdminClient, kinds: Iterable[str], project_id: str, start: int, end: int) -> UsageTotals:
-    """Usage in [start, end) (minute-aligned) for `kinds`, summed per minute bucket and key id."""
+def fetch_usage(
+    admin: OpenAIAdminClient,
+    kinds: Iterable[str],
+    project_id: str,
+    start: int,
+    end: int,
+    *,
+    skip: Collection[tuple[str, int]] = (),
+) -> UsageTotals:
+    """Usage in [start, end) (minute-aligned) for `kinds`, summed per minute bucket and key id.
+
+    Buckets listed in `skip` as (kind, bucket start) must still be present, but their results are not read.
+    """
     if start % BUCKET_SECONDS or end % BUCKET_SECONDS or end <= start:
         raise ValueError(f"usage window must be minute-aligned and non-empty, got [{start}, {end})")
     totals: UsageTotals = defaultdict(Counter)
@@ -77,11 +97,18 @@ def fetch_usage(admin: OpenAIAdminClient, kinds: Iterable[str], project_id: str,
                 if bucket_start in seen:
                     raise MalformedUsageError(f"{kind} usage returned bucket {_iso(bucket_start)} twice")
                 seen.add(bucket_start)
-                for result in _results(bucket, kind):
-                    key_id = _key_id(result, kind)
-                    counter = totals[(bucket_start, key_id)]
-                    for field_name, metric in fields.items():
-                        counter[metric] += _count(result, field_name, kind)
+                if (kind, bucket_start) in skip:
+                    continue
+                try:
+                    for result in _results(bucket, kind):
+                        key_id = _key_id(result, kind)
+                        counter = totals[(bucket_start, key_id)]
+                        for field_name, metric in fields.items():
+                            counter[metric] += _count(result, field_name, kind)
+                except MalformedUsageError as exc:
+                    raise MalformedUsageError(
+                        f"{exc} in bucket {_iso(bucket_start)}", kind=kind, bucket=bucket_start
+                    ) from None
         missing = expected - seen
         if missing:
             raise MalformedUsageError(
@@ -91,7 +118,11 @@ def fetch_usage(admin: OpenAIAdminClient, kinds: Iterable[str], project_id: str,
 
 
 def fetch_costs_today(admin: OpenAIAdminClient, project_id: str, now: datetime) -> CostsToday:
-    """Today's (UTC) spend for the project, grouped by api_key_id."""
+    """Today's (UTC) spend for the project, grouped by api_key_id.
+
+    The answer must hold today's bucket exactly once and no other (a bucket repeated across pages would double the
+    spend, yesterday's would be added to today's), every amount in USD.
+    """
     day_start = int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
     params = {
         "start_time": day_start,
@@ -102,8 +133,15 @@ def fetch_costs_today(admin: OpenAIAdminClient, project_id: str, now: datetime) 
         "limit": 1,
     }
     per_key: dict[str | None, float] = defaultdict(float)
+    seen = False
     for page in admin.iter_cost_pages(params):
         for bucket in page["data"]:
+            bucket_start = _bucket_start(bucket, "costs", day_start, day_start + 86400)
+            if bucket_start != day_start:
+                raise MalformedUsageError(f"costs returned a bucket for {_iso(bucket_start)}, not today's")
+            if seen:
+                raise MalformedUsageError(f"costs returned today's bucket ({_iso(day_start)}) twice")
+            seen = True
             for result in _results(bucket, "costs"):
                 amount = result.get("amount")
                 if not isinstance(amount, Mapping) or not _is_number(amount.get("value")):
@@ -112,6 +150,8 @@ def fetch_costs_today(admin: OpenAIAdminClient, project_id: str, now: datetime) 
                 if not isinstance(currency, str) or currency.lower() != "usd":
                     raise MalformedUsageError(f"costs result is in {currency!r}; keyrot reports USD only")
                 per_key[_key_id(result, "costs")] += float(amount["value"])
+    if not seen:
+        raise MalformedUsageError(f"costs returned no bucket for today ({_iso(day_start)})")
     return CostsToday(day_start, dict(per_key))
 
 
@@ -121,8 +161,8 @@ def _bucket_start(bucket: Any, kind: str, start: int, end: int) -> int:
     value = bucket.get("start_time")
     if not isinstance(value, int) or isinstance(value, bool):
         raise MalformedUsageError(f"{kind} usage bucket has no integer start_time")
-    if kind != "costs" and (value % BUCKET_SECONDS or not start <= value < end):
-        raise MalformedUsageError(f"{kind} usage bucket {value} is outside the requested window or not aligned")
+    if value % BUCKET_SECONDS or not start <= value < end:
+        raise MalformedUsageError(f"{kind} bucket {value} is outside the requested window or not aligned")
     return value
 
 

@@ -191,22 +191,32 @@ def test_many_unmanaged_keys_page_once_each_and_the_state_still_fits(monitor: Mo
 
 
 def test_a_finding_survives_a_failure_later_in_the_run(monitor: MonitorWorld) -> None:
-    from keyrot.errors import KeyrotError
-    from lab.openai_standin import server_error
+    from typing import Any
 
-    # GIVEN an unmanaged key used within the window, and a Costs API that fails for this run
+    from botocore.exceptions import ClientError
+
+    from keyrot.errors import AwsCallError
+
+    # GIVEN an unmanaged key used within the window, and CloudWatch refusing this run's gauges (its last call)
     rotated(monitor, "chat-backend")
     key_id, _ = monitor.rotation.openai.state.add_user_key(monitor.rotation.project_id)
     usage(monitor, key_id, 1, num_model_requests=2, input_tokens=1, output_tokens=1)
     monitor.clock.advance(5 * 60 + SETTLE)
-    monitor.rotation.openai.faults.add(server_error("costs"))
+
+    def refuse_gauges(params: dict[str, Any], **_: Any) -> None:
+        if any(datum["MetricName"] == m.KEY_AGE_HOURS for datum in params["MetricData"]):
+            raise ClientError({"Error": {"Code": "InternalFailure", "Message": "x"}}, "PutMetricData")
+
+    monitor.cloudwatch.meta.events.register("before-parameter-build.cloudwatch.PutMetricData", refuse_gauges)
     # WHEN the run fails after committing the window's usage
-    with pytest.raises(KeyrotError):
-        monitor.run()
+    try:
+        with pytest.raises(AwsCallError):
+            monitor.run()
+    finally:
+        monitor.cloudwatch.meta.events.unregister("before-parameter-build.cloudwatch.PutMetricData", refuse_gauges)
     # THEN on-call was told anyway (the usage it came from will not be read again)
     assert [n["subject"] for n in monitor.notifications()] == [f"[keyrot dev] Unmanaged OpenAI key {key_id}"]
     # and the next run, the fault gone, does not page again for it
-    monitor.rotation.openai.faults.clear()
     monitor.clock.advance(300)
     monitor.run()
     assert monitor.notifications() == []
