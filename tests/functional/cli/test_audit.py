@@ -28,13 +28,17 @@ def test_audit_of_a_clean_environment_exits_0(world: RotationWorld, cli: Cli) ->
     assert "No drift in dev." in result.stdout
 
 
-def test_audit_finds_an_orphaned_keyrot_service_account(world: RotationWorld, cli: Cli) -> None:
-    # GIVEN a keyrot-named account of this environment that no secret refers to (an abandoned rotation)
+def test_audit_finds_an_orphaned_keyrot_service_account(
+    world: RotationWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a keyrot-named account of this environment that no secret refers to (an abandoned rotation), older
+    # than any rotation invocation can run (a younger one may belong to an invocation still under way)
     rotated(world, "chat-backend")
     account, key = world.openai.state.create_service_account(
         world.project_id, f"keyrot:dev:chat-backend:{TOKEN}", with_key=True, expires_in=None
     )
     assert key is not None
+    _later(monkeypatch, timedelta(hours=1))
     # WHEN audited
     result = cli(*AUDIT, "--json")
     # THEN it is an orphan, listed with its token and key id, and the audit exits 1
