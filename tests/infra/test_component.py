@@ -341,3 +341,19 @@ def test_a_deployer_outside_the_listed_ones_is_refused_before_it_locks_itself_ou
     # AND with that identity listed, the listed deployers (not the session) manage the secrets
     d = run_component(stack_args(deployer_arns=[ci, f"arn:aws:iam::{DEV}:role/{DEPLOYER_ROLE}"]))
     assert ci in _management_principals(d)
+
+
+def test_without_the_pulumi_extra_the_component_says_which_extra_to_install() -> None:
+    # GIVEN an install of keyrot without the Pulumi SDK (an application reading its key: `pip install keyrot`)
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.modules['pulumi'] = None; sys.modules['pulumi_aws'] = None\n"
+        "import keyrot.pulumi, keyrot.pulumi.archive\n"  # the package and its stdlib-only helpers still import
+        "try:\n    from keyrot.pulumi import KeyrotEnvironment\n"
+        "except ModuleNotFoundError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)  # noqa: S603
+    # THEN asking for the component names the extra to install
+    assert "pip install 'keyrot[pulumi]'" in done.stdout
