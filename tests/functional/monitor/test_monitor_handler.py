@@ -71,3 +71,48 @@ def test_handler_failure_is_counted_and_logged(lambda_env: MonitorWorld, capfd: 
     emf = [line for line in lines if "_aws" in line]
     assert emf and emf[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == m.MONITOR_RUN_FAILED
     assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[m.DIM_ENVIRONMENT]]
+
+
+def _metric_names(line: dict[str, Any]) -> list[str]:
+    return [metric["Name"] for directive in line["_aws"]["CloudWatchMetrics"] for metric in directive["Metrics"]]
+
+
+def test_a_costs_failure_is_counted_and_the_run_still_succeeds(lambda_env: MonitorWorld, capfd: Any) -> None:
+    from lab.openai_standin import server_error
+
+    # GIVEN a Costs API that fails
+    rotated(lambda_env, "chat-backend")
+    lambda_env.rotation.openai.faults.add(server_error("costs"))
+    # WHEN the scheduled function runs
+    summary = monitor_handler.handler({}, None)
+    # THEN it succeeds, and the EMF output counts the costs failure on its own and by part
+    assert summary["heartbeat"] and list(summary["failed_parts"]) == ["costs"]
+    emf = [line for line in _lines(capfd.readouterr().out) if "_aws" in line]
+    costs = [line for line in emf if m.COSTS_READ_FAILED in _metric_names(line)]
+    parts = [line for line in emf if m.MONITOR_PART_FAILED in _metric_names(line)]
+    assert len(costs) == 1 and costs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[m.DIM_ENVIRONMENT]]
+    assert len(parts) == 1 and parts[0][m.DIM_PART] == "costs"
+    assert not [line for line in emf if m.MONITOR_RUN_FAILED in _metric_names(line)]
+
+
+def test_a_failed_part_fails_the_function_and_is_counted_by_name(lambda_env: MonitorWorld, capfd: Any) -> None:
+    from keyrot.openai_admin import ServerError
+    from lab.openai_standin import server_error
+
+    # GIVEN ten minutes of usage to read, and a Usage API that fails
+    rotated(lambda_env, "chat-backend")
+    now = int(time.time())
+    state = {"version": 1, "watermark": now - now % 60 - 600, "marker": 0, "intent": None, "notified": {}}
+    lambda_env.ssm.put_parameter(
+        Name=lambda_env.settings.state_parameter, Type="String", Overwrite=True, Value=json.dumps(state)
+    )
+    lambda_env.rotation.openai.faults.add(server_error("usage"))
+    # WHEN the scheduled function runs THEN it fails (the Lambda error alarm sees it) once the other parts ran
+    with pytest.raises(ServerError):
+        monitor_handler.handler({}, None)
+    lines = _lines(capfd.readouterr().out)
+    (failure,) = [line for line in lines if line.get("message") == "monitor run failed"]
+    assert failure["error_class"] == "ServerError" and list(failure["failed_parts"]) == ["usage"]
+    emf = [line for line in lines if "_aws" in line]
+    assert [line[m.DIM_PART] for line in emf if m.MONITOR_PART_FAILED in _metric_names(line)] == ["usage"]
+    assert [line for line in emf if m.MONITOR_RUN_FAILED in _metric_names(line)]
