@@ -1,4 +1,4 @@
-"""infra/config.py: every configuration problem is reported, named by key, all at once."""
+"""keyrot/pulumi/config.py: every configuration problem is reported, named by key, all at once."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""infra/packaging.py: the Lambda archive is deterministic, complete and contains nothing it should not.
+"""keyrot/pulumi/archive.py: the Lambda archive is deterministic, complete and contains nothing it should not.
 
 The first run downloads the nine pinned wheels from PyPI into build/wheels/ (about 1.6 MB); later runs reuse them
-after checking their sha256 against lambdas/requirements.txt.
+after checking their sha256 against keyrot/pulumi/data/lambda-requirements.txt.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Hostile stack configurations and Lambda environments: a correct, typed result or the reader's own error.
 
-The stack configuration reader (`infra.config.parse_config`, what `load_config` hands every `keyrot:*` value to) and
-the Lambda settings readers (`RotationSettings.from_env`, `MonitorSettings.from_env`) are fed near-misses of their
-real inputs: the values of Pulumi.dev.yaml / Pulumi.prod.yaml as the CLI passes them, and the environments
-infra/lambda_settings.py builds from them. Settings are dropped, retyped, made huge, negative or unicode; ARNs,
-emails, URLs, schedules and windows are garbled; timings are made inconsistent; key names are duplicated; unknown
-settings are added; key-shaped values are planted anywhere.
+The stack configuration reader (`keyrot.pulumi.config.parse_config`, what `load_config` hands every `keyrot:*`
+value to) and the Lambda settings readers (`RotationSettings.from_env`, `MonitorSettings.from_env`) are fed
+near-misses of their real inputs: the values of Pulumi.dev.yaml / Pulumi.prod.yaml as the CLI passes them, and the
+environments keyrot/pulumi/lambda_settings.py builds from them. Settings are dropped, retyped, made huge, negative
+or unicode; ARNs, emails, URLs, schedules and windows are garbled; timings are made inconsistent; key names are
+duplicated; unknown settings are added; key-shaped values are planted anywhere.
 
 Every case ends in a result that keeps the reader's promises (re-derived from the input, not taken from the reader)
 or in ConfigError / ConfigurationError naming a setting that was changed. Nothing else escapes; the input, the

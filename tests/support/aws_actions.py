@@ -440,6 +440,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for violation in violations:
             terminalreporter.write_line(f"  - {violation.describe()}", red=True)
         terminalreporter.write_line(
-            "Grant it in infra/policies.py (and say why in tests/prove/test_least_privilege.py), or stop calling it.",
+            "Grant it in keyrot/pulumi/policies.py (and say why in tests/prove/test_least_privilege.py), "
+            "or stop calling it.",
             red=True,
         )
