@@ -51,7 +51,7 @@ def test_resource_counts_scale_with_keys(deployment: Deployment) -> None:
     assert counts["aws:lambda/permission:Permission"] == keys
     assert counts["aws:iam/policy:Policy"] == keys
     assert counts["aws:iam/rolePolicyAttachment:RolePolicyAttachment"] == readers
-    assert counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 8 + 3 * keys
+    assert counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9 + 3 * keys
     assert counts[FUNCTION] == 2 and counts[LOG_GROUP] == 2
     assert counts["aws:kms/key:Key"] == 1 and counts["aws:kms/alias:Alias"] == 1
     assert counts["aws:iam/role:Role"] == 3  # rotation, monitor, scheduler

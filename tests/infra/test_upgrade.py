@@ -27,15 +27,18 @@ ENVIRONMENT_TYPE = "keyrot:index:KeyrotEnvironment"
 
 # Inputs this release changes on purpose (issues 12 and 18), by resource type. Each is updated in place by the AWS
 # provider, never a replacement: a function's configuration (UpdateFunctionConfiguration; reserved concurrency by
-# PutFunctionConcurrency), a policy document (PutKeyPolicy, PutRolePolicy, PutResourcePolicy) and an alarm
-# (PutMetricAlarm overwrites the alarm of that name).
+# PutFunctionConcurrency), a policy document (PutKeyPolicy, PutRolePolicy, PutResourcePolicy), an alarm
+# (PutMetricAlarm overwrites the alarm of that name) and the dashboard's body (PutDashboard; it lists the new alarm).
 CHANGED_ON_PURPOSE: dict[str, set[str]] = {
     "aws:lambda/function:Function": {"environment", "reservedConcurrentExecutions"},
     "aws:kms/key:Key": {"policy"},
     "aws:iam/rolePolicy:RolePolicy": {"policy"},
     "aws:secretsmanager/secretPolicy:SecretPolicy": {"policy"},
     "aws:cloudwatch/metricAlarm:MetricAlarm": {"treatMissingData"},
+    "aws:cloudwatch/dashboard:Dashboard": {"dashboardBody"},
 }
+# Resources this release adds on purpose (created, nothing replaced): the Costs API failure alarm (issue 18).
+ADDED_ON_PURPOSE = {("aws:cloudwatch/metricAlarm:MetricAlarm", "keyrot-alarms-costs-read-failed")}
 
 
 def comparable(resource: Recorded) -> dict[str, Any]:
@@ -71,9 +74,10 @@ def test_every_0_1_resource_is_the_same_resource_after_the_upgrade(stack: str) -
         assert len(takers) == 1, (row["urn"], [t.urn for t in takers])
         assert takers[0].type == row["type"], row["urn"]
         matched.add(takers[0].urn)
-    # AND nothing is created but the environment component itself (which holds no cloud resource)
-    created = [r for r in new.resources if r.urn not in matched]
-    assert [r.type for r in created] == [ENVIRONMENT_TYPE]
+    # AND nothing is created but the environment component itself (which holds no cloud resource) and what this
+    # release adds on purpose
+    created = {(r.type, r.name) for r in new.resources if r.urn not in matched}
+    assert created == {(ENVIRONMENT_TYPE, "keyrot"), *ADDED_ON_PURPOSE}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

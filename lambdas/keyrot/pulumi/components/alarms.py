@@ -198,6 +198,28 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             treat_missing_data=GAUGE_MISSING_DATA,
             runbook_anchor="daily-spend-limit",
         ),
+        AlarmSpec(
+            key="costs-read-failed",
+            name=f"{prefix}-costs-read-failed",
+            description=describe(
+                f"The keyrot {env} monitor could not read OpenAI's Costs API in {COSTS_FAILED_RUNS} runs in a row: "
+                "SpendTodayUSD is not published, so the daily-spend alarm cannot fire.",
+                "Read the monitor's log for the costs part's error (an outage, a currency other than USD, an admin key "
+                "without Costs access); usage, findings and the janitor go on meanwhile.",
+                "daily-spend-limit",
+            ),
+            namespace=m.NAMESPACE,
+            metric_name=m.COSTS_READ_FAILED,
+            dimensions=env_dims,
+            statistic="Sum",
+            period=gauge_period,
+            evaluation_periods=COSTS_FAILED_RUNS,
+            datapoints_to_alarm=COSTS_FAILED_RUNS,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            runbook_anchor="daily-spend-limit",
+        ),
     ]
     lookback = usage_lookback_periods(config)
     for metric, anchor, what, action in (
