@@ -79,14 +79,18 @@ class RotationWorld:
         )["ARN"]
         # Deployed as the infrastructure deploys it: the project and the managed secrets are declared (each secret is
         # added by create_managed_secret), no other environment shares the project.
-        declared: dict[str, Any] = {"project_id": world.project_id, "managed_secrets": {}, "shared_environments": ()}
+        defaults: dict[str, Any] = {
+            "validation_attempts": 3,
+            "validation_delay_seconds": 0.05,
+            "project_id": world.project_id,
+            "managed_secrets": {},
+            "shared_environments": (),
+        }
         world.settings = RotationSettings(
             environment=environment,
             admin_secret_arn=world.admin_secret_arn,
             openai_base_url=openai.base_url,
-            validation_attempts=3,
-            validation_delay_seconds=0.05,
-            **{**declared, **settings},
+            **{**defaults, **settings},
         )
         return world
 

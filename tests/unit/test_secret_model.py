@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keyrot.errors import AdminKeyError, SecretContractError
-from keyrot.secret_model import AdminCredentials, ManagedKey, SecretIdentity
+from keyrot.secret_model import AdminCredentials, ManagedKey, Promotion, SecretIdentity
 
 SECRET_VALUE = "sk-svcacct-unit-" + "x" * 40
 
@@ -120,3 +122,31 @@ def test_an_empty_describe_answer_is_a_typed_aws_error() -> None:
     with pytest.raises(AwsCallError) as caught:
         SecretStore(EmptyAnswers()).describe("keyrot/dev/chat-backend")
     assert (caught.value.operation, caught.value.code) == ("DescribeSecret", "MalformedResponse")
+
+
+# --- keyrot:promoted ------------------------------------------------------------------------------------------------
+
+TOKEN = "0b9e7d3c-1f4a-4c55-9a51-3c8d2e6f7a10"
+
+
+def test_a_promotion_round_trips_through_its_tag() -> None:
+    moment = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
+    tag = Promotion(TOKEN, moment).to_tag()
+    assert tag == {"Key": "keyrot:promoted", "Value": f"{TOKEN}@{int(moment.timestamp())}"}
+    assert Promotion.from_tags([{"Key": "other", "Value": "x"}, tag]) == Promotion(TOKEN, moment)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "@1800000000", f"{TOKEN}", f"{TOKEN}@", f"{TOKEN}@-5", f"{TOKEN}@1e9", "short@1800000000", f"{TOKEN}@9" * 2],
+)
+def test_a_malformed_promotion_tag_reads_as_no_promotion(value: str) -> None:
+    # GIVEN a keyrot:promoted tag someone garbled WHEN read THEN there is no promotion (the older, safer reading)
+    assert Promotion.from_tags([{"Key": "keyrot:promoted", "Value": value}]) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(max_size=120))
+def test_any_promotion_tag_reads_as_a_promotion_of_a_version_or_as_none(value: str) -> None:
+    promotion = Promotion.from_tags([{"Key": "keyrot:promoted", "Value": value}])
+    assert promotion is None or (value == f"{promotion.version_id}@{int(promotion.at.timestamp())}")
