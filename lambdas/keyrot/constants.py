@@ -83,3 +83,47 @@ STATE_PARAMETER_PLACEHOLDER = "unset: the keyrot monitor writes its state here o
 def state_parameter_name(environment: str) -> str:
     """SSM parameter holding the monitor's watermark and notification state for `environment`."""
     return f"/keyrot/{environment}/monitor-state"
+
+# --- Admin-key rotation (keyrot.admin_rotation): the admin-key secret's own rotation function ---------------------
+ADMIN_ROTATION_HANDLER = "keyrot.handlers.rotate_admin.handler"
+ADMIN_ROTATION_PURPOSE = "admin-rotation"  # the function is keyrot-<env>-admin-rotation (keyrot.names.function_name)
+# Its timeout (the infra sets it): as for ROTATION_TIMEOUT_SECONDS, an admin key minted for a rotation longer ago than
+# this plus CLOCK_SKEW_SECONDS belongs to no invocation still running.
+ADMIN_ROTATION_TIMEOUT_SECONDS = 120
+# Admin keys keyrot mints are named "keyrot-admin:<environment>:<rotation token>"; the keyless service account
+# testSecret creates (and deletes) to prove the new admin key may write is "keyrot-admin-probe:<environment>:<token>".
+ADMIN_KEY_NAME_PREFIX = "keyrot-admin"
+ADMIN_PROBE_ACCOUNT_PREFIX = "keyrot-admin-probe"
+# Settings of the admin rotation function (AdminRotationSettings.from_env reads them).
+ENV_ADMIN_ROTATION_INTERVAL_SECONDS = "KEYROT_ADMIN_ROTATION_INTERVAL_SECONDS"
+ENV_ADMIN_KEY_EXPIRY_SLACK_SECONDS = "KEYROT_ADMIN_KEY_EXPIRY_SLACK_SECONDS"
+ENV_ADMIN_KEY_GRACE_SECONDS = "KEYROT_ADMIN_KEY_GRACE_SECONDS"
+ENV_ADMIN_DELETE_BOOTSTRAP_KEY = "KEYROT_ADMIN_DELETE_BOOTSTRAP_KEY"
+DEFAULT_ADMIN_ROTATION_INTERVAL_SECONDS = 30 * 86400  # adminKeyRotation.schedule: 30 days
+# OpenAI-side expiry of a minted admin key: the interval plus this. Two weeks for a human to fix a failing rotation
+# after the age alarm fires (interval plus ADMIN_KEY_AGE_ALARM_SLACK_SECONDS) before keyrot loses its admin key.
+DEFAULT_ADMIN_KEY_EXPIRY_SLACK_SECONDS = 14 * 86400
+ADMIN_KEY_AGE_ALARM_SLACK_SECONDS = 86400
+# The old admin key is deleted once no function can still hold it. Every keyrot function reads the admin key afresh
+# in each invocation and no Lambda invocation lives longer than 900 s (Lambda's maximum timeout, whatever timeout a
+# function is given; today 120 s and 300 s), so after 900 s plus the clock skew allowance nobody holds it.
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+DEFAULT_ADMIN_KEY_GRACE_SECONDS = LAMBDA_MAX_TIMEOUT_SECONDS + CLOCK_SKEW_SECONDS
+# The event a schedule sends the admin rotation function to delete what is due (the previous admin key after its
+# grace, abandoned attempts' keys and probe accounts): {ADMIN_CLEANUP_EVENT_FIELD: ADMIN_CLEANUP_EVENT_VALUE}.
+ADMIN_CLEANUP_EVENT_FIELD = "keyrot"
+ADMIN_CLEANUP_EVENT_VALUE = "admin-key-cleanup"
+ADMIN_CLEANUP_SCHEDULE = "rate(5 minutes)"
+
+
+# --- OpenAI guardrails as code (keyrot.guardrails; docs/guardrails.md) ------------------------------------------
+# The function applying and checking the declared guardrails reads them from this SSM parameter, and trusts them only
+# if their SHA-256 is the one its configuration carries (so writing the parameter alone changes nothing).
+ENV_GUARDRAILS_PARAMETER = "KEYROT_GUARDRAILS_PARAMETER"
+ENV_GUARDRAILS_SHA256 = "KEYROT_GUARDRAILS_SHA256"
+GUARDRAILS_HANDLER = "keyrot.handlers.guardrails.handler"
+
+
+def guardrails_parameter_name(environment: str) -> str:
+    """SSM parameter holding the declared guardrails document of `environment` (written by the deployment)."""
+    return f"/keyrot/{environment}/guardrails"

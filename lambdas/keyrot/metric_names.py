@@ -72,3 +72,26 @@ def key_dimensions(environment: str, key_name: str) -> dict[str, str]:
 def environment_dimensions(environment: str) -> dict[str, str]:
     """Dimensions of an environment-wide metric."""
     return {DIM_ENVIRONMENT: environment}
+
+# --- Admin rotation function (EMF through Powertools), dimensions (Environment) --------------------------------------
+# Its steps, as the rotation function's: started (createSecret), succeeded (finishSecret), failed (any step; the step
+# and error class ride along as EMF properties). AdminRotationStepDuration has dimensions (Environment, Step).
+ADMIN_ROTATION_STARTED: Final = "AdminRotationStarted"
+ADMIN_ROTATION_SUCCEEDED: Final = "AdminRotationSucceeded"
+ADMIN_ROTATION_FAILED: Final = "AdminRotationFailed"
+ADMIN_ROTATION_STEP_DURATION: Final = "AdminRotationStepDuration"
+# Published by every admin-key cleanup (scheduled, and after each promotion). Gauges: use the Maximum statistic.
+ADMIN_KEY_AGE_HOURS: Final = "AdminKeyAgeHours"  # hours since the current admin key was created
+ADMIN_KEYS_LIVE: Final = "AdminKeysLive"  # live admin keys keyrot minted for the environment
+ADMIN_KEY_DELETED: Final = "AdminKeyDeleted"  # admin keys deleted (previous after its grace, abandoned, bootstrap)
+ADMIN_KEY_CLEANUP_FAILED: Final = "AdminKeyCleanupFailed"  # a key due for deletion not deleted, or the run failed
+
+# --- OpenAI guardrails (keyrot.guardrails; docs/guardrails.md) -------------------------------------------------
+# Dimensions (Environment), gauge: settings of the project that differ from the declared guardrails (0: in step).
+# Published by every check (the monitor's, and the guardrails function's `check`); alarm on Maximum > 0.
+GUARDRAIL_DRIFT: Final = "GuardrailDrift"
+# Dimensions (Environment), counts: settings changed by an apply, or put back by `enforce: restore`.
+GUARDRAILS_CHANGED: Final = "GuardrailsChanged"
+GUARDRAILS_RESTORED: Final = "GuardrailsRestored"
+# Dimensions (Environment): an apply or a restore that stopped (OpenAI refused a value, a call failed).
+GUARDRAILS_APPLY_FAILED: Final = "GuardrailsApplyFailed"

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from keyrot.constants import (
+    ADMIN_KEY_AGE_ALARM_SLACK_SECONDS,
+    DEFAULT_ADMIN_KEY_EXPIRY_SLACK_SECONDS,
+    DEFAULT_ADMIN_KEY_GRACE_SECONDS,
+    DEFAULT_ADMIN_ROTATION_INTERVAL_SECONDS,
     DEFAULT_OPENAI_BASE_URL,
+    ENV_ADMIN_DELETE_BOOTSTRAP_KEY,
+    ENV_ADMIN_KEY_EXPIRY_SLACK_SECONDS,
+    ENV_ADMIN_KEY_GRACE_SECONDS,
+    ENV_ADMIN_ROTATION_INTERVAL_SECONDS,
     ENV_ADMIN_SECRET_ARN,
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
@@ -239,6 +247,107 @@ class MonitorSettings:
         )
 
 
+# An admin key's lifetime may not exceed what OpenAI accepts for expires_in_seconds (the spec: 1 to 31,536,000 s).
+ADMIN_KEY_MAX_LIFETIME_SECONDS = 31_536_000
+_MIN_ADMIN_ROTATION_INTERVAL_SECONDS = 4 * 3600  # Secrets Manager rotates at most every 4 hours
+_MIN_ADMIN_KEY_EXPIRY_SLACK_SECONDS = 86400
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+@dataclass(frozen=True)
+class AdminRotationSettings:
+    """What the admin rotation function (the admin-key secret's own rotation, and its cleanup) needs."""
+
+    environment: str
+    admin_secret_arn: str
+    project_id: str  # testSecret proves the new admin key may list and create service accounts in this project
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    # adminKeyRotation.schedule: the longest time between two rotations of the admin key.
+    rotation_interval_seconds: int = DEFAULT_ADMIN_ROTATION_INTERVAL_SECONDS
+    # Each minted admin key expires (OpenAI-side) this long after its rotation interval: the backstop.
+    expiry_slack_seconds: int = DEFAULT_ADMIN_KEY_EXPIRY_SLACK_SECONDS
+    # How long the previous admin key stays live after a promotion (see DEFAULT_ADMIN_KEY_GRACE_SECONDS).
+    grace_period_seconds: int = DEFAULT_ADMIN_KEY_GRACE_SECONDS
+    # adminKeyRotation.deleteBootstrapKey: also delete the human-made admin key once a rotation replaced it.
+    delete_bootstrap_key: bool = False
+    validation_attempts: int = 6
+    validation_delay_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not OPENAI_ID_PATTERN.fullmatch(self.project_id):
+            raise ConfigurationError(f"{ENV_PROJECT_ID} must be an OpenAI project id, got {self.project_id[:40]!r}")
+        if self.rotation_interval_seconds < _MIN_ADMIN_ROTATION_INTERVAL_SECONDS:
+            raise ConfigurationError(
+                f"{ENV_ADMIN_ROTATION_INTERVAL_SECONDS} must be at least {_MIN_ADMIN_ROTATION_INTERVAL_SECONDS} "
+                f"(Secrets Manager rotates at most every 4 hours), got {self.rotation_interval_seconds}"
+            )
+        if self.expiry_slack_seconds < _MIN_ADMIN_KEY_EXPIRY_SLACK_SECONDS:
+            raise ConfigurationError(
+                f"{ENV_ADMIN_KEY_EXPIRY_SLACK_SECONDS} must be at least {_MIN_ADMIN_KEY_EXPIRY_SLACK_SECONDS} (a day "
+                f"to fix a failing rotation before the admin key expires), got {self.expiry_slack_seconds}"
+            )
+        if self.expiry_seconds > ADMIN_KEY_MAX_LIFETIME_SECONDS:
+            raise ConfigurationError(
+                f"{ENV_ADMIN_ROTATION_INTERVAL_SECONDS} plus {ENV_ADMIN_KEY_EXPIRY_SLACK_SECONDS} is "
+                f"{self.expiry_seconds} s, longer than the {ADMIN_KEY_MAX_LIFETIME_SECONDS} s OpenAI allows an admin "
+                "key to live"
+            )
+        if not 0 <= self.grace_period_seconds < self.expiry_slack_seconds:
+            raise ConfigurationError(
+                f"{ENV_ADMIN_KEY_GRACE_SECONDS} must be at least 0 and shorter than "
+                f"{ENV_ADMIN_KEY_EXPIRY_SLACK_SECONDS} ({self.expiry_slack_seconds}), got {self.grace_period_seconds}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AdminRotationSettings:
+        env = os.environ if environ is None else environ
+        project_id = env.get(ENV_PROJECT_ID, "").strip()
+        if not OPENAI_ID_PATTERN.fullmatch(project_id):
+            raise ConfigurationError(f"{ENV_PROJECT_ID} must be an OpenAI project id, got {project_id[:40]!r}")
+        return cls(
+            environment=_environment(env),
+            admin_secret_arn=_required_arn(env, ENV_ADMIN_SECRET_ARN),
+            project_id=project_id,
+            openai_base_url=_base_url(env),
+            rotation_interval_seconds=_int(
+                env,
+                ENV_ADMIN_ROTATION_INTERVAL_SECONDS,
+                default=DEFAULT_ADMIN_ROTATION_INTERVAL_SECONDS,
+                minimum=_MIN_ADMIN_ROTATION_INTERVAL_SECONDS,
+                maximum=ADMIN_KEY_MAX_LIFETIME_SECONDS,
+            ),
+            expiry_slack_seconds=_int(
+                env,
+                ENV_ADMIN_KEY_EXPIRY_SLACK_SECONDS,
+                default=DEFAULT_ADMIN_KEY_EXPIRY_SLACK_SECONDS,
+                minimum=_MIN_ADMIN_KEY_EXPIRY_SLACK_SECONDS,
+                maximum=ADMIN_KEY_MAX_LIFETIME_SECONDS,
+            ),
+            grace_period_seconds=_int(
+                env, ENV_ADMIN_KEY_GRACE_SECONDS, default=DEFAULT_ADMIN_KEY_GRACE_SECONDS, minimum=0, maximum=86400
+            ),
+            delete_bootstrap_key=_bool(env, ENV_ADMIN_DELETE_BOOTSTRAP_KEY, default=False),
+            validation_attempts=_int(env, ENV_VALIDATION_ATTEMPTS, default=6, minimum=1, maximum=30),
+            validation_delay_seconds=_float(env, ENV_VALIDATION_DELAY_SECONDS, default=2.0, minimum=0, maximum=60),
+        )
+
+    @property
+    def expiry_seconds(self) -> int:
+        """The expires_in_seconds of every admin key keyrot mints."""
+        return self.rotation_interval_seconds + self.expiry_slack_seconds
+
+    @property
+    def age_alarm_seconds(self) -> int:
+        """An admin key older than this missed its rotation (the AdminKeyAgeHours alarm's threshold)."""
+        return self.rotation_interval_seconds + ADMIN_KEY_AGE_ALARM_SLACK_SECONDS
+
+    @property
+    def promotion_floor_seconds(self) -> int:
+        """The OpenAI-side life a pending admin key must have left to be promoted: until its successor is promoted
+        (the interval, plus the age alarm's slack for a late rotation) and its own grace has ended."""
+        return self.age_alarm_seconds + self.grace_period_seconds
+
+
 def managed_secrets_from_env(env: Mapping[str, str]) -> Mapping[str, str] | None:
     """KEYROT_MANAGED_SECRETS: a JSON object {key name: secret ARN}. None when absent (an older deployment)."""
     raw = env.get(ENV_MANAGED_SECRETS, "").strip()
@@ -329,6 +438,15 @@ def _int(env: Mapping[str, str], name: str, *, default: int, minimum: int, maxim
         bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise ConfigurationError(f"{name} must be {bounds}, got {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _BOOLEANS:
+        raise ConfigurationError(f"{name} must be true or false, got {raw[:40]!r}")
+    return _BOOLEANS[raw]
 
 
 def _float(env: Mapping[str, str], name: str, *, default: float, minimum: float, maximum: float) -> float:
