@@ -1,0 +1,71 @@
+"""OpenAI guardrails as code: the declared block, the project's actual guardrails, the diff, the apply and drift.
+
+Modules, one job each: `declared` (the block and its validator), `document` (what the deployment hands the
+functions, with its digest), `actual` (reading the project), `diff` (declared against actual), `plan` and
+`executor` (the changing calls), `apply`, `drift` (report, restore, notification), `settings` and `source` (the
+function's configuration and declared state), `runner` (one invocation), `spend` (month-to-date against the limit).
+"""
+
+from keyrot.guardrails.actual import ActualGuardrails, read_actual
+from keyrot.guardrails.apply import ApplyReport, apply_guardrails
+from keyrot.guardrails.declared import DeclaredAlert, DeclaredGuardrails, DeclaredModels, parse_guardrails
+from keyrot.guardrails.diff import Comparison, Difference, compare
+from keyrot.guardrails.document import document_digest, document_json, load_document, to_document
+from keyrot.guardrails.drift import (
+    Drift,
+    DriftReport,
+    GuardrailsRestoreError,
+    check_drift,
+    detect_drift,
+    drift_notification,
+    enforce_guardrails,
+)
+from keyrot.guardrails.errors import DeclaredStateError, GuardrailsApplyError, GuardrailsConfigError, Problem
+from keyrot.guardrails.runner import (
+    GuardrailsDependencies,
+    GuardrailsEventError,
+    GuardrailsOutcome,
+    GuardrailsRequest,
+    run_request,
+)
+from keyrot.guardrails.settings import GuardrailsSettings
+from keyrot.guardrails.source import load_declared
+from keyrot.guardrails.spend import SpendStanding, spend_standing
+
+__all__ = [
+    "ActualGuardrails",
+    "ApplyReport",
+    "Comparison",
+    "DeclaredAlert",
+    "DeclaredGuardrails",
+    "DeclaredModels",
+    "DeclaredStateError",
+    "Difference",
+    "Drift",
+    "DriftReport",
+    "GuardrailsApplyError",
+    "GuardrailsConfigError",
+    "GuardrailsDependencies",
+    "GuardrailsEventError",
+    "GuardrailsOutcome",
+    "GuardrailsRequest",
+    "GuardrailsRestoreError",
+    "GuardrailsSettings",
+    "Problem",
+    "SpendStanding",
+    "apply_guardrails",
+    "check_drift",
+    "compare",
+    "detect_drift",
+    "document_digest",
+    "document_json",
+    "drift_notification",
+    "enforce_guardrails",
+    "load_declared",
+    "load_document",
+    "parse_guardrails",
+    "read_actual",
+    "run_request",
+    "spend_standing",
+    "to_document",
+]

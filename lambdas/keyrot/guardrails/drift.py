@@ -1,0 +1,219 @@
+"""Drift: the declared guardrails against what OpenAI has, with who changed what when the audit log says so.
+
+`check_drift` is pure (declared, actual, audit events in; a report out). `detect_drift` reads the project first;
+`enforce_guardrails` also restores the declared values when the block says `enforce: restore`. The monitor calls
+`enforce_guardrails` on its runs, publishes `GuardrailDrift` and notifies with `drift_notification`.
+
+Only rate limits have audit events (`rate_limit.updated`, `rate_limit.deleted`); the spec has no event type for the
+hard spend limit, spend alerts or model permissions, so their drift is reported without an actor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from keyrot.errors import KeyrotError
+from keyrot.guardrails import constants as c
+from keyrot.guardrails.actual import ActualGuardrails, read_actual
+from keyrot.guardrails.apply import GuardrailsAdmin
+from keyrot.guardrails.audit import RATE_LIMIT_EVENT_TYPES, rate_limit_events
+from keyrot.guardrails.declared import DeclaredGuardrails
+from keyrot.guardrails.diff import Difference, compare
+from keyrot.guardrails.errors import GuardrailsApplyError, Problem
+from keyrot.guardrails.executor import execute
+from keyrot.guardrails.plan import Operation
+from keyrot.openai_admin.audit_log import AuditEvent
+from keyrot.openai_admin.errors import OpenAIError
+from keyrot.redaction import scrub
+
+
+class GuardrailsRestoreError(KeyrotError):
+    """`enforce: restore` found drift and could not put every declared value back."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One setting that differs from its declared value, with the audit log's actor when it names one."""
+
+    setting: str
+    declared: str
+    actual: str
+    actor: str | None = None  # an e-mail, or a key / service-account id; None when the audit log cannot say
+    changed_at: int | None = None
+
+    def describe(self) -> str:
+        who = f" (changed by {self.actor} at {_when(self.changed_at)})" if self.actor else ""
+        return f"{self.setting}: declared {self.declared}, actual {self.actual}{who}"
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """What the check found. `restore_plan` is what `enforce: restore` does (or did: `restored`)."""
+
+    project_id: str
+    enforce: str
+    drift: tuple[Drift, ...]
+    problems: tuple[Problem, ...]
+    operations: tuple[Operation, ...]
+    restored: tuple[str, ...] = ()
+    restore_error: str | None = None
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.drift or self.problems)
+
+    @property
+    def restore_plan(self) -> tuple[str, ...]:
+        return tuple(operation.describe() for operation in self.operations)
+
+    @property
+    def dedup_key(self) -> str:
+        """Equal for the same drift: a notifier repeats nothing until the drift itself changes."""
+        text = "\n".join(sorted(f"{d.setting}={d.actual}" for d in self.drift) + [str(p) for p in self.problems])
+        return f"guardrails:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+    def raise_for_restore(self) -> None:
+        if self.restore_error is not None:
+            raise GuardrailsRestoreError(f"guardrails drift could not be restored: {self.restore_error}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "enforce": self.enforce,
+            "drifted": self.drifted,
+            "drift": [asdict(d) for d in self.drift],
+            "problems": [{"setting": p.setting, "message": p.message} for p in self.problems],
+            "restore_plan": list(self.restore_plan),
+            "restored": list(self.restored),
+            "restore_error": self.restore_error,
+        }
+
+
+def check_drift(
+    declared: DeclaredGuardrails,
+    actual: ActualGuardrails,
+    project_id: str,
+    audit_events: Iterable[Any] = (),
+) -> DriftReport:
+    """Compare; name the actor of each rate-limit difference from `audit_events` (AuditEvent; others ignored)."""
+    comparison = compare(declared, actual)
+    events = [event for event in audit_events if isinstance(event, AuditEvent) and event.type in RATE_LIMIT_EVENT_TYPES]
+    drift = tuple(_attributed(difference, events) for difference in comparison.differences)
+    return DriftReport(project_id, declared.enforce, drift, comparison.problems, comparison.operations)
+
+
+def detect_drift(
+    admin: GuardrailsAdmin,
+    project_id: str,
+    declared: DeclaredGuardrails,
+    audit_events: Iterable[Any] | None = None,
+    *,
+    now: Callable[[], float] = time.time,
+) -> DriftReport:
+    """Read the project's guardrails (four reads, no change) and check them against the declared ones.
+
+    `audit_events`: the events to name actors from (the monitor passes those it read). None: when a rate limit
+    drifted, read its `rate_limit.*` events of the last 30 days (best-effort; no actor if the log is unreadable)."""
+    actual = read_actual(admin, project_id)
+    if audit_events is None:
+        comparison = compare(declared, actual)
+        drifted = [d.resource_id for d in comparison.differences if d.field is not None and d.resource_id]
+        audit_events = rate_limit_events(admin, drifted, now()) if drifted else ()  # type: ignore[arg-type]
+    return check_drift(declared, actual, project_id, audit_events)
+
+
+def enforce_guardrails(
+    admin: GuardrailsAdmin,
+    project_id: str,
+    declared: DeclaredGuardrails,
+    audit_events: Iterable[Any] | None = None,
+    *,
+    now: Callable[[], float] = time.time,
+) -> DriftReport:
+    """detect_drift, then with `enforce: restore` run the restore plan. A failed restore is in the report
+    (`restore_error`, with what was restored before it); `report.raise_for_restore()` turns it into an error."""
+    report = detect_drift(admin, project_id, declared, audit_events, now=now)
+    if declared.enforce != c.ENFORCE_RESTORE or not report.operations:
+        return report
+    if report.problems:
+        return _with(report, (), "; ".join(str(p) for p in report.problems))
+    try:
+        restored = execute(admin, project_id, report.operations)
+    except GuardrailsApplyError as exc:
+        return _with(report, exc.applied, str(exc))
+    except OpenAIError as exc:
+        return _with(report, (), f"{type(exc).__name__}: {exc}")
+    return _with(report, restored, None)
+
+
+def drift_notification(report: DriftReport, environment: str, runbook_url: str) -> tuple[str, str, str]:
+    """(dedup key, subject, body) of the on-call notification for a report that drifted. Scrubbed."""
+    count = len(report.drift) + len(report.problems)
+    subject = f"[keyrot {environment}] OpenAI guardrails drift: {count} setting(s) differ"[:100]
+    lines = [d.describe() for d in report.drift] + [str(p) for p in report.problems]
+    if report.restored and report.restore_error is None:
+        outcome = "enforce: restore. keyrot put the declared values back:\n    " + "\n    ".join(report.restored)
+    elif report.restore_error is not None:
+        outcome = f"enforce: restore, but restoring failed: {report.restore_error}"
+    else:
+        outcome = "enforce: notify. keyrot changed nothing; the project runs with the actual values above."
+    unattributed = any(d.actor is None for d in report.drift)
+    steps = [
+        f"See declared against actual: keyrot guardrails --env {environment}",
+        "Ask whoever changed it (the audit log names them for rate limits; OpenAI records no event for spend "
+        "limits, spend alerts or model permissions)"
+        if unattributed
+        else "Ask whoever changed it why (named above).",
+        "Keep the declared values: run `pulumi up` for the stack (it applies them again). Keep the new value: "
+        "change the stack's keyrot:guardrails to it, then `pulumi up`.",
+    ]
+    numbered = "\n".join(f"  {i}. {step}" for i, step in enumerate(steps, start=1))
+    body = (
+        f"OpenAI guardrails drift in {environment}\n\n"
+        f"What happened: project {report.project_id} no longer has the declared guardrails:\n    "
+        + "\n    ".join(lines)
+        + f"\n\n{outcome}\n\nDo first:\n{numbered}\n\nRunbook: {runbook_url}#{c.DRIFT_RUNBOOK_ANCHOR}\n"
+    )
+    return report.dedup_key, scrub(subject), scrub(body)
+
+
+def _attributed(difference: Difference, events: list[AuditEvent]) -> Drift:
+    """The actor of the latest event that touched this rate limit's field, preferring one that set the value the
+    project has now (events of the same second are listed oldest first, so the later one wins a tie)."""
+    drift = Drift(difference.setting, difference.declared, difference.actual)
+    if difference.resource_id is None:
+        return drift
+    best: tuple[bool, int, int] | None = None
+    chosen: AuditEvent | None = None
+    for position, event in enumerate(events):
+        if event.resource_id != difference.resource_id:
+            continue
+        changes = _changes(event)
+        if event.type != "rate_limit.deleted" and difference.field not in changes:
+            continue
+        rank = (str(changes.get(difference.field or "")) == difference.actual, event.effective_at, position)
+        if best is None or rank > best:
+            best, chosen = rank, event
+    if chosen is None:
+        return drift
+    actor = chosen.actor.label if chosen.actor is not None else None
+    return Drift(drift.setting, drift.declared, drift.actual, actor, chosen.effective_at)
+
+
+def _changes(event: AuditEvent) -> Mapping[str, int]:
+    return dict(event.changes)
+
+
+def _with(report: DriftReport, restored: tuple[str, ...], error: str | None) -> DriftReport:
+    return DriftReport(
+        report.project_id, report.enforce, report.drift, report.problems, report.operations, restored, error
+    )
+
+
+def _when(moment: int | None) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "an unknown time"
