@@ -150,19 +150,19 @@ class MonitorRun:
         return self.report
 
     def _take_lease(self) -> bool:
-        """Hold the state for this run; False (and the report says why) when another run holds it."""
+        """Claim the state for this run (a compare-and-swap on the parameter's versions, see state.py); False (and
+        the report says why) when another run holds it or claimed it first."""
         now, report = self.now, self.report
-        self.state = self.store.load() or self.state
+        snapshot = self.store.read()
+        self.state = snapshot.state or self.state
         if self.state.leased_to_another(self.run_id, now):
             until = self.state.lease.until if self.state.lease else now
             report.skipped = f"another monitor run holds the state until {_iso(until)}"
             logger.warning("%s; skipping this run", report.skipped)
             return False
         self.state.lease = Lease(self.run_id, now + self.deps.lease_seconds)
-        self.store.save(self.state)
-        confirmed = self.store.load()
-        if confirmed is None or confirmed.lease is None or confirmed.lease.owner != self.run_id:
-            report.skipped = "another monitor run took the state at the same moment"
+        if not self.store.claim(self.state, snapshot.latest):
+            report.skipped = "another monitor run claimed the state at the same moment"
             logger.warning("%s; skipping this run", report.skipped)
             return False
         return True

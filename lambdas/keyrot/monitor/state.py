@@ -3,6 +3,13 @@
 The watermark only moves after the usage it covers is published. An intent is written before publishing, so a
 run that dies in between can tell, next time, which of its PutMetricData calls landed (see publisher.py).
 
+One run at a time: a run takes the state with a compare-and-swap built on the parameter's versions (SSM has no
+conditional put). It reads the latest version L, and writes the state with its lease, marked `claim: L`. SSM numbers
+versions one by one, atomically: the claim won if it became version L + 1, i.e. nothing was written between the read
+and the claim. A claim that became any other version lost; its run does nothing more, and every reader skips it (and
+any other losing claim) by reading the versions before it, so a losing claim never hides or overwrites the winner's
+state. Only the run holding the lease writes otherwise. See `StateStore.read` and `StateStore.claim`.
+
 Size: the parameter uses SSM's Intelligent-Tiering, so it stays a free standard parameter up to 4 KB and becomes an
 advanced one (8 KB) only while it needs to. The intent is bounded by the publisher (run.INTENT_MAX_CHARS); the
 notification dedup entries are short digests, and when the state would still not fit, those closest to expiry go
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -23,6 +30,8 @@ from keyrot.constants import STATE_PARAMETER_PLACEHOLDER
 from keyrot.errors import AwsCallError, KeyrotError
 
 STATE_VERSION = 1
+# How many losing claims a read skips at most (each is an overlapping run that lost the state at the same moment).
+MAX_LOSING_CLAIMS = 20
 STATE_MAX_CHARS = 8192  # SSM's advanced-tier limit; Intelligent-Tiering moves the parameter there only when needed
 PARAMETER_TIER = "Intelligent-Tiering"
 
@@ -64,6 +73,7 @@ class MonitorState:
     intent: PublishIntent | None = None
     notified: dict[str, int] = field(default_factory=dict)  # dedup key -> do not notify again before this time
     lease: Lease | None = None
+    claim: int | None = None  # on a run's claim only: the latest version it read (see the module docstring)
 
     def leased_to_another(self, run_id: str, now: int) -> bool:
         return self.lease is not None and self.lease.owner != run_id and self.lease.until > now
@@ -121,6 +131,7 @@ class MonitorState:
                 lease=Lease(str(payload["lease"]["owner"]), _int(payload["lease"]["until"]))
                 if payload.get("lease")
                 else None,
+                claim=_int(payload["claim"]) if payload.get("claim") is not None else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError):  # AttributeError: a non-object "notified"
             raise MonitorStateError(
@@ -158,29 +169,87 @@ def _int(value: Any) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What a read found: the state in force (None on the first run) and the parameter's latest version (0: none)."""
+
+    state: MonitorState | None
+    latest: int
+
+
 class StateStore:
-    """Reads and writes the state parameter."""
+    """Reads and writes the state parameter; claims it for one run at a time."""
 
     def __init__(self, ssm: Any, name: str) -> None:
         self._ssm = ssm
         self.name = name
 
     def load(self) -> MonitorState | None:
-        """The stored state, or None on the very first run (no parameter, or the infrastructure's placeholder)."""
-        try:
-            with aws_errors("GetParameter"):
-                response = self._ssm.get_parameter(Name=self.name)
-        except AwsCallError as exc:
-            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) == "ParameterNotFound":
-                return None
-            raise
-        value = response["Parameter"]["Value"]
-        if value == STATE_PARAMETER_PLACEHOLDER:
-            return None
-        return MonitorState.from_json(value, self.name)
+        """The state in force, or None on the very first run (no parameter, or the infrastructure's placeholder)."""
+        return self.read().state
 
-    def save(self, state: MonitorState) -> None:
+    def read(self) -> Snapshot:
+        """The state in force and the latest version: the latest value, unless it is a losing claim, in which case
+        the versions before it are read until one is not."""
+        found = self._get(self.name)
+        if found is None:
+            return Snapshot(None, 0)
+        text, latest = found
+        version = latest
+        for _ in range(MAX_LOSING_CLAIMS + 1):
+            state = None if text == STATE_PARAMETER_PLACEHOLDER else MonitorState.from_json(text, self.name)
+            if state is None or state.claim is None or version == state.claim + 1:
+                return Snapshot(replace(state, claim=None) if state else None, latest)
+            version -= 1
+            earlier = self._get(f"{self.name}:{version}")
+            if earlier is None:
+                break
+            text = earlier[0]
+        raise MonitorStateError(
+            f"SSM parameter {self.name}: no state in force within {MAX_LOSING_CLAIMS} versions of claims that lost"
+        )
+
+    def claim(self, state: MonitorState, based_on: int) -> bool:
+        """Write `state` (holding this run's lease) as a claim on version `based_on`, the latest this run read.
+
+        True when the claim won: it became version based_on + 1 (or that version is this same claim, written twice
+        by a retry whose first answer was lost). False when another write came first: the run must not act.
+        """
+        state.claim = based_on
+        try:
+            version = self.save(state)
+        finally:
+            state.claim = None
+        if version == based_on + 1:
+            return True
+        found = self._get(f"{self.name}:{based_on + 1}")
+        if found is None or found[0] == STATE_PARAMETER_PLACEHOLDER:
+            return False
+        first = MonitorState.from_json(found[0], self.name)
+        mine = state.lease is not None and first.lease is not None and first.lease.owner == state.lease.owner
+        return mine and first.claim == based_on
+
+    def save(self, state: MonitorState) -> int:
+        """Write `state`; returns the version SSM gave it."""
         with aws_errors("PutParameter"):
-            self._ssm.put_parameter(
+            response = self._ssm.put_parameter(
                 Name=self.name, Value=state.to_json(), Type="String", Overwrite=True, Tier=PARAMETER_TIER
             )
+        version = response.get("Version")
+        return version if isinstance(version, int) and not isinstance(version, bool) else 0
+
+    def _get(self, name: str) -> tuple[str, int] | None:
+        """(value, version) of `name` (a parameter, or parameter:version), or None when there is none."""
+        try:
+            with aws_errors("GetParameter"):
+                response = self._ssm.get_parameter(Name=name)
+        except AwsCallError as exc:
+            if isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) in (
+                "ParameterNotFound",
+                "ParameterVersionNotFound",
+            ):
+                return None
+            raise
+        parameter = response["Parameter"]
+        version = parameter.get("Version")
+        return parameter["Value"], version if isinstance(version, int) and not isinstance(version, bool) else 0
