@@ -54,12 +54,12 @@ def wait_until_live(
         if attempt:
             sleep(delay_seconds)
         try:
-            admin.check_admin_key()
+            with capability(key_id, "list admin keys"):
+                admin.check_admin_key()
             return
-        except InvalidKeyError as exc:
-            if attempt == attempts - 1:
-                with capability(key_id, "authenticate"):
-                    raise exc
+        except AdminKeyValidationError as exc:
+            if not isinstance(exc.__cause__, InvalidKeyError) or attempt == attempts - 1:
+                raise
 
 
 def check_capabilities(
