@@ -91,9 +91,10 @@ def rehearse_once() -> RunOutcome:
 
 
 def run(
-    runs: int = RUNS, *, smoke: bool = False, rehearse: Callable[[], RunOutcome] = rehearse_once, say: Any = print
+    runs: int = RUNS, *, smoke: bool = False, rehearse: Callable[[], RunOutcome] = rehearse_once, say: Any = None
 ) -> BenchResult:
     """Rehearse `runs` times in a row (once when `smoke`); every run must pass."""
+    say = say or (lambda line: print(line, flush=True))
     result = BenchResult(RESULTS_KEY, "Rehearsal soak (make demo, back to back)", smoke=smoke)
     started = time.perf_counter()
     soak = Soak()
@@ -157,6 +158,9 @@ def first_run(say: Any = print) -> dict[str, Any]:
             if done.returncode != 0:
                 raise RuntimeError(f"make {target} failed in the fresh clone:\n{(done.stdout + done.stderr)[-2000:]}")
     pip_cache = Path.home() / ".cache" / "pip"
+    pip_config = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
+    ).stdout
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _head(),
@@ -164,6 +168,10 @@ def first_run(say: Any = print) -> dict[str, Any]:
         "rehearsal_seconds": round(timings["rehearsal"], 1),
         "total_seconds": round(timings["install"] + timings["rehearsal"], 1),
         "pip_cache_present": pip_cache.exists() and any(pip_cache.iterdir()),
+        # Packages from local wheels or a file:// index (as on a CI image with a mirror): no download time counted.
+        "pip_local_sources": bool(os.environ.get("PIP_FIND_LINKS"))
+        or "find-links" in pip_config
+        or "file://" in pip_config,
     }
 
 
