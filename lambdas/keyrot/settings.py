@@ -251,6 +251,7 @@ class MonitorSettings:
 ADMIN_KEY_MAX_LIFETIME_SECONDS = 31_536_000
 _MIN_ADMIN_ROTATION_INTERVAL_SECONDS = 4 * 3600  # Secrets Manager rotates at most every 4 hours
 _MIN_ADMIN_KEY_EXPIRY_SLACK_SECONDS = 86400
+_PROMOTION_WINDOW_SECONDS = 86400  # how long a freshly minted admin key must stay promotable
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -292,10 +293,18 @@ class AdminRotationSettings:
                 f"{self.expiry_seconds} s, longer than the {ADMIN_KEY_MAX_LIFETIME_SECONDS} s OpenAI allows an admin "
                 "key to live"
             )
-        if not 0 <= self.grace_period_seconds < self.expiry_slack_seconds:
+        if self.grace_period_seconds < 0:
             raise ConfigurationError(
-                f"{ENV_ADMIN_KEY_GRACE_SECONDS} must be at least 0 and shorter than "
-                f"{ENV_ADMIN_KEY_EXPIRY_SLACK_SECONDS} ({self.expiry_slack_seconds}), got {self.grace_period_seconds}"
+                f"{ENV_ADMIN_KEY_GRACE_SECONDS} must be at least 0, got {self.grace_period_seconds}"
+            )
+        # A minted key must stay promotable for a day (Secrets Manager's retries): its expiry may not come before its
+        # successor is due (the interval and the age alarm's slack) and its own grace has run out.
+        needed = ADMIN_KEY_AGE_ALARM_SLACK_SECONDS + self.grace_period_seconds + _PROMOTION_WINDOW_SECONDS
+        if self.expiry_slack_seconds < needed:
+            raise ConfigurationError(
+                f"{ENV_ADMIN_KEY_EXPIRY_SLACK_SECONDS} ({self.expiry_slack_seconds}) must be at least {needed}: a day "
+                f"past the age alarm ({ADMIN_KEY_AGE_ALARM_SLACK_SECONDS} s after the interval) plus "
+                f"{ENV_ADMIN_KEY_GRACE_SECONDS} ({self.grace_period_seconds}), plus a day to promote a new key"
             )
 
     @classmethod

@@ -46,6 +46,7 @@ from lab.moto_gaps import enable_rotation
 from lab.openai_standin import OpenAIStandIn
 from lab.openai_standin.state import AdminKey
 from lab.rotation_driver import RotationDriver, RotationRun
+from lab.scenario import RotationWorld
 
 FAST_RETRY = RetryPolicy(max_attempts=4, max_elapsed_seconds=30, backoff_initial_seconds=0.5)
 ADMIN_ROTATION_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:keyrot-dev-admin-rotation"
@@ -96,6 +97,33 @@ class AdminWorld:
             **{**defaults, **settings},
         )
         return cls(openai, secrets, environment, project_id, str(arn), bootstrap, bootstrap_id, admin_settings)
+
+    @classmethod
+    def adopt(cls, world: RotationWorld, **settings: Any) -> AdminWorld:
+        """The admin rotation of an application rotation world: its admin key is the bootstrap key."""
+        enable_rotation(world.secrets.meta.region_name, world.admin_secret_arn, ADMIN_ROTATION_LAMBDA_ARN)
+        key_id = world.openai.state.admin_keys[world.admin_key].id
+        world.secrets.put_secret_value(
+            SecretId=world.admin_secret_arn, SecretString=AdminCredentials(world.admin_key, key_id).to_json()
+        )
+        defaults: dict[str, Any] = {"validation_attempts": 3, "validation_delay_seconds": 0.01}
+        admin_settings = AdminRotationSettings(
+            environment=world.environment,
+            admin_secret_arn=world.admin_secret_arn,
+            project_id=world.project_id,
+            openai_base_url=world.openai.base_url,
+            **{**defaults, **settings},
+        )
+        return cls(
+            world.openai,
+            world.secrets,
+            world.environment,
+            world.project_id,
+            world.admin_secret_arn,
+            world.admin_key,
+            key_id,
+            admin_settings,
+        )
 
     # --- time and settings -------------------------------------------------------------------------
 
