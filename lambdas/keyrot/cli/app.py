@@ -9,7 +9,7 @@ from typer.core import TyperGroup
 
 from keyrot import __version__
 from keyrot.cli import logs, output
-from keyrot.cli.commands import admin_key, audit, doctor, revoke_previous, rotate, status
+from keyrot.cli.commands import admin_key, audit, doctor, guardrails, revoke_previous, rotate, status
 from keyrot.cli.commands import exec as exec_command
 from keyrot.cli.context import CliContext
 from keyrot.cli.errors import classify
@@ -97,6 +97,7 @@ app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False},
 )(exec_command.exec_with_key)
 app.command("doctor", cls=KeyrotCommand)(doctor.doctor)
+app.command("guardrails", cls=KeyrotCommand)(guardrails.guardrails)
 
 admin_key_app = typer.Typer(
     name="admin-key", help="Manage the OpenAI admin key of an environment.", no_args_is_help=True, rich_markup_mode=None

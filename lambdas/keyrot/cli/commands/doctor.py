@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from keyrot.cli import checks, output
+from keyrot.cli import checks, guardrails_view, output
 from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.options import Environment, Json, KeyName, StuckAfter, cli_of
 
@@ -29,7 +29,7 @@ def doctor(
     ] = False,
     probe_model: Annotated[str, typer.Option("--probe-model", help="Model for --inference-probe.")] = "gpt-4o-mini",
 ) -> None:
-    """Check AWS access, the secret, the key at OpenAI, rate limits, rotation health and the admin key."""
+    """Check AWS access, the secret, the key at OpenAI, rate limits, rotation health, the admin key and guardrails."""
     cli = cli_of(ctx)
     now = cli.now()
     findings = [checks.aws_identity(cli)]
@@ -49,6 +49,7 @@ def doctor(
                         findings.append(checks.rate_headroom(check.rate_limits))
             findings += checks.rotation_health(cli, target, now, timedelta(minutes=stuck_after))
             findings.append(checks.admin_key(cli, env))
+            findings.append(guardrails_view.doctor_finding(cli, env))
     failed = any(finding.status == "fail" for finding in findings)
     if json_output:
         output.emit_json(

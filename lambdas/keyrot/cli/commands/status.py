@@ -12,6 +12,7 @@ from keyrot.cli import output
 from keyrot.cli.alarms import Alarm, EnvironmentAlarms, load_alarms, summarise
 from keyrot.cli.context import CliContext, check_environment
 from keyrot.cli.errors import NotFoundError, classify
+from keyrot.cli.guardrails_view import spend_summary
 from keyrot.cli.key_state import KeyState, build_key_state
 from keyrot.cli.options import Json, StuckAfter, cli_of
 from keyrot.constants import TAG_ENVIRONMENT
@@ -57,7 +58,10 @@ def _environment_report(cli: CliContext, environment: str, now: datetime, thresh
             "firing": [alarm.name for alarm in alarms.firing],
         },
     }
-    return {"json": document, "states": states, "alarms": alarms, "alarms_error": alarms_error}
+    # OpenAI's hard spend limit and alerts beside the monitor's spend alarm (keyrot.cli.guardrails_view)
+    projects = sorted({secret.identity.project_id for secret in ledger.secrets})
+    document["openai_spend"], spend_text = spend_summary(cli, environment, projects)
+    return {"json": document, "states": states, "alarms": alarms, "alarms_error": alarms_error, "spend": spend_text}
 
 
 def _alarms(cli: CliContext, environment: str, key_names: list[str]) -> tuple[EnvironmentAlarms, str | None]:
@@ -150,6 +154,7 @@ def _print_environment(report: dict[str, Any], now: datetime, threshold: timedel
         output.line(f"Alarms unavailable: {report['alarms_error']}", style="yellow")
     else:
         output.line(f"Environment alarms: {summarise(report['alarms'].environment_wide)}")
+    output.line(report["spend"])
     for problem in document["problems"]:
         output.line(f"Malformed secret {problem['secret']}: {problem['problem']}", style="red")
 
