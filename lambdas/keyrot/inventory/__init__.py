@@ -11,6 +11,7 @@ from keyrot.inventory.load import (
     read_openai,
     read_secrets,
     record_of,
+    remember,
 )
 from keyrot.inventory.model import (
     KEYROT_LIVE_STATES,
@@ -48,4 +49,5 @@ __all__ = [
     "read_openai",
     "read_secrets",
     "record_of",
+    "remember",
 ]

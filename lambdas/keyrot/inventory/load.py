@@ -34,6 +34,11 @@ _STAGE_PREFERENCE = (STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED
 _meta_cache: dict[tuple[str, str], KeyMeta] = {}
 
 
+def remember(arn: str, version_id: str, meta: KeyMeta) -> None:
+    """Cache what a caller just read itself (finishSecret, the value it promotes), sparing the inventory a read."""
+    _meta_cache[(arn, version_id)] = meta
+
+
 def clear_cache() -> None:
     """Forget every cached version (tests; a new Lambda container starts empty)."""
     _meta_cache.clear()

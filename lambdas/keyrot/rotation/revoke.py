@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from keyrot.aws.secrets import SecretDescription
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, STAGE_REVOKED
 from keyrot.errors import AwsCallError, RevocationError, SecretContractError
 from keyrot.inventory.naming import ServiceAccountName
@@ -56,12 +57,15 @@ def revoke_previous(ctx: RotationContext, secret_id: str, *, expected_version: s
         raise RevocationError(
             f"AWSPREVIOUS of {description.name} moved from {expected_version} to {previous_version}; not revoking"
         )
-    return revoke_version(ctx, secret_id, previous_version)
+    return revoke_version(ctx, secret_id, previous_version, description=description)
 
 
-def revoke_version(ctx: RotationContext, secret_id: str, version_id: str) -> RevocationResult:
-    """Revoke the key version `version_id` holds, after every check above. Idempotent."""
-    description = ctx.store.describe(secret_id)
+def revoke_version(
+    ctx: RotationContext, secret_id: str, version_id: str, *, description: SecretDescription | None = None
+) -> RevocationResult:
+    """Revoke the key version `version_id` holds, after every check above. Idempotent. `description`: the secret
+    as the caller just described it (else it is described here), so the labels checked are never older than that."""
+    description = description or ctx.store.describe(secret_id)
     identity = declared_identity(description, ctx.settings)
     stages = description.stages_of(version_id)
     live_labels = [stage for stage in (STAGE_CURRENT, STAGE_PENDING) if stage in stages]

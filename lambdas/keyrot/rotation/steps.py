@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from keyrot.aws.secrets import SecretDescription
 from keyrot.constants import CLOCK_SKEW_SECONDS, ROTATION_TIMEOUT_SECONDS, STAGE_CURRENT, STAGE_PENDING
 from keyrot.errors import AwsCallError, KeyValidationError, RotationStateError, SecretContractError
+from keyrot.inventory import KeyMeta, remember
 from keyrot.inventory.naming import ServiceAccountName
 from keyrot.openai_admin import (
     KeyStatus,
@@ -169,6 +170,7 @@ def finish_secret(ctx: RotationContext, request: RotationRequest, description: S
         pending = _parse_pending(description, request, _read_pending_text(ctx, request, description), identity)
         _refuse_if_expiring(ctx, request, description, pending, identity)
         key_id = pending.key_id
+        remember(description.arn, request.token, KeyMeta.of(pending))  # the cleanup's inventory needs not read it
         ctx.store.tag(request.secret_id, [Promotion(request.token, ctx.now()).to_tag()])
         ctx.store.move_stage(request.secret_id, STAGE_CURRENT, to_version=request.token, from_version=current)
     action = "promoted" if key_id else "already current"
