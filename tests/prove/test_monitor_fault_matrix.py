@@ -36,6 +36,7 @@ from keyrot.errors import AwsCallError, KeyrotError
 from keyrot.monitor import ledger, publisher
 from keyrot.monitor import run as monitor_run
 from keyrot.monitor.run import MonitorReport, MonitorRun, run_monitor
+from keyrot.monitor.state import POISON_STRIKES
 from keyrot.openai_admin import KeyStatus
 from lab.monitor_scenario import MonitorWorld
 from lab.openai_standin import ManualClock, OpenAIStandIn
@@ -378,5 +379,84 @@ def test_a_cost_line_in_another_currency_stops_nothing_but_the_spend(aws: None) 
             _costs_best_effort(checks, matrix, prepared, 1, foreign.run)
             violations += checks.violations
             tally.scenarios["foreign currency"] += 1
+    tally.violations += violations
+    assert not violations, "\n".join(violations[:40])
+
+
+# --- a poison bucket: set aside after POISON_STRIKES runs, everything else published, replayed exactly once ----------
+
+POISON_VALUES: tuple[Any, ...] = (None, "4", 4.5, -1, True, [4], 2**60)
+
+
+class PoisonSession(requests.Session):
+    """The completions of one minute carry `value` as their request count."""
+
+    def __init__(self, bucket: int, value: Any) -> None:
+        super().__init__()
+        self.bucket, self.value = bucket, value
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        response = super().request(method, url, *args, **kwargs)
+        if "/organization/usage/completions" in str(url) and response.status_code == 200:
+            page = response.json()
+            for bucket in page["data"]:
+                if bucket["start_time"] == self.bucket:
+                    for result in bucket["results"]:
+                        result["num_model_requests"] = self.value
+            response._content = json.dumps(page).encode()
+        return response
+
+
+def _poison_scenario(matrix: MonitorLab, value: Any) -> Checks:
+    prepared = matrix.prepare()
+    world = prepared.world
+    checks = Checks(f"monitor poison bucket {value!r}")
+    minute = world.start + 120
+    poisoned = dataclasses.replace(
+        world, rotation=dataclasses.replace(world.rotation, session_factory=lambda: PoisonSession(minute, value))
+    )
+    requests_wanted, tokens_wanted, unmanaged_wanted = expected_sums(world)
+    for number in range(1, POISON_STRIKES):
+        # the first runs fail on it, publish no usage, and still run the janitor and the gauges
+        run = MonitorRun(poisoned.dependencies())
+        try:
+            run.execute()
+            checks.check(False, f"run {number} completed on a poison bucket")
+        except KeyrotError as exc:
+            checks.check(type(exc).__name__ == "MalformedUsageError", f"run {number}: {type(exc).__name__}")
+        checks.check(published_sums(world) == ({}, {}, {}), f"run {number} published {published_sums(world)}")
+        checks.check(list(run.report.failed_parts) == ["usage"], f"run {number}: {run.report.failed_parts}")
+        checks.check(len(gauge_points(world, m.KEY_AGE_HOURS)) == number, f"run {number}: no KeyAgeHours")
+        matrix.clock.advance(SCHEDULE_SECONDS)
+    report = MonitorRun(poisoned.dependencies()).execute()
+    checks.check(len(report.set_aside) == 1 and report.heartbeat, f"not set aside: {report}")
+    without = {bucket: value for bucket, value in requests_wanted.items() if bucket != minute}
+    checks.check(published_sums(world)[0] == without, f"requests {published_sums(world)[0]}, not {without}")
+    checks.check(published_sums(world)[2] == unmanaged_wanted, f"unmanaged {published_sums(world)[2]}")
+    notes = [note["subject"] for note in world.notifications() if "set aside" in note["subject"]]
+    checks.check(len(notes) == 1, f"set-aside notifications: {notes}")
+    checks.check(matrix.status(prepared.previous.api_key) is KeyStatus.DEAD, "the janitor did not revoke")
+    # AND once OpenAI answers properly, the operator's replay publishes the minute exactly once (asked twice)
+    for _ in range(2):
+        matrix.clock.advance(SCHEDULE_SECONDS)
+        MonitorRun(world.dependencies(), set_aside_action="replay").execute()
+    checks.check(
+        published_sums(world) == (requests_wanted, tokens_wanted, unmanaged_wanted), f"{published_sums(world)}"
+    )
+    checks.check((world.state() or {}).get("set_aside") == [], "still set aside after the replay")
+    return checks
+
+
+def test_a_poison_bucket_is_set_aside_and_everything_else_published(aws: None) -> None:
+    clock = ManualClock(0)
+    tally = TALLIES["monitor"]
+    violations: list[str] = []
+    with OpenAIStandIn(clock=clock) as openai:
+        matrix = MonitorLab(openai, clock)
+        for value in POISON_VALUES:
+            # GIVEN minute 2's completions with a count that fails the checks, WHEN the scheduled runs read it,
+            # THEN every invariant holds
+            violations += _poison_scenario(matrix, value).violations
+            tally.scenarios["poison bucket"] += 1
     tally.violations += violations
     assert not violations, "\n".join(violations[:40])

@@ -79,3 +79,32 @@ def test_the_monitor_publishes_metrics_with_a_single_attempt_client() -> None:
     assert clients["cloudwatch"].meta.config.retries["total_max_attempts"] == 1
     assert all(clients[name].meta.config.retries["total_max_attempts"] > 1 for name in ("secretsmanager", "ssm", "sns"))
     aws_client.cache_clear()
+
+
+def test_the_largest_state_with_set_aside_buckets_still_fits_with_room_for_dedup_entries() -> None:
+    from keyrot.monitor.state import MAX_SET_ASIDE, PROBLEM_MAX_CHARS, Lease, SetAside
+
+    # GIVEN the largest intent, every set-aside slot taken with the longest problem, skipped in the intent,
+    # a suspect bucket, a lease and a claim
+    boundaries = [[NOW + 60 * i, LONG_NAME, m.OUTPUT_TOKENS] for i in range(200)]
+    while len(json.dumps(boundaries)) > run.INTENT_MAX_CHARS:
+        boundaries.pop()
+    set_aside = [SetAside("audio_transcriptions", NOW - 60 * i, "p" * PROBLEM_MAX_CHARS) for i in range(MAX_SET_ASIDE)]
+    skipped = [[entry.kind, entry.bucket] for entry in set_aside]
+    intent = PublishIntent(NOW - 86_400, NOW, 10**9, boundaries, NOW, skipped=skipped, replay="audio_transcriptions")
+    state = MonitorState(
+        watermark=NOW,
+        marker=10**9,
+        intent=intent,
+        lease=Lease("f" * 32, NOW + 900),
+        claim=10**6,
+        suspect=["audio_transcriptions", NOW, 2],
+        set_aside=set_aside,
+    )
+    for index in range(20):
+        state.mark_notified(f"unmanaged:key_{index:024d}", NOW + index)
+    # WHEN it is serialized THEN it fits the parameter, keeps its intent and set-aside list, and reads back as is
+    text = state.to_json()
+    assert len(text) <= STATE_MAX_CHARS and len(state.notified) == 20
+    again = MonitorState.from_json(text, "/keyrot/dev/monitor-state")
+    assert again.intent == intent and again.set_aside == set_aside and again.suspect == state.suspect

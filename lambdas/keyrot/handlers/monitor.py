@@ -22,12 +22,14 @@ metrics = build_metrics()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A scheduled run; an operator's invocation may add {"setAside": "replay" | "drop"} (docs/runbook.md)."""
     with flush_metrics(metrics):
         settings = MonitorSettings.from_env()
         metrics.set_default_dimensions(**m.environment_dimensions(settings.environment))
         run: MonitorRun | None = None
         try:
-            run = MonitorRun(build_dependencies(settings, context))
+            action = event.get("setAside") if isinstance(event, dict) else None
+            run = MonitorRun(build_dependencies(settings, context), set_aside_action=action)
             report = run.execute()
         except Exception as exc:
             metrics.add_metric(name=m.MONITOR_RUN_FAILED, unit=MetricUnit.Count, value=1)

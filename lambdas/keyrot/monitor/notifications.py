@@ -167,6 +167,24 @@ def usage_gap(environment: str, skipped_from: int, skipped_to: int, runbook_url:
     return Notification(f"gap:{skipped_from}", subject, body)
 
 
+def usage_set_aside(environment: str, kind: str, bucket: int, problem: str, runbook_url: str) -> Notification:
+    subject, body = _text(
+        environment,
+        f"Usage of {_when(bucket)} set aside",
+        f"OpenAI's {kind} usage for the minute {_when(bucket)} failed keyrot's checks on every run for a while "
+        f"({problem}). keyrot set that minute aside and published all other usage; this minute's {kind} usage is "
+        "not in CloudWatch.",
+        [
+            "Look at that minute in the OpenAI usage dashboard (Usage, group by API key) for anything unusual.",
+            "Once OpenAI answers properly, replay it: invoke the monitor function with the input "
+            '{"setAside": "replay"}.',
+            'If it never will, drop it (the minute stays unpublished): invoke it with {"setAside": "drop"}.',
+        ],
+        f"{runbook_url}#usage-bucket-set-aside",
+    )
+    return Notification(f"set-aside:{kind}:{bucket}", subject, body)
+
+
 @dataclass
 class Notifier:
     """Publishes notifications, skipping any whose dedup key is still active in the monitor state."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,8 +34,17 @@ from keyrot.monitor.ledger import Ledger, ManagedSecret, load_ledger
 from keyrot.monitor.notifications import Notifier
 from keyrot.monitor.publisher import Datum, MetricPublisher, heartbeat, publish_marker, select_batch, split_usage
 from keyrot.monitor.secret_reads import SecretReads
-from keyrot.monitor.state import Lease, MonitorState, PublishIntent, StateStore
-from keyrot.monitor.usage import BUCKET_SECONDS, CostsToday, fetch_costs_today, fetch_usage
+from keyrot.monitor.state import (
+    MAX_SET_ASIDE,
+    POISON_STRIKES,
+    PROBLEM_MAX_CHARS,
+    Lease,
+    MonitorState,
+    PublishIntent,
+    SetAside,
+    StateStore,
+)
+from keyrot.monitor.usage import BUCKET_SECONDS, CostsToday, MalformedUsageError, fetch_costs_today, fetch_usage
 from keyrot.openai_admin import OpenAIAdminClient, ProjectApiKey
 from keyrot.redaction import scrub
 from keyrot.rotation import RotationContext, revoke_previous
@@ -60,6 +69,8 @@ ORPHAN_AFTER_SECONDS = 3600
 # The parts of a run, in order. Costs are best-effort: reported, never failing the run or holding the heartbeat.
 PARTS = ("ledger", "inventory", "usage", "findings", "costs", "janitor", "state", "gauges")
 BEST_EFFORT_PARTS = frozenset({"costs"})
+# What an operator may ask of the set-aside usage buckets (the handler's `setAside` input).
+SET_ASIDE_ACTIONS = ("replay", "drop")
 
 
 @dataclass
@@ -93,6 +104,10 @@ class MonitorReport:
     failed_parts: dict[str, str] = field(default_factory=dict)  # part -> "ErrorClass: message"
     parts_not_run: list[str] = field(default_factory=list)  # their input (ledger, inventory) could not be read
     heartbeat: bool = False  # every part (costs aside) succeeded and the heartbeat was published
+    set_aside: list[str] = field(default_factory=list)  # usage buckets ("kind time") set aside by this run
+    replayed: list[str] = field(default_factory=list)  # set-aside buckets published by this run (setAside=replay)
+    dropped: list[str] = field(default_factory=list)  # set-aside buckets forgotten by this run (setAside=drop)
+    still_set_aside: int = 0
 
     @property
     def complete(self) -> bool:
@@ -104,18 +119,27 @@ def align(moment: int) -> int:
     return moment - moment % BUCKET_SECONDS
 
 
-def run_monitor(deps: MonitorDependencies) -> MonitorReport:
+class MonitorInputError(KeyrotError):
+    """The monitor was invoked with an input it does not understand; nothing was done."""
+
+
+def run_monitor(deps: MonitorDependencies, *, set_aside_action: str | None = None) -> MonitorReport:
     """One run, holding a lease on the state so overlapping runs (slow run, retry) never publish twice. Raises the
     first failure of a part once every part has had its turn."""
-    return MonitorRun(deps).execute()
+    return MonitorRun(deps, set_aside_action=set_aside_action).execute()
 
 
 class MonitorRun:
     """One monitor run and everything it holds: dependencies, the clock reading, state, publisher, notifier,
     ledger, inventory, the usage attribution and the report. Use once: `MonitorRun(deps).execute()`."""
 
-    def __init__(self, deps: MonitorDependencies) -> None:
+    def __init__(self, deps: MonitorDependencies, *, set_aside_action: str | None = None) -> None:
+        if set_aside_action not in (None, *SET_ASIDE_ACTIONS):
+            raise MonitorInputError(
+                f"setAside must be one of {', '.join(SET_ASIDE_ACTIONS)}, got {str(set_aside_action)[:40]!r}"
+            )
         self.deps = deps
+        self.set_aside_action = set_aside_action
         self.settings = deps.settings
         self.moment = deps.now()
         self.now = int(self.moment.timestamp())
@@ -185,6 +209,7 @@ class MonitorRun:
         self.report.notifications_sent = len(self.notifier.sent)
         self.report.notifications_suppressed = len(self.notifier.suppressed)
         self.report.metric_calls = self.publisher.calls
+        self.report.still_set_aside = len(self.state.set_aside)
 
     def _part(self, name: str, action: Callable[[], None], *, needs: bool = True) -> None:
         """Run one part; a failure is logged with the part's name, reported and kept for the end of the run."""
@@ -236,6 +261,7 @@ class MonitorRun:
             datums.append(Datum.of(m.KEY_REVOKED, env_dims, self.now, len(report.revoked)))
         if report.revocation_failures:
             datums.append(Datum.of(m.REVOCATION_FAILED, env_dims, self.now, len(report.revocation_failures)))
+        datums.append(Datum.of(m.USAGE_BUCKETS_SET_ASIDE, env_dims, self.now, len(self.state.set_aside)))
         beat = report.complete
         if beat:
             datums.append(heartbeat(settings.environment, self.now, self.state.marker))
@@ -250,23 +276,34 @@ class MonitorRun:
     # --- usage: exactly once ---------------------------------------------------------------------------------
 
     def publish_usage(self) -> None:
-        """Finish an interrupted publish, then publish the usage settled since the watermark, each bucket once."""
+        """Finish an interrupted publish, replay or drop set-aside buckets when asked, then publish the usage
+        settled since the watermark, each bucket once."""
         ready = True
         if self.state.intent is not None:
             ready = self._resume()
-        if ready:
-            self._publish_new_usage()
+        if not ready:
+            return
+        self._forget_unpublishable()
+        if self.set_aside_action == "drop":
+            self._drop_set_aside()
+        elif self.set_aside_action == "replay":
+            self._replay_set_aside()
+        self._publish_new_usage()
 
     def _known(self) -> tuple[Ledger, dict[str, ProjectApiKey]]:
         """The ledger and the inventory, for the parts that only run when both were read."""
         assert self.ledger is not None and self.inventory is not None
         return self.ledger, self.inventory
 
-    def _usage_datums(self, start: int, end: int) -> Attribution:
+    def _usage_datums(
+        self, start: int, end: int, *, kind: str | None = None, skip: Collection[tuple[str, int]] = ()
+    ) -> Attribution:
+        """Usage of [start, end) attributed to key names: every configured kind (or only `kind`), but `skip`."""
         settings = self.settings
         ledger, inventory = self._known()
+        kinds = (kind,) if kind else settings.usage_kinds
         with admin_errors():
-            totals = fetch_usage(self.deps.admin, settings.usage_kinds, settings.project_id, start, end)
+            totals = fetch_usage(self.deps.admin, kinds, settings.project_id, start, end, skip=skip)
         return attribute(
             totals,
             ledger,
@@ -297,7 +334,7 @@ class MonitorRun:
             return True
         else:
             report.resumed_intent = "republished"
-            attribution = self._usage_datums(intent.start, intent.end)
+            attribution = self._usage_datums(intent.start, intent.end, kind=intent.replay, skip=intent.skip)
             for index in range(landed, len(intent.boundaries)):
                 batch = select_batch(attribution.datums, intent.boundaries, index)
                 marker = publish_marker(self.settings.environment, now, intent.first_marker + index)
@@ -306,9 +343,23 @@ class MonitorRun:
         return True
 
     def _commit(self, intent: PublishIntent) -> None:
+        """Record a publish as done: the watermark moves past it (a replay instead leaves the set-aside list)."""
         state = self.state
-        state.watermark, state.marker, state.intent = intent.end, max(state.marker, intent.last_marker), None
+        if intent.replay is None:
+            state.watermark = intent.end
+        else:
+            state.set_aside = [e for e in state.set_aside if (e.kind, e.bucket) != (intent.replay, intent.start)]
+        state.marker, state.intent = max(state.marker, intent.last_marker), None
         self.store.save(state)
+
+    def _publish(self, intent: PublishIntent, batches: list[list[Datum]]) -> None:
+        """Record the intent, publish its batches (each with its marker), commit."""
+        self.state.intent = intent
+        self.store.save(self.state)
+        for index, batch in enumerate(batches):
+            marker = publish_marker(self.settings.environment, self.now, intent.first_marker + index)
+            self.publisher.put([*batch, marker])
+        self._commit(intent)
 
     def _publish_new_usage(self) -> None:
         settings, state, now = self.settings, self.state, self.now
@@ -320,18 +371,108 @@ class MonitorRun:
         end = min(align(now - settings.settle_delay_seconds), start + MAX_WINDOW_SECONDS)
         if end <= start:
             return
-        self.attribution = self._usage_datums(start, end)
+        self.attribution, skipped = self._read_window(start, end)
         end, datums, batches = _fit(self.attribution.datums, start, end)
         self.report.window, self.report.usage_datums = (start, end), len(datums)
         if not batches:
             state.watermark = end
             return
-        intent = PublishIntent(start, end, state.marker + 1, [batch[0].sort_key for batch in batches], now)
-        state.intent = intent
-        self.store.save(state)
-        for index, batch in enumerate(batches):
-            self.publisher.put([*batch, publish_marker(settings.environment, now, intent.first_marker + index)])
-        self._commit(intent)
+        boundaries = [batch[0].sort_key for batch in batches]
+        skipped = [pair for pair in skipped if pair[1] < end]
+        self._publish(PublishIntent(start, end, state.marker + 1, boundaries, now, skipped=skipped), batches)
+
+    # --- usage: poison buckets -------------------------------------------------------------------------------
+
+    def _read_window(self, start: int, end: int) -> tuple[Attribution, list[list[Any]]]:
+        """The window's usage without its set-aside buckets, and those buckets. A bucket that failed its checks
+        POISON_STRIKES runs in a row is set aside here (and on-call told), and the window read again."""
+        while True:
+            skipped = self.state.set_aside_in(start, end)
+            try:
+                attribution = self._usage_datums(start, end, skip={(kind, bucket) for kind, bucket in skipped})
+            except MalformedUsageError as exc:
+                if not self._set_aside_after_strikes(exc):
+                    raise
+                continue
+            self.state.suspect = None
+            return attribution, skipped
+
+    def _set_aside_after_strikes(self, exc: MalformedUsageError) -> bool:
+        """Count a failure of the bucket `exc` names; set it aside (True) once it has failed POISON_STRIKES runs in
+        a row. A failure no bucket is to blame for (a missing bucket, a bad page) is never set aside."""
+        state, settings = self.state, self.settings
+        if exc.kind is None or exc.bucket is None:
+            return False
+        strikes = state.strike(exc.kind, exc.bucket)
+        if strikes < POISON_STRIKES:
+            logger.warning(
+                "usage bucket failed its checks (%d of %d runs before it is set aside)", strikes, POISON_STRIKES
+            )
+            return False
+        if len(state.set_aside) >= MAX_SET_ASIDE:
+            raise MalformedUsageError(
+                f"{exc}; {MAX_SET_ASIDE} usage buckets are already set aside: replay or drop them "
+                "(docs/runbook.md#usage-bucket-set-aside)"
+            ) from exc
+        problem = scrub(str(exc))[:PROBLEM_MAX_CHARS]
+        # On-call first: if telling them fails, the bucket is not set aside and the next run tries again
+        self.notifier.notify(
+            notes.usage_set_aside(settings.environment, exc.kind, exc.bucket, problem, settings.runbook_url)
+        )
+        state.set_aside.append(SetAside(exc.kind, exc.bucket, problem))
+        state.suspect = None
+        self.report.set_aside.append(f"{exc.kind} {_minute(exc.bucket)}")
+        logger.error("usage bucket %s %s set aside: %s", exc.kind, _minute(exc.bucket), problem)
+        return True
+
+    def _replay_set_aside(self) -> None:
+        """Publish each set-aside bucket the watermark has passed, exactly once, if it now passes its checks."""
+        state = self.state
+        for entry in list(state.set_aside):
+            label = f"{entry.kind} {_minute(entry.bucket)}"
+            if entry.bucket >= state.watermark:
+                continue  # its window is still to come: it is read (and skipped) with it
+            try:
+                attribution = self._usage_datums(entry.bucket, entry.bucket + BUCKET_SECONDS, kind=entry.kind)
+            except MalformedUsageError as exc:
+                logger.warning("set-aside usage %s still fails its checks: %s", label, scrub(str(exc)))
+                continue
+            self._merge_findings(attribution)
+            batches = split_usage(attribution.datums)
+            intent = PublishIntent(
+                entry.bucket,
+                entry.bucket + BUCKET_SECONDS,
+                state.marker + 1,
+                [batch[0].sort_key for batch in batches],
+                self.now,
+                replay=entry.kind,
+            )
+            if batches:
+                self._publish(intent, batches)
+            else:
+                self._commit(intent)
+            self.report.replayed.append(label)
+
+    def _drop_set_aside(self) -> None:
+        """Forget every set-aside bucket (an operator decided they will never be published)."""
+        self.report.dropped = [f"{entry.kind} {_minute(entry.bucket)}" for entry in self.state.set_aside]
+        logger.warning("dropped set-aside usage buckets: %s", ", ".join(self.report.dropped) or "none")
+        self.state.set_aside = []
+
+    def _forget_unpublishable(self) -> None:
+        """Set-aside buckets older than CloudWatch accepts can never be published: forget them."""
+        oldest = align(self.now - MAX_BACKFILL_SECONDS)
+        expired = [entry for entry in self.state.set_aside if entry.bucket < oldest]
+        for entry in expired:
+            logger.warning("set-aside usage %s %s is too old to publish; forgotten", entry.kind, _minute(entry.bucket))
+        self.state.set_aside = [entry for entry in self.state.set_aside if entry.bucket >= oldest]
+
+    def _merge_findings(self, replayed: Attribution) -> None:
+        """Add a replayed bucket's unmanaged and retired keys to this run's findings."""
+        for key_id, activity in replayed.unmanaged.items():
+            self.attribution.unmanaged.setdefault(key_id, activity)
+        for key_id, retired in replayed.retired.items():
+            self.attribution.retired.setdefault(key_id, retired)
 
     # --- findings --------------------------------------------------------------------------------------------
 
@@ -458,6 +599,11 @@ class MonitorRun:
 
 def _iso(moment: int) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _minute(moment: int) -> str:
+    """A usage bucket's start, as on-call reads it (and as the notifications spell it)."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _fit(datums: list[Datum], start: int, end: int) -> tuple[int, list[Datum], list[list[Datum]]]:

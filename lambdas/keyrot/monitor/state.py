@@ -10,6 +10,11 @@ and the claim. A claim that became any other version lost; its run does nothing 
 any other losing claim) by reading the versions before it, so a losing claim never hides or overwrites the winner's
 state. Only the run holding the lease writes otherwise. See `StateStore.read` and `StateStore.claim`.
 
+Poison: a usage bucket whose results keep failing the checks (a null count, say) would hold the watermark back for
+good. `suspect` counts a bucket's consecutive failures; after POISON_STRIKES the bucket (kind and minute) is
+`set_aside` with what was wrong, and the rest is published. Set-aside buckets are replayed or dropped on demand (the
+handler's `setAside` input, docs/runbook.md#usage-bucket-set-aside) and forgotten once CloudWatch would refuse them.
+
 Size: the parameter uses SSM's Intelligent-Tiering, so it stays a free standard parameter up to 4 KB and becomes an
 advanced one (8 KB) only while it needs to. The intent is bounded by the publisher (run.INTENT_MAX_CHARS); the
 notification dedup entries are short digests, and when the state would still not fit, those closest to expiry go
@@ -30,6 +35,10 @@ from keyrot.constants import STATE_PARAMETER_PLACEHOLDER
 from keyrot.errors import AwsCallError, KeyrotError
 
 STATE_VERSION = 1
+# A bucket failing this many runs in a row is set aside; at most MAX_SET_ASIDE are, each problem at most this long.
+POISON_STRIKES = 3
+MAX_SET_ASIDE = 8
+PROBLEM_MAX_CHARS = 160
 # How many losing claims a read skips at most (each is an overlapping run that lost the state at the same moment).
 MAX_LOSING_CLAIMS = 20
 STATE_MAX_CHARS = 8192  # SSM's advanced-tier limit; Intelligent-Tiering moves the parameter there only when needed
@@ -52,10 +61,25 @@ class PublishIntent:
     first_marker: int
     boundaries: list[list[Any]]
     created_at: int
+    skipped: list[list[Any]] = field(default_factory=list)  # [kind, bucket] set aside: not part of this publish
+    replay: str | None = None  # the usage kind of a set-aside bucket being replayed (the watermark stays put)
 
     @property
     def last_marker(self) -> int:
         return self.first_marker + len(self.boundaries) - 1
+
+    @property
+    def skip(self) -> set[tuple[str, int]]:
+        return {(kind, bucket) for kind, bucket in self.skipped}
+
+
+@dataclass
+class SetAside:
+    """A usage bucket (one kind, one minute) left unpublished after failing POISON_STRIKES runs in a row."""
+
+    kind: str
+    bucket: int
+    problem: str  # what was wrong, as the check said it (never a value read from the answer)
 
 
 @dataclass
@@ -74,6 +98,18 @@ class MonitorState:
     notified: dict[str, int] = field(default_factory=dict)  # dedup key -> do not notify again before this time
     lease: Lease | None = None
     claim: int | None = None  # on a run's claim only: the latest version it read (see the module docstring)
+    suspect: list[Any] | None = None  # [kind, bucket, consecutive failures] of the bucket that failed last
+    set_aside: list[SetAside] = field(default_factory=list)
+
+    def set_aside_in(self, start: int, end: int) -> list[list[Any]]:
+        """[kind, bucket] of the set-aside buckets in [start, end)."""
+        return [[entry.kind, entry.bucket] for entry in self.set_aside if start <= entry.bucket < end]
+
+    def strike(self, kind: str, bucket: int) -> int:
+        """Count one more consecutive failure of (kind, bucket); returns the count."""
+        strikes = self.suspect[2] + 1 if self.suspect and self.suspect[:2] == [kind, bucket] else 1
+        self.suspect = [kind, bucket, strikes]
+        return strikes
 
     def leased_to_another(self, run_id: str, now: int) -> bool:
         return self.lease is not None and self.lease.owner != run_id and self.lease.until > now
@@ -124,6 +160,8 @@ class MonitorState:
                     first_marker=_int(intent["first_marker"]),
                     boundaries=[_boundary(b) for b in _list(intent["boundaries"])],
                     created_at=_int(intent["created_at"]),
+                    skipped=[_kind_bucket(item) for item in _list(intent.get("skipped") or [])],
+                    replay=_str(intent["replay"]) if intent.get("replay") is not None else None,
                 )
                 if intent
                 else None,
@@ -132,6 +170,10 @@ class MonitorState:
                 if payload.get("lease")
                 else None,
                 claim=_int(payload["claim"]) if payload.get("claim") is not None else None,
+                suspect=[*_kind_bucket(payload["suspect"][:2]), _int(payload["suspect"][2])]
+                if payload.get("suspect") is not None
+                else None,
+                set_aside=[_set_aside(item) for item in _list(payload.get("set_aside") or [])],
             )
         except (KeyError, TypeError, ValueError, AttributeError):  # AttributeError: a non-object "notified"
             raise MonitorStateError(
@@ -148,6 +190,27 @@ class MonitorState:
 def dedup_digest(dedup_key: str) -> str:
     """What the state keeps of a dedup key: 12 hex characters of its SHA-256 (short, and no key ids in SSM)."""
     return hashlib.sha256(dedup_key.encode()).hexdigest()[:12]
+
+
+def _set_aside(item: Any) -> SetAside:
+    kind, bucket = _kind_bucket([item["kind"], item["bucket"]])
+    return SetAside(kind, bucket, _str(item["problem"]))
+
+
+def _kind_bucket(value: Any) -> list[Any]:
+    """A [kind, bucket] pair: a usage kind and a minute-aligned bucket start."""
+    if not (isinstance(value, list | tuple) and len(value) == 2):
+        raise TypeError("not a [kind, bucket] pair")
+    bucket = _int(value[1])
+    if bucket % 60:
+        raise ValueError("bucket not minute-aligned")
+    return [_str(value[0]), bucket]
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > PROBLEM_MAX_CHARS:
+        raise ValueError("not a short string")
+    return value
 
 
 def _list(value: Any) -> list[Any]:

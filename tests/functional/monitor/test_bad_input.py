@@ -70,7 +70,10 @@ def test_malformed_usage_results_publish_nothing_and_keep_the_watermark(
     with pytest.raises(MalformedUsageError) as caught:
         run_monitor(deps)
     assert message in str(caught.value)
-    assert world.state() == before
+    # the state only counts a first strike against the bucket (three in a row set it aside: test_poison_bucket.py)
+    after = world.state() or {}
+    assert after["suspect"] == ["completions", world.start + 60, 1]
+    assert {**after, "suspect": None} == before
     assert _published_requests(world) == {}
     world.run()  # once OpenAI answers properly, the same buckets are published exactly once
     assert _published_requests(world) == {world.start + 60: 2}

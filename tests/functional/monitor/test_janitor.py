@@ -151,10 +151,10 @@ def test_no_revocation_when_the_quiet_window_cannot_be_read(monitor: MonitorWorl
     quiet_start = run_module.align(int(monitor.now().timestamp()) - monitor.settings.quiet_window_seconds)
     real_fetch = run_module.fetch_usage
 
-    def refuse_quiet_window(admin: Any, kinds: Any, project_id: str, start: int, end: int) -> Any:
+    def refuse_quiet_window(admin: Any, kinds: Any, project_id: str, start: int, end: int, **options: Any) -> Any:
         if start == quiet_start:
             raise PermissionDeniedError("OpenAI read completions usage: HTTP 403", status=403)
-        return real_fetch(admin, kinds, project_id, start, end)
+        return real_fetch(admin, kinds, project_id, start, end, **options)
 
     monkeypatch.setattr(run_module, "fetch_usage", refuse_quiet_window)
     # THEN the key is kept this run (no revocation on a guess)
