@@ -10,7 +10,7 @@ from keyrot.guardrails.actual import ActualGuardrails, read_actual
 from keyrot.guardrails.apply import ApplyReport, apply_guardrails
 from keyrot.guardrails.declared import DeclaredAlert, DeclaredGuardrails, DeclaredModels, parse_guardrails
 from keyrot.guardrails.diff import Comparison, Difference, compare
-from keyrot.guardrails.document import document_digest, document_json, load_document, to_document
+from keyrot.guardrails.document import document_digest, document_json, load_document, parse_document, to_document
 from keyrot.guardrails.drift import (
     Drift,
     DriftReport,
@@ -63,6 +63,7 @@ __all__ = [
     "enforce_guardrails",
     "load_declared",
     "load_document",
+    "parse_document",
     "parse_guardrails",
     "read_actual",
     "run_request",

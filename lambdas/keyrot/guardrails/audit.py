@@ -20,7 +20,14 @@ LOOKBACK_SECONDS = 30 * 86400
 
 
 class AuditReader(Protocol):
-    def read_audit_log(self, cursor: Any = None, **filters: Any) -> AuditBatch: ...
+    def read_audit_log(
+        self,
+        cursor: Any = None,
+        *,
+        since: int | None = None,
+        event_types: Iterable[str] = (),
+        resource_ids: Iterable[str] = (),
+    ) -> AuditBatch: ...
 
 
 def rate_limit_events(admin: AuditReader, resource_ids: Iterable[str], now: float) -> tuple[AuditEvent, ...]:

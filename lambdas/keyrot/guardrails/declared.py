@@ -15,11 +15,15 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from keyrot.guardrails import constants as c
 from keyrot.guardrails.errors import GuardrailsConfigError, Problem
+
+# An amount is at most this many characters (`10000000.00` and room to spare) and this many digits before the point.
+_MAX_AMOUNT_CHARS = 32
+_MAX_AMOUNT_DIGITS = 12
 
 
 @dataclass(frozen=True)
@@ -170,17 +174,26 @@ class _Reader:
         """Dollars (a number, or its text) as whole cents, more than 0 and at most the bound."""
         if raw is None:
             return None
+        text = str(raw).strip() if isinstance(raw, int | float | str) and not isinstance(raw, bool) else None
         amount: Decimal | None = None
-        if isinstance(raw, int | float | str) and not isinstance(raw, bool):
-            try:
-                amount = Decimal(str(raw).strip())
-            except InvalidOperation:
-                amount = None
+        if text is not None and len(text) <= _MAX_AMOUNT_CHARS:
+            with localcontext() as context:
+                context.prec = 4 * _MAX_AMOUNT_CHARS  # every amount below is exact
+                try:
+                    amount = Decimal(text)
+                except InvalidOperation:
+                    amount = None
         if amount is None or not amount.is_finite():
             self.problem(setting, f"must be an amount in US dollars, got {_value(raw)}")
             return None
-        cents = amount * 100
-        if cents != cents.to_integral_value():
+        if amount > 0 and amount.adjusted() > _MAX_AMOUNT_DIGITS:
+            self.problem(setting, f"must be at most {c.usd(c.MAX_USD_CENTS)}, got {_value(raw)}")
+            return None
+        with localcontext() as context:
+            context.prec = 4 * _MAX_AMOUNT_CHARS
+            cents = amount.scaleb(2)
+            whole = cents == cents.to_integral_value() and (amount == 0 or amount.adjusted() >= -2)
+        if not whole:
             self.problem(setting, f"must be in whole cents (at most 2 decimals), got {_value(raw)}")
             return None
         if cents <= 0:

@@ -82,6 +82,19 @@ def load_document(document: Any, *, expected_digest: str) -> DeclaredGuardrails:
             f"(sha256 {expected_digest[:12]}…): they were changed outside `pulumi up`; nothing was applied. "
             "Run `pulumi up` to write them again (docs/runbook.md#guardrail-drift)"
         )
+    return parse_document(document)
+
+
+def parse_document(document: Any) -> DeclaredGuardrails:
+    """Read a document (JSON text or object) without checking its digest: for display only (`keyrot guardrails`),
+    never to apply. DeclaredStateError when it is not a document of this version or not a valid block."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except (ValueError, RecursionError):
+            raise DeclaredStateError("the declared guardrails are not JSON") from None
+    if not isinstance(document, dict):
+        raise DeclaredStateError("the declared guardrails are not a JSON object")
     if document.get(_VERSION) != c.DOCUMENT_VERSION:
         raise DeclaredStateError(
             f"the declared guardrails are version {str(document.get(_VERSION))[:20]}; this keyrot reads version "
