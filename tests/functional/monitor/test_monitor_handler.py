@@ -116,3 +116,22 @@ def test_a_failed_part_fails_the_function_and_is_counted_by_name(lambda_env: Mon
     emf = [line for line in lines if "_aws" in line]
     assert [line[m.DIM_PART] for line in emf if m.MONITOR_PART_FAILED in _metric_names(line)] == ["usage"]
     assert [line for line in emf if m.MONITOR_RUN_FAILED in _metric_names(line)]
+
+
+def test_an_operators_set_aside_input_reaches_the_run(lambda_env: MonitorWorld) -> None:
+    # GIVEN nothing set aside, WHEN an operator invokes the function to replay THEN the run says what it did
+    summary = monitor_handler.handler({"setAside": "replay"}, None)
+    assert summary["replayed"] == [] and summary["still_set_aside"] == 0 and summary["heartbeat"]
+
+
+def test_an_unknown_operator_input_is_refused_and_changes_nothing(lambda_env: MonitorWorld, capfd: Any) -> None:
+    from keyrot.monitor.run import MonitorInputError
+
+    # GIVEN a state, WHEN the function is invoked with an input it does not know
+    lambda_env.run()
+    before = lambda_env.state()
+    with pytest.raises(MonitorInputError, match="setAside must be one of replay, drop"):
+        monitor_handler.handler({"setAside": "everything"}, None)
+    # THEN it failed saying why, and the state is as it was
+    (failure,) = [line for line in _lines(capfd.readouterr().out) if line.get("message") == "monitor run failed"]
+    assert failure["error_class"] == "MonitorInputError" and lambda_env.state() == before
