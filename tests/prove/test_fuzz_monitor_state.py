@@ -15,12 +15,22 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from keyrot import metric_names as m
 from keyrot.errors import KeyrotError
 from keyrot.monitor.run import run_monitor
+from keyrot.monitor.state import (
+    MAX_SET_ASIDE,
+    PROBLEM_MAX_CHARS,
+    Lease,
+    MonitorState,
+    MonitorStateError,
+    PublishIntent,
+    SetAside,
+)
+from keyrot.monitor.usage import KIND_FIELDS
 from lab.monitor_scenario import MonitorWorld
 from lab.openai_standin import ManualClock, OpenAIStandIn
 from tests.prove.monitor_lab import KEY_NAME, MonitorLab, Prepared, expected_sums, published_sums
@@ -165,3 +175,67 @@ def test_the_rewriting_session_sees_the_usage_calls(lab: MonitorLab) -> None:
     assert set(served) == {"completions", "embeddings"}
     assert published_sums(prepared.world) == expected_sums(prepared.world)
     assert m.key_dimensions(prepared.world.settings.environment, KEY_NAME)
+
+
+# --- the state itself: every field a run writes round-trips; anything else is refused with MonitorStateError -------
+
+_T = 1_800_000_000 - 1_800_000_000 % 60
+_kinds = st.sampled_from(["completions", "embeddings", "images", "audio_transcriptions"])
+_buckets = st.integers(0, 20_000).map(lambda minutes: _T - 60 * minutes)
+_set_aside = st.builds(SetAside, _kinds, _buckets, st.text(max_size=PROBLEM_MAX_CHARS))
+_intents = st.builds(
+    PublishIntent,
+    start=_buckets,
+    end=_buckets,
+    first_marker=st.integers(1, 10**9),
+    boundaries=st.lists(st.tuples(_buckets, st.text(max_size=64), st.text(max_size=20)).map(list), max_size=5),
+    created_at=st.integers(0, 2**40),
+    skipped=st.lists(st.tuples(_kinds, _buckets).map(list), max_size=MAX_SET_ASIDE),
+    replay=st.none() | _kinds,
+)
+states = st.builds(
+    MonitorState,
+    watermark=_buckets,
+    marker=st.integers(0, 10**9),
+    intent=st.none() | _intents,
+    lease=st.none() | st.builds(Lease, st.text(max_size=32), st.integers(0, 2**40)),
+    claim=st.none() | st.integers(0, 10**6),
+    suspect=st.none() | st.tuples(_kinds, _buckets, st.integers(1, 10)).map(list),
+    set_aside=st.lists(_set_aside, max_size=MAX_SET_ASIDE),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(state=states)
+def test_every_state_a_run_writes_reads_back_as_it_was(state: MonitorState) -> None:
+    # GIVEN any state a run may write (intent with skipped buckets or a replay, lease, claim, suspect, set-aside)
+    # WHEN it is written and read back THEN it is the same state
+    assert MonitorState.from_json(state.to_json(), "/keyrot/dev/monitor-state") == state
+
+
+@settings(max_examples=300, deadline=None)
+@given(state=states, field=st.sampled_from(["suspect", "set_aside", "claim", "intent", "lease"]), value=json_values)
+def test_a_state_with_a_damaged_field_is_read_or_refused_never_misread(
+    state: MonitorState, field: str, value: Any
+) -> None:
+    # GIVEN a written state whose field is replaced by any JSON value (a hand edit, another tool)
+    payload = json.loads(state.to_json())
+    payload[field] = value
+    # WHEN it is read THEN it is refused with the monitor's own error, or read as a state that writes back the same
+    try:
+        read = MonitorState.from_json(json.dumps(payload), "/keyrot/dev/monitor-state")
+    except MonitorStateError:
+        return
+    assert MonitorState.from_json(read.to_json(), "/keyrot/dev/monitor-state") == read
+
+
+@settings(max_examples=200, deadline=None)
+@given(state=states, kind=unicode_text)
+def test_a_set_aside_bucket_of_an_unknown_usage_kind_is_refused(state: MonitorState, kind: str) -> None:
+    # GIVEN a state whose set-aside bucket names a usage kind keyrot does not read (a replay could not read it)
+    assume(kind not in KIND_FIELDS)
+    payload = json.loads(state.to_json())
+    payload["set_aside"] = [{"kind": kind, "bucket": _T, "problem": "x"}]
+    # WHEN it is read THEN it is refused
+    with pytest.raises(MonitorStateError):
+        MonitorState.from_json(json.dumps(payload), "/keyrot/dev/monitor-state")

@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 from keyrot.aws.errors import aws_errors, error_code
 from keyrot.constants import STATE_PARAMETER_PLACEHOLDER
 from keyrot.errors import AwsCallError, KeyrotError
+from keyrot.monitor.usage import KIND_FIELDS
 
 STATE_VERSION = 1
 # A bucket failing this many runs in a row is set aside; at most MAX_SET_ASIDE are, each problem at most this long.
@@ -161,7 +162,7 @@ class MonitorState:
                     boundaries=[_boundary(b) for b in _list(intent["boundaries"])],
                     created_at=_int(intent["created_at"]),
                     skipped=[_kind_bucket(item) for item in _list(intent.get("skipped") or [])],
-                    replay=_str(intent["replay"]) if intent.get("replay") is not None else None,
+                    replay=_kind(intent["replay"]) if intent.get("replay") is not None else None,
                 )
                 if intent
                 else None,
@@ -204,7 +205,13 @@ def _kind_bucket(value: Any) -> list[Any]:
     bucket = _int(value[1])
     if bucket % 60:
         raise ValueError("bucket not minute-aligned")
-    return [_str(value[0]), bucket]
+    return [_kind(value[0]), bucket]
+
+
+def _kind(value: Any) -> str:
+    if value not in KIND_FIELDS:
+        raise ValueError("not a usage kind")
+    return str(value)
 
 
 def _str(value: Any) -> str:
