@@ -18,6 +18,10 @@ from rich.markup import escape
 from rich.spinner import Spinner
 
 
+class StoryStopped(Exception):
+    """A check the rest of the story depends on did not hold: the rehearsal stops there (and fails)."""
+
+
 @dataclass
 class Outcome:
     """Every check with its verdict, each step's duration, and the figures of the run."""
@@ -85,6 +89,11 @@ class Narrator:
         mark = "[green]✓[/]" if passed else "[bold red]✗[/]"
         self.console.print(f"  {mark} {what}" + (f" [dim]({escape(detail)})[/]" if detail else ""))
         return passed
+
+    def require(self, what: str, passed: bool, detail: str = "") -> None:
+        """A check the rest of the story needs: when it fails, the story stops (StoryStopped) instead of going on."""
+        if not self.expect(what, passed, detail):
+            raise StoryStopped(what)
 
     def _spinner(self, text: str) -> Any:
         if not self._progress.is_terminal:

@@ -21,7 +21,7 @@ from keyrot.constants import TAG_PROMOTED, state_parameter_name
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
 from lab.demo.emulator import AwsEmulator
 from lab.demo.inbox import OnCallInbox
-from lab.demo.narration import Narrator, Outcome
+from lab.demo.narration import Narrator, Outcome, StoryStopped
 from lab.demo.provision import NOT_EMULATED
 from lab.demo.schedule import JanitorWindow, run_until_revoked
 from lab.demo.world import (
@@ -86,8 +86,11 @@ def run(console: Console | None = None) -> Outcome:
             story.say(f"AWS emulator (moto) at {world.aws.endpoint_url}")
             story.say(f"OpenAI stand-in at {world.openai_api.base_url}")
             story.say(f"OpenAI project {world.project_id} (from Pulumi.{STACK}.yaml), with an admin key for keyrot")
-        _provision(story, world)
-        _story(story, world, Path(scratch))
+        try:
+            _provision(story, world)
+            _story(story, world, Path(scratch))
+        except StoryStopped as stopped:
+            console.print(f"\n[bold red]The rehearsal stopped[/]: the rest depends on “{stopped}”.")
     outcome.figures["seconds"] = round(time.monotonic() - story.started, 1)
     return outcome
 
@@ -113,7 +116,7 @@ def _provision(story: Narrator, world: World) -> None:
             not provisioned.unsupported,
             ", ".join(provisioned.unsupported),
         )
-        story.expect(
+        story.require(
             "the rotation function runs from the built Lambda archive",
             rotation is not None
             and "/keyrot/__init__.py" in rotation.loaded_from
@@ -144,14 +147,14 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
     with story.step("The operator puts the admin key (read from stdin, validated, never echoed)"):
         result = world.cli("admin-key", "set", "--env", STACK, stdin=world.admin_key + "\n", columns=story.columns)
         story.output(f"keyrot admin-key set --env {STACK}", result.stdout or result.stderr)
-        story.expect("keyrot admin-key set succeeded", result.returncode == 0, _last_line(result.stderr))
+        story.require("keyrot admin-key set succeeded", result.returncode == 0, _last_line(result.stderr))
         story.expect("the admin key was not printed", world.admin_key not in result.stdout + result.stderr)
 
     with story.step("First rotation of every key, through the real rotation handler"):
         for index, key_name in enumerate(world.key_names):
             result = world.cli("rotate", "--env", STACK, "--key", key_name, columns=story.columns)
             story.output(f"keyrot rotate --env {STACK} --key {key_name}", result.stdout, last=1 if index else None)
-            story.expect(f"keyrot rotate {key_name}", result.returncode == 0, _last_line(result.stderr))
+            story.require(f"keyrot rotate {key_name}", result.returncode == 0, _last_line(result.stderr))
         chat = world.secret_id(world.key_names[0])
         first = _current(secrets, chat)
         story.expect(
@@ -174,7 +177,7 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
     reports: list[dict[str, Any]] = []
     with application(world, chat, workdir) as (stats_file, _stop):
         with story.step("An application (OpenAI SDK + keyrot.client.openai_client) sends requests continuously"):
-            story.expect(
+            story.require(
                 "the application is serving requests",
                 _wait_for(lambda: _read_stats(stats_file)["sent"] >= 20, timeout=20),
                 f"{_read_stats(stats_file)['sent']} sent",
@@ -188,7 +191,7 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
             reports.append(monitor.invoke({}))
             after_promotion = time.time() - promoted_at
             story.output(f"keyrot rotate --env {STACK} --key {world.key_names[0]}", result.stdout)
-            story.expect("keyrot rotate under load", result.returncode == 0, _last_line(result.stderr))
+            story.require("keyrot rotate under load", result.returncode == 0, _last_line(result.stderr))
             story.expect(
                 "during the grace period the janitor keeps the old key",
                 first["key_id"] not in reports[-1]["revoked"],

@@ -6,6 +6,7 @@ driven with an injected clock, so its tests take no time.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -18,7 +19,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 
+from lab.demo.narration import Narrator, Outcome, StoryStopped
 from lab.demo.schedule import SCHEDULE_SECONDS, USAGE_BUCKET_SECONDS, JanitorWindow, run_until_revoked
 
 HEADER = re.compile(r"^▶ (\d+)\. (.+?)  \((\d+\.\d) s\)$")
@@ -214,3 +217,23 @@ def test_the_window_opens_after_grace_and_quiet_and_is_due_after_the_last_minute
     assert window.opens == rotated_at + grace + quiet
     assert window.due >= window.opens
     assert window.due >= rotated_at + used_after + USAGE_BUCKET_SECONDS + quiet
+
+
+# --- narration: a failed step still shows its header and lines, and a failed prerequisite stops the story --------
+
+
+def test_a_failed_prerequisite_stops_the_story_and_its_step_still_shows_what_happened() -> None:
+    # GIVEN a narrator writing to a pipe
+    out = io.StringIO()
+    outcome = Outcome()
+    story = Narrator(Console(file=out, width=120, soft_wrap=True), outcome)
+    # WHEN a check the rest depends on fails inside a step
+    with pytest.raises(StoryStopped), story.step("First rotation"):
+        story.say("rotating")
+        story.require("keyrot rotate chat-backend", False, "exit 6")
+        story.say("never reached")
+    # THEN the step's header (marked interrupted), its lines and the failed check are printed, and the run fails
+    text = out.getvalue()
+    assert re.search(r"▶ 1\. First rotation  \(\d+\.\d s, interrupted\)", text)
+    assert "rotating" in text and "✗ keyrot rotate chat-backend (exit 6)" in text and "never reached" not in text
+    assert not outcome.ok and outcome.failed == ["keyrot rotate chat-backend"]
