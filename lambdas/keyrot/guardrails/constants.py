@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from keyrot.openai_admin.guardrails import RATE_LIMIT_FIELDS
-
 # The stack setting that holds the block (`keyrot:guardrails`), and the block's own fields.
 SETTING: Final = "guardrails"
 NAMESPACE: Final = "keyrot"
@@ -29,8 +27,16 @@ ENFORCE_NOTIFY: Final = "notify"
 ENFORCE_RESTORE: Final = "restore"
 ENFORCE_MODES: Final = (ENFORCE_NOTIFY, ENFORCE_RESTORE)
 
-# The rate-limit fields of OpenAI's ProjectRateLimit, exactly as the spec spells them.
-RATE_LIMIT_NAMES: Final = RATE_LIMIT_FIELDS
+# The rate-limit fields of OpenAI's ProjectRateLimit, exactly as the spec spells them (the admin client's
+# RATE_LIMIT_FIELDS; spelled here so the validator needs nothing beyond the standard library).
+RATE_LIMIT_NAMES: Final = (
+    "max_requests_per_1_minute",
+    "max_tokens_per_1_minute",
+    "max_images_per_1_minute",
+    "max_audio_megabytes_per_1_minute",
+    "max_requests_per_1_day",
+    "batch_1_day_max_input_tokens",
+)
 
 # The declared document (what the deployment writes for the functions): this version, and its largest size.
 DOCUMENT_VERSION: Final = 1
