@@ -24,7 +24,8 @@ class AwsEmulator:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.session.Session(region_name=REGION).client(service, endpoint_url=self.endpoint_url)
+        session = boto3.session.Session(region_name=REGION)
+        return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def process_environment(self) -> dict[str, str]:
         """What a process (CLI, application, Lambda worker) needs to talk to the emulator and nothing else."""
