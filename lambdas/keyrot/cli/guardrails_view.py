@@ -189,11 +189,16 @@ def doctor_finding(cli: CliContext, environment: str) -> Finding:
 
 
 def spend_summary(cli: CliContext, environment: str, project_ids: list[str]) -> tuple[dict[str, Any], str]:
-    """`keyrot status`'s spend line: month-to-date against OpenAI's hard limit and alerts (JSON, text). Needs the
-    admin key; without it the line says why, and the rest of the status stands."""
+    """`keyrot status`'s spend line (JSON, text): month-to-date against OpenAI's hard limit and alerts, for an
+    environment that declares guardrails (only then does status read the admin key and call OpenAI). Without the
+    parameter or the admin key the line says why, and the rest of the status stands."""
     if len(project_ids) != 1:
         return {"available": False, "error": "no single OpenAI project"}, "OpenAI spend: unavailable (no project)"
     try:
+        declared = read_declared(cli, guardrails_parameter_name(environment))
+        if declared is None:
+            reason = "no guardrails declared (keyrot:guardrails)"
+            return {"available": False, "error": reason}, f"OpenAI spend: not shown, {reason}"
         admin: OpenAIAdminClient = cli.admin_client(environment)
         with admin_errors():
             standing: SpendStanding = spend_standing(admin, project_ids[0], cli.now())

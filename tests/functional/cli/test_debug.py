@@ -90,6 +90,7 @@ RUNS = {
     "admin-key set": Run(("admin-key", "set", "--env", "dev"), _new_admin_key),
     "exec": Run(("exec", *KEY, "--", sys.executable, "-c", "pass"), _rotated_once),
     "doctor": Run(("doctor", *KEY), _rotated_once),
+    "guardrails": Run(("guardrails", "--env", "dev"), _rotated_once),
 }
 
 

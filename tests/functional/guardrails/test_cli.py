@@ -144,3 +144,16 @@ def test_status_without_the_admin_key_still_lists_keys_and_says_why_spend_is_mis
     assert result.exit_code == 0 and document["environments"][0]["keys"][0]["key_name"] == "chat-backend"
     spend = document["environments"][0]["openai_spend"]
     assert spend["available"] is False and "admin-key secret" in spend["error"]
+
+
+def test_status_of_an_environment_without_guardrails_says_so_and_never_calls_openai(
+    world: RotationWorld, cli: Cli
+) -> None:
+    # GIVEN an environment that declares no guardrails
+    rotated(world, "chat-backend")
+    world.openai.reset_calls()
+    # WHEN on-call runs status
+    result = cli("status", "--env", "dev")
+    # THEN the spend line says why it is missing, and the admin key went nowhere
+    assert "OpenAI spend: not shown, no guardrails declared (keyrot:guardrails)" in result.stdout
+    assert [call for call in world.openai.calls if call.principal == "admin"] == []
