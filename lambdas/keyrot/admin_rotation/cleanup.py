@@ -144,9 +144,11 @@ def clean_up(
     strict: bool = False,
     description: SecretDescription | None = None,
     current: AdminKeyValue | None = None,
+    probes: bool = True,
 ) -> AdminCleanup:
     """Delete what is due, with the current admin key. `strict`: raise at the first failure (createSecret, and the
-    CLI's emergency); otherwise failures are reported in the result and the next run retries them."""
+    CLI's emergency); otherwise failures are reported in the result and the next run retries them. `probes`: also
+    sweep leftover probe accounts (not createSecret's business: no admin key is at stake)."""
     description = description or ctx.describe()
     current_version = description.version_with(STAGE_CURRENT)
     if current_version is None:
@@ -184,7 +186,7 @@ def clean_up(
     if seen.previous_version is not None and seen.previous_key_id is not None:
         if seen.previous_key_id not in {key.id for key in remaining}:
             _record_deleted(ctx, description, seen.previous_version)
-    probes, probe_failures = _sweep_probes(ctx, admin, abandoned_before)  # never fatal: no admin key at stake
+    probes_deleted, probe_failures = _sweep_probes(ctx, admin, abandoned_before) if probes else ([], [])
     current_listed = next((key for key in remaining if key.id == current.key_id), None)
     created = datetime.fromtimestamp(current_listed.created_at, UTC) if current_listed else current.created_at
     for note in plan.notes:
@@ -197,7 +199,7 @@ def clean_up(
         current_key_id=current.key_id,
         current_created_at=created,
         live_keyrot_keys=len(keyrot_keys(remaining, ctx.settings.environment)),
-        probes_deleted=tuple(probes),
+        probes_deleted=tuple(probes_deleted),
         listed=remaining,
     )
 

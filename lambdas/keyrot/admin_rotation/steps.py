@@ -63,7 +63,7 @@ def create_secret(
         delete_attempt_keys(admin, live_admin_keys(admin, ctx.now()), name, keep={pending.key_id})
         return AdminStepResult("pending value already stored", key_id=pending.key_id)
 
-    cleanup = clean_up(ctx, strict=True, description=description, current=current)
+    cleanup = clean_up(ctx, strict=True, description=description, current=current, probes=False)
     if cleanup.previous_due_at is not None:
         raise AdminRotationTooSoonError(
             f"the previous admin key of {description.name} is in its grace period until "

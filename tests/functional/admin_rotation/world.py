@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -44,7 +44,7 @@ from keyrot.secret_model import AdminCredentials
 from keyrot.settings import AdminRotationSettings
 from lab.moto_gaps import enable_rotation
 from lab.openai_standin import OpenAIStandIn
-from lab.openai_standin.state import AdminKey
+from lab.openai_standin.state import AdminKey, ManualClock
 from lab.rotation_driver import RotationDriver, RotationRun
 from lab.scenario import RotationWorld
 
@@ -128,11 +128,18 @@ class AdminWorld:
     # --- time and settings -------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        return utc_now() + self.offset
+        clock = self.openai.state.clock
+        base = datetime.fromtimestamp(clock(), UTC) if isinstance(clock, ManualClock) else utc_now()
+        return base + self.offset
 
     def advance(self, seconds: float) -> None:
-        """Let keyrot's clock run `seconds` ahead (OpenAI's keys keep their real creation times: they look older)."""
-        self.offset += timedelta(seconds=seconds)
+        """Let time pass: a stand-in on a manual clock moves with keyrot's clock; otherwise keyrot's clock runs ahead
+        (OpenAI's keys keep their real creation times, so they look older)."""
+        clock = self.openai.state.clock
+        if isinstance(clock, ManualClock):
+            clock.advance(seconds)
+        else:
+            self.offset += timedelta(seconds=seconds)
 
     def with_settings(self, **changes: Any) -> AdminWorld:
         return dataclasses.replace(self, settings=dataclasses.replace(self.settings, **changes))
