@@ -1,4 +1,5 @@
-"""`keyrot status`: every key's current key, age, rotations, pending or stuck rotation, previous key and alarms."""
+"""`keyrot status`: every key's current key, age, rotations, pending or stuck rotation, previous key and alarms; and
+the environment's admin key: its id, age and next rotation."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from keyrot.admin_rotation import AdminKeyState, read_admin_key_state
 from keyrot.cli import output
 from keyrot.cli.alarms import Alarm, EnvironmentAlarms, load_alarms, summarise
 from keyrot.cli.context import CliContext, check_environment
@@ -61,7 +63,20 @@ def _environment_report(cli: CliContext, environment: str, now: datetime, thresh
     # OpenAI's hard spend limit and alerts beside the monitor's spend alarm (keyrot.cli.guardrails_view)
     projects = sorted({secret.identity.project_id for secret in ledger.secrets})
     document["openai_spend"], spend_text = spend_summary(cli, environment, projects)
-    return {"json": document, "states": states, "alarms": alarms, "alarms_error": alarms_error, "spend": spend_text}
+    admin = _admin_key(cli, environment)
+    document["admin_key"] = admin.as_json(now) if admin is not None else None
+    report = {"json": document, "states": states, "alarms": alarms, "alarms_error": alarms_error, "spend": spend_text}
+    return {**report, "admin": admin}
+
+
+def _admin_key(cli: CliContext, environment: str) -> AdminKeyState | None:
+    """The admin key's state; None when the environment has no admin-key secret (a value that cannot be read is
+    reported in the state, and the keys are still shown)."""
+    try:
+        arn = cli.admin_secret_arn(environment)
+    except NotFoundError:
+        return None
+    return read_admin_key_state(cli.secrets, cli.store.describe(arn))
 
 
 def _alarms(cli: CliContext, environment: str, key_names: list[str]) -> tuple[EnvironmentAlarms, str | None]:
@@ -157,6 +172,31 @@ def _print_environment(report: dict[str, Any], now: datetime, threshold: timedel
     output.line(report["spend"])
     for problem in document["problems"]:
         output.line(f"Malformed secret {problem['secret']}: {problem['problem']}", style="red")
+    if report["admin"] is not None:
+        _print_admin_key(report["admin"], now)
+
+
+def _print_admin_key(admin: AdminKeyState, now: datetime) -> None:
+    """The admin key in one line (id, age, next rotation), then a pending rotation or a previous key not deleted."""
+    age = admin.age(now)
+    shown_age = output.duration(age.total_seconds()) if age is not None else "unknown"
+    since = " since stored" if admin.created_from == "stored" else ""
+    if admin.rotation_enabled:
+        next_rotation = ("~" if admin.next_rotation_estimated else "") + output.when(admin.next_rotation)
+    else:
+        next_rotation = "none (admin key rotation is off)"
+    interval = timedelta(days=admin.rotation_days) if admin.rotation_days else None
+    overdue = age is not None and interval is not None and age > interval + timedelta(days=1)
+    output.line(
+        f"Admin key: {admin.key_id or '(id not recorded)'}, age {shown_age}{since}, next rotation {next_rotation}",
+        style="yellow" if overdue else None,
+    )
+    if admin.pending_version is not None:
+        output.line(f"  admin key rotation pending: version {admin.pending_version}", style="yellow")
+    if admin.previous_key_id is not None and not admin.previous_deleted:
+        output.line(f"  previous admin key {admin.previous_key_id}: not deleted yet")
+    if admin.problem:
+        output.line(f"  admin-key secret partly unreadable: {admin.problem}", style="yellow")
 
 
 def _next_rotation(state: KeyState) -> str:
