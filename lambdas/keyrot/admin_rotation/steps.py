@@ -28,6 +28,7 @@ from keyrot.aws.secrets import SecretDescription
 from keyrot.constants import STAGE_CURRENT, STAGE_PENDING
 from keyrot.errors import AdminKeyError, AwsCallError, KeyrotError, RotationStateError
 from keyrot.openai_admin import NotFoundError, OpenAIAdminClient, OpenAIError, admin_errors
+from keyrot.redaction import scrub
 from keyrot.rotation.events import RotationRequest, StepName
 from keyrot.secret_model import Promotion
 
@@ -197,9 +198,10 @@ def _check_minted_for(admin: OpenAIAdminClient, pending: AdminKeyValue, name: Ad
                 f"the pending admin key {pending.key_id} is not an admin key of the organization"
             ) from None
     if listed.name != str(name):
+        shown = scrub(str(listed.name)[:120])
         raise AdminKeyValidationError(
-            f"the pending admin key {pending.key_id} is named {str(listed.name)[:120]!r}, not {str(name)!r}: keyrot "
-            "did not mint it for this version"
+            f"the pending admin key {pending.key_id} is named {shown!r}, not {str(name)!r}: keyrot did not mint it "
+            "for this version"
         )
 
 
