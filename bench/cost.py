@@ -69,6 +69,8 @@ class Declared:
     function_memory_mb: dict[str, float]
     log_retention_days: dict[str, float]
     monitor_interval_minutes: float
+    # Other scheduled functions (name -> minutes between runs): not profiled, billed as a bare invocation each run.
+    other_schedule_minutes: dict[str, float]
     rotation_interval_hours: float
     subscriptions: Counter[str]
 
@@ -134,7 +136,8 @@ def run(smoke: bool = False) -> BenchResult:
     result.row(
         f"custom metrics, defaults, {TARGET_KEYS} keys",
         f"{volumes['metrics_published_per_monitor_run']:.0f} published every monitor run (per key: Requests, "
-        f"InputTokens, OutputTokens when non-zero, KeyAgeHours, CostTodayUSD; SpendTodayUSD, MonitorHeartbeat) + "
+        f"InputTokens, OutputTokens when non-zero, KeyAgeHours, CostTodayUSD; SpendTodayUSD, MonitorHeartbeat, "
+        f"MonitorPublishMarker, UsageBucketsSetAside) + "
         f"{volumes['rotation_emf_metrics']:.0f} rotation EMF metrics and KeyRevoked in rotation hours = "
         f"{volumes['metric_months']:.2f} metric-months; {volumes['alarm_metrics']:.0f} alarm metrics",
     )
@@ -204,7 +207,9 @@ def _declared(config: dict[str, str]) -> Declared:
     alarms = deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     alarm_metrics = [_alarm_metrics(alarm.inputs) for alarm in alarms]
     anomaly = [alarm.inputs.get("name", alarm.name) for alarm in alarms if _is_anomaly(alarm.inputs)]
-    (schedule,) = deployment.of_type("aws:scheduler/schedule:Schedule")
+    schedules = deployment.of_type("aws:scheduler/schedule:Schedule")
+    (schedule,) = [s for s in schedules if str(s.inputs.get("name", "")).endswith("-monitor")]
+    others = [s for s in schedules if s is not schedule]
     rotations = deployment.of_type("aws:secretsmanager/secretRotation:SecretRotation")
     intervals = {
         parse_schedule(r.inputs["rotationRules"]["scheduleExpression"]).min_interval_hours for r in rotations
@@ -227,6 +232,9 @@ def _declared(config: dict[str, str]) -> Declared:
             for g in deployment.of_type("aws:cloudwatch/logGroup:LogGroup")
         },
         monitor_interval_minutes=_rate_minutes(schedule.inputs["scheduleExpression"]),
+        other_schedule_minutes={
+            str(s.inputs.get("name", s.name)): _rate_minutes(s.inputs["scheduleExpression"]) for s in others
+        },
         rotation_interval_hours=float(min(intervals)),
         subscriptions=Counter(
             s.inputs.get("protocol", "?") for s in deployment.of_type("aws:sns/topicSubscription:TopicSubscription")
@@ -476,21 +484,29 @@ def _model(
     volumes["alarm_metrics"] = sum(declared.alarm_metrics)
     usd["dashboard"] = declared.dashboards * p.DASHBOARD_PER_MONTH
 
-    lambda_requests = runs * monitor.invocations + rotations * rotation.invocations
+    other_runs = sum(hours * 60 / minutes for minutes in declared.other_schedule_minutes.values())
+    volumes["other_scheduled_runs"] = other_runs
+    lambda_requests = runs * monitor.invocations + rotations * rotation.invocations + other_runs
     monitor_seconds = _duration(monitor, monitor.invocations)
     rotation_seconds = _duration(rotation, rotation.invocations) + _duration(revocation, 0)
     memory = {name: mb / 1024 for name, mb in declared.function_memory_mb.items()}
     monitor_gb = next((gb for name, gb in memory.items() if name.endswith("monitor")), 0.25)
     rotation_gb = next((gb for name, gb in memory.items() if name.endswith("rotation")), 0.25)
-    gb_seconds = runs * monitor_seconds * monitor_gb + rotations * rotation_seconds * rotation_gb
+    gb_seconds = (
+        runs * monitor_seconds * monitor_gb
+        + rotations * rotation_seconds * rotation_gb
+        + other_runs * INVOCATION_OVERHEAD_SECONDS * 0.25
+    )
     volumes.update({"lambda_requests": lambda_requests, "lambda_gb_seconds": gb_seconds})
     usd["lambda"] = lambda_requests / 1e6 * p.LAMBDA_REQUESTS_PER_1M + gb_seconds * p.LAMBDA_ARM64_PER_GB_SECOND
 
-    usd["scheduler"] = runs / 1e6 * p.SCHEDULER_INVOCATIONS_PER_1M
+    usd["scheduler"] = (runs + other_runs) / 1e6 * p.SCHEDULER_INVOCATIONS_PER_1M
 
     platform = LAMBDA_PLATFORM_LOG_BYTES
-    ingested = runs * (monitor.log_bytes + platform) + rotations * (
-        rotation.log_bytes + rotation.invocations * platform
+    ingested = (
+        runs * (monitor.log_bytes + platform)
+        + rotations * (rotation.log_bytes + rotation.invocations * platform)
+        + other_runs * platform
     )
     ratio = (monitor.log_gzip_bytes + rotation.log_gzip_bytes) / max(1, monitor.log_bytes + rotation.log_bytes)
     retention_months = max(declared.log_retention_days.values() or [30.0]) / (hours / 24)

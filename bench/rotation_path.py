@@ -47,9 +47,28 @@ JUSTIFIED: dict[tuple[str, str], str] = {
         "cannot tell which project a key belongs to)"
     ),
     ("finishSecret", "aws:GetSecretValue AWSPENDING"): "never promote an empty or foreign version",
+    ("finishSecret", "aws:TagResource"): (
+        "the promotion record (keyrot:promoted tag, written before AWSCURRENT moves): the grace period and the "
+        "inventory count from when a key became current"
+    ),
+    ("finishSecret", "aws:GetSecretValue admin key"): (
+        "the admin key again, to find keys the promotion displaced (each step is its own Lambda invocation)"
+    ),
+    ("finishSecret", "openai:GET /organization/projects/{project}/service_accounts"): (
+        "find displaced keys: a key pushed out of AWSPREVIOUS before its grace ended, or one labelled revoked that "
+        "OpenAI still lists, is revoked at once"
+    ),
     ("finishSecret", "aws:UpdateSecretVersionStage AWSPENDING remove"): (
         "one unambiguous end state: AWS sources disagree on whether finishSecret strips AWSPENDING, and a stray one "
         "blocks the next rotation"
+    ),
+}
+# (step, call) -> (how many times the step may make it, why the repeat is needed). Any other repeat is unexplained.
+JUSTIFIED_REPEATS: dict[tuple[str, str], tuple[int, str]] = {
+    ("finishSecret", "aws:DescribeSecret"): (
+        2,
+        "the labels again after the promotion, for the cleanup: which key is now AWSPREVIOUS and which were pushed "
+        "out is only known once AWSCURRENT has moved",
     ),
 }
 REVOCATION_REQUIRED: dict[str, str] = {
@@ -63,6 +82,12 @@ REVOCATION_REQUIRED: dict[str, str] = {
 REVOCATION_JUSTIFIED: dict[str, str] = {
     "aws:GetSecretValue AWSCURRENT": "refuse if the current key shares the account (never revoke a live key)",
     "aws:GetSecretValue AWSPENDING": "the same for a pending key, when a rotation is under way",
+    "openai:GET /organization/projects/{project}/service_accounts": (
+        "the name check: the account to delete exists in the project and is named for this secret's key"
+    ),
+    "openai:GET /organization/projects/{project}/api_keys/{key}": (
+        "the ownership check: the key belongs to that service account (never delete an account for a forged value)"
+    ),
 }
 
 
@@ -224,22 +249,30 @@ def _revoke(world: Any, arn: str, client: Any, recorder: CallRecorder) -> Rotati
 
 
 def classify_rotation(record: RotationRecord) -> tuple[Counter[str], Counter[str], list[str]]:
-    """(required calls, justified extra calls, unexplained calls) of one rotation."""
+    """(required calls, justified extra calls, unexplained calls) of one rotation.
+
+    Each listed call is expected once per step; a repeat is justified only up to the count JUSTIFIED_REPEATS gives
+    it, and every call beyond that is unexplained, so the three counts always add up to the calls made.
+    """
     required: Counter[str] = Counter()
     justified: Counter[str] = Counter()
     unexplained: list[str] = []
-    for step, call in record.calls:
-        if ("*", call) in REQUIRED or (step, call) in REQUIRED:
-            required[call] += 1
-        elif (step, call) in JUSTIFIED:
-            justified[f"{step}: {call}"] += 1
-        else:
-            unexplained.append(f"{step}: {call}")
-    # Each listed call is expected once per step; a second one is not explained by the list.
     for step in record.steps:
-        for call, count in Counter(step.calls).items():
-            if count > 1:
-                unexplained.extend([f"{step.step}: {call} (repeated)"] * (count - 1))
+        seen: Counter[str] = Counter()
+        for call in step.calls:
+            seen[call] += 1
+            if seen[call] > 1:
+                allowed, _ = JUSTIFIED_REPEATS.get((step.step, call), (1, ""))
+                if seen[call] <= allowed:
+                    justified[f"{step.step}: {call} (again)"] += 1
+                else:
+                    unexplained.append(f"{step.step}: {call} (repeated)")
+            elif ("*", call) in REQUIRED or (step.step, call) in REQUIRED:
+                required[call] += 1
+            elif (step.step, call) in JUSTIFIED:
+                justified[f"{step.step}: {call}"] += 1
+            else:
+                unexplained.append(f"{step.step}: {call}")
     return required, justified, unexplained
 
 
@@ -347,5 +380,7 @@ def _justification_notes(result: BenchResult) -> None:
 
     result.notes.append(f"Rotation, required calls: {lines(REQUIRED)}.")
     result.notes.append(f"Rotation, justified extra calls: {lines(JUSTIFIED)}.")
+    repeats = {key: f"up to {times} times: {why}" for key, (times, why) in JUSTIFIED_REPEATS.items()}
+    result.notes.append(f"Rotation, justified repeated calls: {lines(repeats)}.")
     result.notes.append(f"Revocation, required calls: {lines(REVOCATION_REQUIRED)}.")
     result.notes.append(f"Revocation, justified extra calls: {lines(REVOCATION_JUSTIFIED)}.")

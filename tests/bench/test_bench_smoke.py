@@ -92,7 +92,7 @@ def test_cost_model_breaks_every_estimate_down_by_resource() -> None:
             "sns",
         }
         assert estimate["total_usd"] == pytest.approx(sum(estimate["usd"].values())), label
-    assert estimates["defaults, 2 keys"]["volumes"]["metrics_published_per_monitor_run"] == 12
+    assert estimates["defaults, 2 keys"]["volumes"]["metrics_published_per_monitor_run"] == 14
 
 
 def test_runner_prints_one_table_and_writes_the_results_file(tmp_path: Path, capsys: Any) -> None:
