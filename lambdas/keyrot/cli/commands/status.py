@@ -49,7 +49,7 @@ def _environment_report(cli: CliContext, environment: str, now: datetime, thresh
     states = [build_key_state(cli.secrets, cli.store.describe(secret.arn), secret.keys) for secret in ledger.secrets]
     alarms, alarms_error = _alarms(cli, environment, [state.key_name for state in states])
     keys = [_key_json(state, alarms.of_key(state.key_name), now, threshold) for state in states]
-    document = {
+    document: dict[str, Any] = {
         "environment": environment,
         "keys": keys,
         "problems": [{"secret": name, "problem": problem} for name, problem in ledger.problems],
