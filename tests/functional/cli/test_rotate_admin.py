@@ -12,6 +12,7 @@ import pytest
 
 from keyrot.admin_rotation import AdminKeyName
 from keyrot.admin_rotation import telemetry as admin_telemetry
+from keyrot.cli import interaction
 from keyrot.constants import STAGE_PENDING
 from keyrot.handlers import rotate_admin
 from lab.openai_standin.audit import Actor
@@ -111,6 +112,21 @@ def test_rotate_admin_emergency_without_yes_and_no_terminal_changes_nothing(admi
     result = cli("rotate", "--admin", "--env", "dev", "--emergency")
     assert result.exit_code == 2
     assert admin.current().admin_key == admin.bootstrap_key
+
+
+def test_rotate_admin_emergency_names_every_admin_key_it_will_delete_and_stops_when_declined(
+    admin: AdminWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a keyrot admin key current and the bootstrap key previous, still live
+    admin.rotate()
+    before = admin.stages()
+    monkeypatch.setattr(interaction, "stdin_is_tty", lambda: True)
+    # WHEN the operator declines the emergency at the prompt
+    result = cli("rotate", "--admin", "--env", "dev", "--emergency", *FAST, input="n\n")
+    # THEN the prompt named both keys it would delete, and nothing changed
+    assert result.exit_code == 1
+    assert admin.current().key_id in result.stdout and admin.bootstrap_key_id in result.stdout
+    assert admin.stages() == before and admin.authenticates(admin.bootstrap_key)
 
 
 def test_rotate_admin_discard_pending_deletes_the_stuck_attempts_key_and_starts_over(

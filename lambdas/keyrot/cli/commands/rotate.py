@@ -319,8 +319,9 @@ class _AdminRotation:
         if options.emergency:
             confirm(
                 f"Emergency rotation of the {self.environment} admin key: a new admin key is minted, then the current "
-                f"admin key {before.key_id or '(id not recorded)'} is deleted at once (no grace period); a function "
-                "running with it fails until its next invocation. Continue?",
+                f"admin key {before.key_id or '(id not recorded)'}{_and_previous(before)} is deleted at once (no "
+                "grace period, even a key an owner made); a function running with it fails until its next "
+                "invocation, and so does any other environment or tool that uses the same admin key. Continue?",
                 yes=options.yes,
                 action="emergency rotation",
             )
@@ -432,6 +433,12 @@ class _AdminRotation:
         if not projects:
             raise CliError(f"no managed secret of {self.environment} names its OpenAI project ({TAG_PROJECT_ID})")
         return projects[0]
+
+
+def _and_previous(state: AdminKeyState) -> str:
+    if state.previous_key_id is None or state.previous_deleted or state.previous_key_id == state.key_id:
+        return ""
+    return f" (and the previous admin key {state.previous_key_id}, if still live)"
 
 
 def admin_key_summary(state: AdminKeyState, now: Any) -> str:
