@@ -48,6 +48,9 @@ ENV_SHARED_ENVIRONMENTS = "KEYROT_SHARED_ENVIRONMENTS"
 # The longest time between two scheduled rotations (from the schedule), for the rotation function: a pending key
 # whose OpenAI-side expiry leaves less than this plus the maximum grace is never promoted.
 ENV_ROTATION_INTERVAL_SECONDS = "KEYROT_ROTATION_INTERVAL_SECONDS"
+# The scopes each key is minted with, for the rotation function: a JSON object {key name: [scope, ...]} (keyrot.scopes
+# lists the names). A key it does not name, or a deployment without it, mints unrestricted keys.
+ENV_KEY_SCOPES = "KEYROT_KEY_SCOPES"
 
 # Lambda entry points (module path inside the archive, as the tests import them).
 ROTATION_HANDLER = "keyrot.handlers.rotate.handler"

@@ -26,6 +26,10 @@ VERSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9\-]{32,64}$")
 _PROMOTED_PATTERN = re.compile(r"^(?P<version>[A-Za-z0-9\-]{32,64})@(?P<at>[0-9]{1,12})$")
 
 _REQUIRED_FIELDS = ("api_key", "key_id", "service_account_id", "project_id", "environment", "key_name", "created_at")
+# A scope name as OpenAI spells them (api.model.read, model.request). The value records what the key was minted with,
+# so any such name is read back; which names may be declared is keyrot.scopes' decision.
+_SCOPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_MAX_SCOPES = 64
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class ManagedKey:
     key_name: str
     created_at: datetime
     expires_at: datetime | None = None
+    # The scopes the key was minted with; None: unrestricted (and every value written before keyrot minted scoped
+    # keys). Written only when set, so an unrestricted key's value is unchanged.
+    scopes: tuple[str, ...] | None = None
 
     @property
     def identity(self) -> SecretIdentity:
@@ -91,6 +98,8 @@ class ManagedKey:
             "created_at": _format_time(self.created_at),
             "expires_at": _format_time(self.expires_at) if self.expires_at else None,
         }
+        if self.scopes is not None:
+            payload["scopes"] = list(self.scopes)
         return json.dumps(payload, sort_keys=True)
 
     @classmethod
@@ -118,6 +127,7 @@ class ManagedKey:
             key_name=payload["key_name"],
             created_at=_parse_time(payload["created_at"], what, "created_at"),
             expires_at=_parse_time(expires_at, what, "expires_at") if expires_at else None,
+            scopes=_parse_scopes(payload.get("scopes"), what),
         )
         key.identity.validate(source=what, quote=False)
         return key
@@ -191,6 +201,20 @@ def _load_object(text: str | None, what: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise SecretContractError(f"{what} must be a JSON object, not {type(payload).__name__}")
     return payload
+
+
+def _parse_scopes(value: Any, what: str) -> tuple[str, ...] | None:
+    """The optional `scopes` field: absent or null (unrestricted), or a non-empty list of scope names."""
+    if value is None:
+        return None
+    ok = (
+        isinstance(value, list)
+        and 0 < len(value) <= _MAX_SCOPES
+        and all(isinstance(scope, str) and _SCOPE_PATTERN.fullmatch(scope) for scope in value)
+    )
+    if not ok:
+        raise SecretContractError(f"{what} field scopes must be a non-empty list of scope names, or null")
+    return tuple(dict.fromkeys(value))
 
 
 def _format_time(moment: datetime) -> str:

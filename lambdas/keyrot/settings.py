@@ -27,6 +27,7 @@ from keyrot.constants import (
     ENV_GRACE_PERIOD_SECONDS,
     ENV_IN_USE_POLICY,
     ENV_KEY_EXPIRY_SECONDS,
+    ENV_KEY_SCOPES,
     ENV_MANAGED_SECRETS,
     ENV_MAX_GRACE_PERIOD_SECONDS,
     ENV_NOTIFY_DEDUP_SECONDS,
@@ -44,6 +45,7 @@ from keyrot.constants import (
     ENV_VALIDATION_DELAY_SECONDS,
 )
 from keyrot.errors import ConfigurationError
+from keyrot.scopes import ScopesError, parse_scopes
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
 
 DEFAULT_USAGE_KINDS = (
@@ -109,6 +111,8 @@ class RotationSettings:
     project_id: str | None = None
     managed_secrets: Mapping[str, str] | None = None
     shared_environments: tuple[str, ...] | None = None
+    # The scopes each key is minted with ({key name: scopes}); a key not named here gets an unrestricted key.
+    key_scopes: Mapping[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.max_grace_period_seconds < self.grace_period_seconds:
@@ -117,10 +121,15 @@ class RotationSettings:
                 f"{ENV_GRACE_PERIOD_SECONDS} ({self.grace_period_seconds})"
             )
 
+    def scopes_for(self, key_name: str) -> tuple[str, ...] | None:
+        """The scopes `key_name`'s keys are minted with; None: unrestricted (keyrot's behaviour before scopes)."""
+        return (self.key_scopes or {}).get(key_name)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RotationSettings:
         env = os.environ if environ is None else environ
         environment = _environment(env)
+        managed_secrets = managed_secrets_from_env(env)
         return cls(
             environment=environment,
             admin_secret_arn=_required_arn(env, ENV_ADMIN_SECRET_ARN),
@@ -136,8 +145,9 @@ class RotationSettings:
                 env, ENV_ROTATION_INTERVAL_SECONDS, default=0, minimum=0, maximum=1000 * 86400
             ),
             project_id=_optional_project_id(env),
-            managed_secrets=managed_secrets_from_env(env),
+            managed_secrets=managed_secrets,
             shared_environments=shared_environments_from_env(env, environment),
+            key_scopes=key_scopes_from_env(env, managed_secrets),
         )
 
     @property
@@ -380,6 +390,35 @@ def managed_secrets_from_env(env: Mapping[str, str]) -> Mapping[str, str] | None
             raise ConfigurationError(f"{ENV_MANAGED_SECRETS} gives the secret of {name!r} to another key as well")
         seen.add(arn)
     return dict(payload)
+
+
+def key_scopes_from_env(
+    env: Mapping[str, str], managed_secrets: Mapping[str, str] | None = None
+) -> Mapping[str, tuple[str, ...]] | None:
+    """KEYROT_KEY_SCOPES: a JSON object {key name: [scope, ...]}, every scope one keyrot.scopes documents. None when
+    absent (every key unrestricted). A key it names must be one of the declared managed secrets, when declared."""
+    raw = env.get(ENV_KEY_SCOPES, "").strip()
+    if not raw:
+        return None
+    if len(raw) > _MAX_MANAGED_SECRETS_CHARS:
+        raise ConfigurationError(f"{ENV_KEY_SCOPES} is longer than {_MAX_MANAGED_SECRETS_CHARS} characters")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        payload = None
+    if not isinstance(payload, dict):
+        raise ConfigurationError(f"{ENV_KEY_SCOPES} must be a JSON object {{key name: [scope, ...]}}")
+    scopes: dict[str, tuple[str, ...]] = {}
+    for name, value in payload.items():
+        if not KEY_NAME_PATTERN.fullmatch(name):
+            raise ConfigurationError(f"{ENV_KEY_SCOPES} names an invalid key name {name[:40]!r}")
+        if managed_secrets is not None and name not in managed_secrets:
+            raise ConfigurationError(f"{ENV_KEY_SCOPES} names {name!r}, which is not in {ENV_MANAGED_SECRETS}")
+        try:
+            scopes[name] = parse_scopes(value)
+        except ScopesError as exc:
+            raise ConfigurationError(f"{ENV_KEY_SCOPES} entry {name!r}: {exc.at('scopes')}") from None
+    return scopes
 
 
 def shared_environments_from_env(env: Mapping[str, str], environment: str) -> tuple[str, ...] | None:

@@ -1,4 +1,5 @@
-"""Probe a project key with GET /v1/models: is it live, dead, or live but restricted?"""
+"""Probe a project key with GET /v1/models (or another token-free request its scopes allow, keyrot.scopes): is it
+live, dead, or live but restricted?"""
 
 from __future__ import annotations
 
@@ -27,15 +28,24 @@ class OpenAIKeyProbe:
     def __init__(self, transport: OpenAITransport) -> None:
         self._transport = transport
 
-    def check(self, api_key: str, *, strict: bool = False) -> KeyCheck:
+    def check(
+        self,
+        api_key: str,
+        *,
+        strict: bool = False,
+        method: str = "GET",
+        path: str = "/models",
+        operation: str = "list models",
+    ) -> KeyCheck:
         """VALID, DEAD (401 invalid_api_key) or RESTRICTED (other 401/403). Other failures raise OpenAIError.
 
         `strict` (validation before promotion): RESTRICTED only for a refusal that says the key authenticated but
         lacks a permission; any other 401/403 (IP allow-list, region, an admin key, an unknown refusal) proves
-        nothing about the key and is raised as PermissionDeniedError.
+        nothing about the key and is raised as PermissionDeniedError. `method`/`path`: the request (one that
+        consumes no tokens; testSecret picks it by the key's scopes, keyrot.scopes.validation_plan).
         """
         try:
-            response = self._transport.request("GET", "/models", bearer=api_key, operation="list models")
+            response = self._transport.request(method, path, bearer=api_key, operation=operation)
         except InvalidKeyError as exc:
             return KeyCheck(KeyStatus.DEAD, detail=str(exc))
         except PermissionDeniedError as exc:

@@ -27,8 +27,10 @@ from keyrot.rotation.context import RotationContext
 from keyrot.rotation.deployment import declared_identity
 from keyrot.rotation.errors import StalePendingKeyError
 from keyrot.rotation.events import RotationRequest, StepName
+from keyrot.rotation.mint import mint_key
 from keyrot.rotation.revoke import RevocationResult
 from keyrot.rotation.validation import wait_until_live
+from keyrot.scopes import describe_scopes, validation_plan
 from keyrot.secret_model import ManagedKey, Promotion, SecretIdentity
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ class StepResult:
 
 def create_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
     """Mint a key on a new service account and store it as AWSPENDING, unless a pending value already exists.
+
+    The key carries exactly the scopes the deployment declares for the key name (none declared: unrestricted), and
+    the pending value records them; see keyrot.rotation.mint for how a scoped key is minted without twins.
 
     Service accounts minted for this token but never stored (a crash before the put, a create whose answer was lost,
     a duplicate invocation that lost the race to store its key) are found by name. Those older than any invocation can
@@ -67,7 +72,13 @@ def create_secret(ctx: RotationContext, request: RotationRequest, description: S
     delete_attempt_accounts(admin, identity.project_id, name, created_before=abandoned_before, listed=leftovers)
     expiry = ctx.settings.key_expiry_seconds or None
     with admin_errors():
-        minted = admin.create_service_account(identity.project_id, str(name), expires_in_seconds=expiry)
+        minted = mint_key(
+            admin,
+            identity.project_id,
+            name,
+            scopes=ctx.settings.scopes_for(identity.key_name),
+            expires_in_seconds=expiry,
+        )
     created_at = ctx.now()
     key = ManagedKey(
         api_key=minted.api_key,
@@ -78,6 +89,7 @@ def create_secret(ctx: RotationContext, request: RotationRequest, description: S
         key_name=identity.key_name,
         created_at=created_at,
         expires_at=created_at + timedelta(seconds=expiry) if expiry else None,
+        scopes=minted.scopes,
     )
     try:
         ctx.store.put_pending(request.secret_id, request.token, key.to_json(), rotation_token=request.rotation_token)
@@ -99,7 +111,11 @@ def set_secret(ctx: RotationContext, request: RotationRequest, description: Secr
 
 
 def test_secret(ctx: RotationContext, request: RotationRequest, description: SecretDescription) -> StepResult:
-    """Prove the pending key is keyrot's for this version, lives long enough, and authenticates.
+    """Prove the pending key is keyrot's for this version, lives long enough, and works.
+
+    "Works" is judged by a request the key's recorded scopes allow (keyrot.scopes.validation_plan): a key whose scopes
+    allow a token-free request must succeed on it; any other key must succeed, or be refused only for a missing scope
+    (OpenAI's proof that it authenticated). A key OpenAI does not accept at all (invalid_api_key) is never promoted.
 
     Configuring rotation with RotateImmediately=false runs testSecret alone, on a copy of the current value; on a
     secret that has no value yet there is nothing to test, and the configuration must not fail for it.
@@ -132,6 +148,7 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
             f"keyrot's {minted_for!r}: it is not promoted"
         )
     settings = ctx.settings
+    plan = validation_plan(pending.scopes)
     try:
         check = wait_until_live(
             ctx.probe,
@@ -139,6 +156,7 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
             attempts=settings.validation_attempts,
             delay_seconds=settings.validation_delay_seconds,
             sleep=ctx.sleep,
+            plan=plan,
         )
     except PermissionDeniedError as exc:
         raise KeyValidationError(
@@ -150,8 +168,21 @@ def test_secret(ctx: RotationContext, request: RotationRequest, description: Sec
             f"pending key {pending.key_id} is rejected by OpenAI (invalid_api_key) after "
             f"{settings.validation_attempts} attempt(s); AWSCURRENT is unchanged"
         )
-    if check.status is KeyStatus.RESTRICTED:
+    if check.status is KeyStatus.RESTRICTED and plan.allowed:
+        raise KeyValidationError(
+            f"pending key {pending.key_id} authenticates but OpenAI refuses it {plan.request}, which its scopes "
+            f"({describe_scopes(pending.scopes)}) allow ({check.detail}): it lacks a scope it was minted with, after "
+            f"{settings.validation_attempts} attempt(s); AWSCURRENT is unchanged"
+        )
+    if check.status is KeyStatus.RESTRICTED and pending.scopes is None:
         logger.warning("pending key %s authenticates but is restricted: %s", pending.key_id, check.detail)
+    elif check.status is KeyStatus.RESTRICTED:
+        logger.info(
+            "pending key %s authenticates (refused %s for a scope it was not minted with: %s)",
+            pending.key_id,
+            plan.request,
+            describe_scopes(pending.scopes),
+        )
     return StepResult(f"validated ({check.status.value})", key_id=pending.key_id)
 
 
