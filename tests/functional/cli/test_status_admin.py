@@ -4,7 +4,12 @@ in the JSON document; an admin-key secret it cannot read never hides the keys.""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
+from keyrot.cli import context as cli_context
 from lab.scenario import RotationWorld
 from tests.functional.admin_rotation.world import AdminWorld
 
@@ -68,3 +73,31 @@ def test_status_with_an_unreadable_admin_key_secret_still_shows_the_keys(world: 
     [environment] = json.loads(result.stdout)["environments"]
     assert environment["keys"][0]["key_name"] == "chat-backend"
     assert environment["admin_key"]["key_id"] is None and "not valid JSON" in environment["admin_key"]["problem"]
+
+
+def test_status_without_read_access_to_the_admin_key_secret_says_so_and_shows_the_keys(
+    world: RotationWorld, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an operator whom the admin-key secret's resource policy denies GetSecretValue (not an administrator)
+    rotated(world, "chat-backend")
+    original = cli_context.new_session
+
+    def refuse(model: Any, params: Any, **_: Any) -> None:
+        if model.name == "GetSecretValue" and params.get("SecretId") == world.admin_secret_arn:
+            message = "User: arn:aws:iam::123456789012:user/oncall is not authorized to perform: GetSecretValue"
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, model.name)
+
+    def session(profile: str | None, region: str | None) -> Any:
+        created = original(profile, region)
+        created.events.register("before-parameter-build.secrets-manager.GetSecretValue", refuse)
+        return created
+
+    monkeypatch.setattr(cli_context, "new_session", session)
+    # WHEN status runs
+    result = cli("status", "--env", "dev", "--json")
+    # THEN the keys are shown, and the admin key's id is unknown with the reason
+    assert result.exit_code == 0, result.output
+    [environment] = json.loads(result.stdout)["environments"]
+    assert environment["keys"][0]["current"]["key_id"] == world.current(environment["keys"][0]["secret_arn"]).key_id
+    assert environment["admin_key"]["key_id"] is None
+    assert "AccessDenied" in environment["admin_key"]["problem"]
