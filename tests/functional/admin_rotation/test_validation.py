@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from keyrot.admin_rotation import AdminKeyValidationError, StalePendingAdminKeyError
 from keyrot.secret_model import AdminCredentials
+from lab.moto_gaps import enable_rotation
 from lab.openai_standin.state import ADMIN_SCOPES
 
-from .world import AdminWorld
+from .world import ADMIN_ROTATION_LAMBDA_ARN, AdminWorld
 
 # What each stand-in admin scope lets keyrot do, as testSecret names it when the new key lacks it.
 CAPABILITY_OF_SCOPE = {
@@ -127,3 +129,22 @@ def test_testing_alone_checks_the_current_bootstrap_key(admin_world: AdminWorld)
     # WHEN testSecret runs THEN the bootstrap key passes (its name is not keyrot's, and need not be)
     driver.step(world.arn, token, "testSecret")
     assert world.openai.calls_to("create_service_account")
+
+
+def test_configuring_rotation_before_any_admin_key_was_put_tests_nothing_and_fails_nothing(
+    openai_standin: Any, secrets_client: Any
+) -> None:
+    # GIVEN the admin-key secret as the infrastructure creates it (no value), rotation configured with
+    # RotateImmediately=false: Secrets Manager runs testSecret alone on an empty pending version
+    world = AdminWorld.create(openai_standin, secrets_client)
+    empty = world.secrets.create_secret(Name="keyrot/qa/openai-admin-key")["ARN"]
+    enable_rotation("us-east-1", empty, ADMIN_ROTATION_LAMBDA_ARN)
+    world = world.with_settings(admin_secret_arn=empty)
+    world.arn = empty
+    driver = world.driver()
+    token = driver.start(empty)
+    world.openai.reset_calls()
+    # WHEN testSecret runs THEN it succeeds without calling OpenAI (deploying the schedule must not fail)
+    outcome = driver.step(empty, token, "testSecret")
+    assert outcome.action == "nothing to test: the secret has no value yet"
+    assert world.openai.calls == []
