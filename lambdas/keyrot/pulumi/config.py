@@ -28,6 +28,7 @@ from urllib.parse import SplitResult, urlsplit
 from keyrot.constants import admin_secret_name
 from keyrot.pulumi.schedule import ScheduleError, check_window, parse_schedule, parse_window
 from keyrot.redaction import scrub
+from keyrot.scopes import ScopesError, parse_scopes
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
 from keyrot.settings import DEFAULT_RUNBOOK_URL, DEFAULT_USAGE_KINDS, IN_USE_POLICIES
 
@@ -127,7 +128,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("environment", "string", None, "Environment name; defaults to the stack name."),
     Setting("openaiProjectId", "string", None, "OpenAI project whose keys keyrot mints (required)."),
-    Setting("keys", "keys", None, "Managed keys: [{name, readerRoleArns: [...]}] (required, at least one)."),
+    Setting(
+        "keys", "keys", None, "Managed keys: [{name, readerRoleArns: [...], scopes: [...]}] (required, at least one)."
+    ),
     Setting(
         "rotationSchedule", "string", "rate(30 days)", "Secrets Manager schedule: rate(N hours|days) or cron(...)."
     ),
@@ -183,6 +186,8 @@ class KeyConfig:
     name: str
     # Each reader role, or PENDING where the program passes an Output (checked when it resolves).
     readers: tuple[RoleArn | Pending, ...]
+    # The scopes each of its keys is minted with (keyrot.scopes lists the names); None: unrestricted (the default).
+    scopes: tuple[str, ...] | None = None
 
     @property
     def reader_roles(self) -> tuple[RoleArn, ...]:
@@ -768,10 +773,12 @@ def _parse_keys(c: _Collector) -> tuple[KeyConfig, ...] | None:
             c.problem(where, "must be an object {name, readerRoleArns}")
             ok = False
             continue
-        unknown = sorted(set(item) - {"name", "readerRoleArns"})
+        unknown = sorted(set(item) - {"name", "readerRoleArns", "scopes"})
         if unknown:
-            c.problem(where, f"unknown field(s) {', '.join(unknown)}; a key has name and readerRoleArns")
+            c.problem(where, f"unknown field(s) {', '.join(unknown)}; a key has name, readerRoleArns and scopes")
             ok = False
+        scopes, scopes_ok = _key_scopes(c, where, item.get("scopes"))
+        ok = ok and scopes_ok
         name = item.get("name")
         if not isinstance(name, str) or not KEY_NAME_PATTERN.fullmatch(name):
             c.problem(
@@ -814,8 +821,24 @@ def _parse_keys(c: _Collector) -> tuple[KeyConfig, ...] | None:
             else:
                 readers.append(role)
         if ok:
-            keys.append(KeyConfig(name=str(name), readers=tuple(readers)))
+            keys.append(KeyConfig(name=str(name), readers=tuple(readers), scopes=scopes))
     return tuple(keys) if ok else None
+
+
+def _key_scopes(c: _Collector, where: str, value: Any) -> tuple[tuple[str, ...] | None, bool]:
+    """keys[i].scopes: absent or null (an unrestricted key, keyrot's behaviour before scopes), or scopes OpenAI
+    documents (keyrot.scopes). Returns (the scopes or None, whether they are valid); a problem is recorded if not."""
+    if value is None:
+        return None, True
+    if value is PENDING or (isinstance(value, (list, tuple)) and any(scope is PENDING for scope in value)):
+        message = "must be plain values, not Outputs: they go into the rotation function's configuration at preview"
+        c.problem(f"{where}.scopes", message)
+        return None, False
+    try:
+        return parse_scopes(value), True
+    except ScopesError as exc:
+        c.problems.append(f"{NAMESPACE}:{exc.at(f'{where}.scopes')}")
+        return None, False
 
 
 def _key_expiry(c: _Collector, schedule: Any, max_grace: int | None) -> int | None:

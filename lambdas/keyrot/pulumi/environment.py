@@ -29,6 +29,7 @@ from keyrot.pulumi.components.usage_monitor import UsageMonitor, UsageMonitorArg
 from keyrot.pulumi.config import (
     PENDING,
     ConfigError,
+    KeyConfig,
     KeyrotConfig,
     check_account,
     check_deployer,
@@ -49,6 +50,9 @@ class KeyArgs(TypedDict):
     reader_role_arns: NotRequired[Sequence[pulumi.Input[str]]]
     """IAM roles (ARNs, in the deploying account) that may read the key: its reader policy is attached to each, and
     the secret's resource policy denies everyone else. Outputs of roles your program creates are fine."""
+    scopes: NotRequired[Sequence[str]]
+    """The scopes each of the key's rotations mints it with, from the names OpenAI documents (listed, with their
+    sources, in keyrot/scopes.py; e.g. `model.request`, `api.model.read`). Default: an unrestricted key."""
 
 
 class KeyrotEnvironmentArgs(TypedDict):
@@ -159,12 +163,20 @@ def validate_args(args: Mapping[str, Any]) -> KeyrotConfig:
     return validate(settings_from_args(args))
 
 
+def _key_args(key: KeyConfig) -> KeyArgs:
+    """The KeyArgs that give a validated key back; `scopes` only when it declares some."""
+    args = KeyArgs(name=key.name, reader_role_arns=list(key.reader_role_arns))
+    if key.scopes is not None:
+        args["scopes"] = list(key.scopes)
+    return args
+
+
 def args_from_config(config: KeyrotConfig) -> KeyrotEnvironmentArgs:
     """The arguments that give `config` back (the stack program reads its configuration into these)."""
     args = KeyrotEnvironmentArgs(
         environment=config.environment,
         openai_project_id=config.openai_project_id,
-        keys=[KeyArgs(name=key.name, reader_role_arns=list(key.reader_role_arns)) for key in config.keys],
+        keys=[_key_args(key) for key in config.keys],
         rotation_schedule=config.rotation_schedule,
         rotation_window=config.rotation_window,
         grace_period_hours=config.grace_period_hours,

@@ -22,6 +22,7 @@ from keyrot.constants import (
     ENV_GRACE_PERIOD_SECONDS,
     ENV_IN_USE_POLICY,
     ENV_KEY_EXPIRY_SECONDS,
+    ENV_KEY_SCOPES,
     ENV_MANAGED_SECRETS,
     ENV_MAX_GRACE_PERIOD_SECONDS,
     ENV_OPENAI_BASE_URL,
@@ -58,6 +59,13 @@ def managed_secrets_json(secret_arns: Mapping[str, pulumi.Input[str]]) -> pulumi
     )
 
 
+def key_scopes_json(config: KeyrotConfig) -> str | None:
+    """KEYROT_KEY_SCOPES: {key name: [scope, ...]} for the keys that declare scopes, compact, keys sorted; None when
+    no key does (the variable is then left out, so a stack without scopes deploys exactly as before)."""
+    scoped = {key.name: list(key.scopes) for key in config.keys if key.scopes is not None}
+    return json.dumps(dict(sorted(scoped.items())), separators=(",", ":")) if scoped else None
+
+
 def _deployment_variables(
     config: KeyrotConfig, managed_secret_arns: Mapping[str, pulumi.Input[str]] | None
 ) -> dict[str, pulumi.Input[str]]:
@@ -90,6 +98,9 @@ def rotation_environment(
     }
     if config.openai_base_url:
         variables[ENV_OPENAI_BASE_URL] = config.openai_base_url
+    scopes = key_scopes_json(config)
+    if scopes is not None:
+        variables[ENV_KEY_SCOPES] = scopes
     return variables
 
 
@@ -166,9 +177,11 @@ def environment_size_problems(
                 "Use shorter key names or split the keys across environments"
             )
         elif size > LAMBDA_ENVIRONMENT_LIMIT_BYTES:
+            scoped = f" and {ENV_KEY_SCOPES} their scopes" if ENV_KEY_SCOPES in variables else ""
             problems.append(
                 f"{NAMESPACE}:keys: the {purpose} function's environment would take {size} bytes, over Lambda's "
-                f"{LAMBDA_ENVIRONMENT_LIMIT_BYTES}-byte limit: {ENV_MANAGED_SECRETS} names every key's secret ARN "
-                f"({len(config.keys)} keys). Use shorter key names or split the keys across environments"
+                f"{LAMBDA_ENVIRONMENT_LIMIT_BYTES}-byte limit: {ENV_MANAGED_SECRETS} names every key's secret ARN"
+                f"{scoped} ({len(config.keys)} keys). Use shorter key names, fewer scopes or split the keys across "
+                "environments"
             )
     return problems
