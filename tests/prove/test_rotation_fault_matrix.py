@@ -1,8 +1,9 @@
 """Fault matrix, rotation: every remote call of a rotation x every fault kind, then Secrets Manager's retry.
 
 The calls come from a recorded successful rotation, so a call added to the engine is covered without editing this
-file. Three starting points: a secret's first rotation, a secret in steady state (a current key, the previous one
-revoked) and the same in emergency mode (grace period 0). All scenarios share one moto and one stand-in; each variant
+file. Four starting points: a secret's first rotation, a secret in steady state (a current key, the previous one
+revoked), the same in emergency mode (grace period 0), and the same for a key declared with scopes (its key minted in
+two calls: a keyless account, then the scoped key). All scenarios share one moto and one stand-in; each variant
 keeps to its own environments (OpenAI project, admin key, secrets). Invariants, checked in every scenario:
 
 - at every moment (after each remote call): AWSCURRENT holds a key that authenticates, and no more than two keyrot
@@ -82,16 +83,21 @@ class Variant:
     name: str
     rotated: bool  # False: a secret with no value yet; True: a current key and a previous key
     emergency: bool  # grace period 0: finishSecret revokes the previous key (else it is live, in its grace period)
+    scopes: tuple[str, ...] | None = None  # the key's declared scopes: minted as a keyless account, then a scoped key
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"grace_period_seconds": 0} if self.emergency else {}
+        settings: dict[str, Any] = {"grace_period_seconds": 0} if self.emergency else {}
+        if self.scopes is not None:
+            settings["key_scopes"] = {KEY_NAME: self.scopes}
+        return settings
 
 
 VARIANTS = (
     Variant("first-rotation", rotated=False, emergency=False),
     Variant("steady-state", rotated=True, emergency=False),
     Variant("emergency", rotated=True, emergency=True),
+    Variant("scoped", rotated=True, emergency=False, scopes=("api.model.read", "model.request")),
 )
 
 
@@ -410,6 +416,8 @@ def test_a_fault_at_any_call_leaves_a_working_key_and_the_retry_converges(
     names = {call.name for call in calls}
     assert {"aws:PutSecretValue", "aws:UpdateSecretVersionStage", "openai:GET /models"} <= names, names
     assert any(call.endpoint == "create_service_account" for call in calls)
+    if variant.scopes is not None:
+        assert any(call.endpoint == "create_service_account_key" for call in calls)
     # WHEN each kind of fault hits each call in turn, THEN every invariant holds
     tally = TALLIES["rotation"]
     violations: list[str] = []
