@@ -95,6 +95,29 @@ def test_cost_model_breaks_every_estimate_down_by_resource() -> None:
     assert estimates["defaults, 2 keys"]["volumes"]["metrics_published_per_monitor_run"] == 14
 
 
+def test_containment_revokes_every_key_of_the_secret_but_the_new_one_in_each_case() -> None:
+    # GIVEN an emergency rotation for each leak: the current key, the previous one in its grace, one pushed out
+    figures = _smoke("containment").figures
+    # THEN in every case only the new key still authenticates, and the command succeeded
+    assert figures["all_contained"]
+    assert set(figures["cases"]) == {"current", "previous", "pushed out"}
+    for case in figures["cases"].values():
+        assert case["keys_live_before"] >= 1 and case["openai_calls"]["delete_service_account"] >= 1
+
+
+def test_containment_has_no_keyrot_sleep_but_the_wait_for_the_rotation_function() -> None:
+    figures = _smoke("containment").figures
+    assert figures["keyrot_sleeps_besides_follower"] == 0
+
+
+def test_containment_costs_the_readme_application_no_failed_request() -> None:
+    # GIVEN the README snippet sending requests with the key that is revoked (shipped TTL, SDK retries off)
+    figures = _smoke("containment").figures
+    # THEN OpenAI's rejection was absorbed by the refresh-and-retry, and no request failed
+    assert figures["application_requests_sent"] > 0 and figures["application_requests_failed"] == 0
+    assert all(case["application"]["rejections_absorbed"] >= 1 for case in figures["cases"].values())
+
+
 def test_runner_prints_one_table_and_writes_the_results_file(tmp_path: Path, capsys: Any) -> None:
     # GIVEN two finished results, one with a missed target
     done = BenchResult("a", "A", smoke=True)

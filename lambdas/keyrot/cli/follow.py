@@ -21,6 +21,10 @@ from keyrot.names import STEP_FAILED, STEP_LOG_FILTER, STEP_SUCCEEDED, rotation_
 
 __all__ = ["STEP_FAILED", "STEP_SUCCEEDED", "Progress", "RotationFollower", "RotationLog", "rotation_log_group"]
 
+# Checks start this often and slow down as the rotation ages (see RotationFollower.interval).
+FIRST_POLL_SECONDS = 0.05
+POLL_FRACTION = 0.25
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -77,7 +81,12 @@ class RotationLog:
 
 @dataclass
 class RotationFollower:
-    """Polls until the token is AWSCURRENT and no AWSPENDING remains, or the rotation is abandoned, or time is up."""
+    """Polls until the token is AWSCURRENT and no AWSPENDING remains, or the rotation is abandoned, or time is up.
+
+    The wait between checks grows with the rotation's age (`interval`): an emergency rotation's end, after which
+    the CLI revokes the leaked key, is seen within a quarter of the rotation's duration instead of up to a whole
+    `poll_seconds` later.
+    """
 
     store: SecretStore
     arn: str
@@ -93,7 +102,8 @@ class RotationFollower:
     _milestones: set[str] = field(default_factory=set)
 
     def run(self) -> None:
-        deadline = self.clock() + self.timeout_seconds
+        started = self.clock()
+        deadline = started + self.timeout_seconds
         while True:
             done = self._check_labels()
             self._read_log()
@@ -105,7 +115,12 @@ class RotationFollower:
                     f"last error: {self.last_error or 'none reported'}; Secrets Manager keeps retrying: check "
                     "`keyrot doctor`, then `keyrot rotate` to resume or `--discard-pending` to start over"
                 )
-            self.sleep(self.poll_seconds)
+            self.sleep(self.interval(self.clock() - started))
+
+    def interval(self, elapsed: float) -> float:
+        """The wait before the next check, `elapsed` seconds into the rotation: a quarter of that, at least
+        FIRST_POLL_SECONDS and at most `poll_seconds`. A few dozen checks for a rotation of minutes."""
+        return min(self.poll_seconds, max(FIRST_POLL_SECONDS, elapsed * POLL_FRACTION))
 
     def _milestone(self, name: str, text: str) -> None:
         if name not in self._milestones:
