@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from keyrot.cli import checks, guardrails_view, output
+from keyrot.cli import checks, guardrails_view, output, scopes_view
 from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.options import Environment, Json, KeyName, StuckAfter, cli_of
 
@@ -29,7 +29,8 @@ def doctor(
     ] = False,
     probe_model: Annotated[str, typer.Option("--probe-model", help="Model for --inference-probe.")] = "gpt-4o-mini",
 ) -> None:
-    """Check AWS access, the secret, the key at OpenAI, rate limits, rotation health, the admin key and guardrails."""
+    """Check AWS access, the secret, the key at OpenAI and its scopes, rate limits, rotation health, the admin key and
+    guardrails."""
     cli = cli_of(ctx)
     now = cli.now()
     findings = [checks.aws_identity(cli)]
@@ -42,6 +43,7 @@ def doctor(
             if managed is not None:
                 probed, check = checks.probe_key(cli, target, managed, now)
                 findings.append(probed)
+                findings.append(scopes_view.doctor_finding(managed, check))  # least-privilege keys (issue 14)
                 if check is not None and check.status.value != "dead":
                     if inference_probe:
                         findings.append(checks.inference_headroom(cli, managed, probe_model))
