@@ -24,6 +24,8 @@ args["adopt_standalone_stack"] = True
 environment = KeyrotEnvironment("keyrot", args)
 
 # Names and ARNs only: never a key value.
+# Optional outputs only when there is something to name (a dashboard, declared guardrails).
+present = {"dashboardUrl": config.dashboard, "guardrailsFunctionName": config.guardrails is not None}
 for output_name, value in environment.outputs().items():
-    if output_name != "dashboardUrl" or config.dashboard:
+    if present.get(output_name, True):
         pulumi.export(output_name, value)

@@ -30,7 +30,8 @@ KEY_AGE_ALARM = "key-age"
 REQUESTS_ANOMALY_ALARM = "requests-anomaly"
 INPUT_TOKENS_ANOMALY_ALARM = "input-tokens-anomaly"
 KEY_ALARM_SUFFIXES: tuple[str, ...] = (KEY_AGE_ALARM, REQUESTS_ANOMALY_ALARM, INPUT_TOKENS_ANOMALY_ALARM)
-# Environment-wide alarms, "keyrot-<environment>-<suffix>" (status files any other keyrot alarm here too).
+# Environment-wide alarms, "keyrot-<environment>-<suffix>" (status files any other keyrot alarm here too). None ends
+# in "-<a per-key suffix>": then no key's alarm can take an environment alarm's name, whatever the key is called.
 ENVIRONMENT_ALARM_SUFFIXES: tuple[str, ...] = (
     "rotation-lambda-errors",
     "rotation-failed",
@@ -40,6 +41,16 @@ ENVIRONMENT_ALARM_SUFFIXES: tuple[str, ...] = (
     "unmanaged-key-requests",
     "retired-key-requests",
     "revocation-failed",
+    "costs-read-failed",
+    # OpenAI guardrails (only when the stack declares `guardrails`).
+    "guardrail-drift",
+    "guardrails-apply-failed",
+    # The admin key's own rotation (only when keyrot creates the admin-key secret and rotates it).
+    "admin-rotation-failed",
+    "admin-rotation-lambda-errors",
+    "admin-key-too-old",
+    "admin-key-cleanup-failed",
+    "admin-keys-live",
 )
 
 

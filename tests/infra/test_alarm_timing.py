@@ -8,21 +8,25 @@ reader accepts, the alarms' lookback must still hold the minute when it arrives.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from infra_harness import deployed, keyrot_config, run_program, stack_config
+from infra_harness import Deployment, deployed, keyrot_config, run_program, stack_config
 
 from keyrot import metric_names as m
 from keyrot.pulumi.components.alarms import (
     MAX_ALARM_RANGE_SECONDS,
+    MAX_SHORT_ALARM_RANGE_SECONDS,
+    MONITOR_LEASE_MARGIN_SECONDS,
     USAGE_PERIOD_SECONDS,
     alarm_specs,
+    heartbeat_periods,
     usage_delay_seconds,
     usage_lookback_periods,
 )
+from keyrot.pulumi.components.usage_monitor import MONITOR_TIMEOUT_SECONDS
 from keyrot.pulumi.config import MAX_MONITOR_INTERVAL_MINUTES, MAX_SETTLE_DELAY_MINUTES
 
 pytestmark = pytest.mark.timeout(120)
@@ -94,3 +98,72 @@ def test_gauge_alarms_keep_their_state_when_a_run_publishes_nothing() -> None:
     assert {s.metric_name for s in gauges} == GAUGES
     # THEN missing data is ignored: a failed or skipped run can neither page nor turn a firing alarm OK
     assert {s.treat_missing_data for s in gauges} == {"ignore"}
+
+
+# --- the heartbeat: a single crash must not page -----------------------------------------------------------------
+
+
+def _periods_without_heartbeat(interval: int, lease: int, offset: float, first: float, last: float) -> int:
+    """Whole alarm periods with no heartbeat between the last run before a crash and the first after it.
+
+    Runs start every `interval` seconds (run 0 crashes holding the lease for `lease` seconds; a run starting while
+    the lease holds skips), a healthy run publishes its heartbeat `first`/`last` x interval after it starts, and the
+    alarm's periods start `offset` x interval after the runs' (CloudWatch aligns them to the clock, not the schedule).
+    """
+    before = -interval + first * interval  # the heartbeat of the last run before the crash
+    resumed = next(k for k in range(1, 10_000) if k * interval >= lease)  # the first run the lease lets through
+    after = resumed * interval + last * interval
+    shift = offset * interval
+    return math.floor((after - shift) / interval) - math.floor((before - shift) / interval) - 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    interval=st.integers(1, MAX_MONITOR_INTERVAL_MINUTES),
+    offset=st.floats(0, 0.999),
+    first=st.floats(0, 0.999),
+    last=st.floats(0, 0.999),
+)
+def test_a_single_crashed_run_never_pages_monitor_not_running(
+    interval: int, offset: float, first: float, last: float
+) -> None:
+    # GIVEN any accepted monitor interval, and one run that crashes holding the state's lease for the function's
+    # timeout plus its margin (the runs starting meanwhile skip)
+    config, specs = _specs(interval, 10)
+    (heartbeat,) = [s for s in specs if s.metric_name == m.MONITOR_HEARTBEAT]
+    lease = MONITOR_TIMEOUT_SECONDS + MONITOR_LEASE_MARGIN_SECONDS
+    # WHEN the monitor resumes with the first run after the lease
+    silent = _periods_without_heartbeat(heartbeat.period, lease, offset, first, last)
+    # THEN fewer periods went without a heartbeat than the alarm needs (missing data breaches: all N of N)
+    assert heartbeat.datapoints_to_alarm == heartbeat.evaluation_periods == heartbeat_periods(config)
+    assert heartbeat.treat_missing_data == "breaching"
+    assert silent < heartbeat.evaluation_periods, (interval, silent)
+
+
+@pytest.mark.parametrize(("interval", "expected"), [(1, 8), (2, 5), (5, 4), (6, 3), (15, 3), (480, 3)])
+def test_heartbeat_periods_follow_the_lease(interval: int, expected: int) -> None:
+    # max(3, ceil((300 s + 10 s) / interval) + 2): a 1-minute monitor waits 8 minutes, a 15-minute one 45
+    _, specs = _specs(interval, 10)
+    (heartbeat,) = [s for s in specs if s.metric_name == m.MONITOR_HEARTBEAT]
+    assert heartbeat.evaluation_periods == expected
+    # CloudWatch refuses more than a day of periods shorter than an hour
+    assert heartbeat.evaluation_periods * heartbeat.period <= MAX_SHORT_ALARM_RANGE_SECONDS
+
+
+def test_the_alarms_lease_is_the_monitors_own() -> None:
+    # GIVEN the lease the monitor takes on the state (its remaining time, the timeout, plus a margin)
+    from keyrot.monitor.run import MonitorDependencies
+
+    (lease,) = [f.default for f in fields(MonitorDependencies) if f.name == "lease_seconds"]
+    # THEN the alarm assumes exactly that lease
+    assert lease == MONITOR_TIMEOUT_SECONDS + MONITOR_LEASE_MARGIN_SECONDS
+
+
+def test_the_lease_the_alarm_assumes_is_the_deployed_monitors(deployment: Deployment) -> None:
+    # GIVEN the monitor function as deployed THEN one run at a time (reserved concurrency 1), with the timeout the
+    # alarm's lease arithmetic assumes
+    (function,) = deployment.find(
+        "aws:lambda/function:Function", lambda r: r.inputs["name"] == f"keyrot-{deployment.stack}-monitor"
+    )
+    assert function.inputs["reservedConcurrentExecutions"] == 1
+    assert function.inputs["timeout"] == MONITOR_TIMEOUT_SECONDS

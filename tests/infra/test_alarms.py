@@ -11,7 +11,7 @@ from infra_harness import REPO_ROOT, Deployment, Recorded, keyrot_config
 
 from keyrot import metric_names as m
 from keyrot.pulumi.components.notifications import rotation_event_pattern
-from keyrot.pulumi.runbook import RUNBOOK_ANCHORS
+from keyrot.pulumi.runbook import DASHBOARD_ANCHORS, RUNBOOK_ANCHORS
 from keyrot.settings import DEFAULT_RUNBOOK_URL
 
 pytestmark = pytest.mark.timeout(120)
@@ -163,15 +163,28 @@ def test_alarm_metrics_come_from_metric_names(deployment: Deployment) -> None:
                 assert metric["namespace"] == "AWS/Lambda" and set(metric["dimensions"]) == {"FunctionName"}
 
 
+def _links(text: str) -> list[str]:
+    return re.findall(re.escape(DEFAULT_RUNBOOK_URL) + r"#([a-z0-9-]+)", text)
+
+
 def test_alarm_descriptions_say_what_to_do_and_link_the_runbook(deployment: Deployment) -> None:
     for alarm in deployment.of_type(ALARM):
         description = alarm.inputs["alarmDescription"]
-        links = re.findall(re.escape(DEFAULT_RUNBOOK_URL) + r"#([a-z0-9-]+)", description)
+        links = _links(description)
         assert len(links) == 1, alarm.name
         assert links[0] in RUNBOOK_ANCHORS, alarm.name
+        assert description.endswith(f"#{links[0]}"), alarm.name
         assert len(description) <= 1024  # CloudWatch's limit
-    used = {re.search(r"#([a-z0-9-]+)$", a.inputs["alarmDescription"]).group(1) for a in deployment.of_type(ALARM)}
-    assert used == set(RUNBOOK_ANCHORS)
+
+
+def test_every_runbook_anchor_is_linked_by_an_alarm_or_the_dashboard(dev: Deployment) -> None:
+    # GIVEN the dev stack (it declares guardrails, so every kind of alarm is there)
+    by_alarms = {_links(a.inputs["alarmDescription"])[0] for a in dev.of_type(ALARM)}
+    (board,) = dev.of_type("aws:cloudwatch/dashboard:Dashboard")
+    by_dashboard = set(_links(board.inputs["dashboardBody"]))
+    # THEN every section keyrot promises is reached from what on-call sees; the dashboard's links are its own
+    assert by_alarms | set(DASHBOARD_ANCHORS) == set(RUNBOOK_ANCHORS)
+    assert set(DASHBOARD_ANCHORS) <= by_dashboard
 
 
 def _github_anchor(heading: str) -> str:
@@ -281,8 +294,60 @@ def test_dashboard_shows_usage_spend_age_rotations_and_alarms(deployment: Deploy
             metrics["Requests per key"]
         )
     assert {row[1] for row in metrics["Rotations"]} >= {m.ROTATION_STARTED, m.ROTATION_SUCCEEDED, m.ROTATION_FAILED}
-    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    (alarm_widget,) = [w for w in body["widgets"] if w["properties"].get("title") == "Alarms"]
     assert sorted(alarm_widget["properties"]["alarms"]) == sorted(a.outputs["arn"] for a in deployment.of_type(ALARM))
     for widget in body["widgets"]:
         if widget["type"] == "metric":
             assert widget["properties"]["region"] == deployment.region
+
+
+def _widgets(d: Deployment) -> dict[str, dict[str, Any]]:
+    (board,) = d.of_type("aws:cloudwatch/dashboard:Dashboard")
+    body = json.loads(board.inputs["dashboardBody"])
+    return {
+        w["properties"].get("title") or w["properties"].get("markdown", "").split("\n", 1)[0]: w
+        for w in body["widgets"]
+    }
+
+
+def test_the_dashboard_shows_the_spend_alarm_beside_openais_hard_limit(deployment: Deployment) -> None:
+    # GIVEN the dashboard on-call opens when spend climbs
+    config = keyrot_config(deployment)
+    widgets = _widgets(deployment)
+    alarm = widgets["Daily spend alarm (keyrot)"]
+    text = widgets[f"### OpenAI spend limits ({deployment.stack})"]
+    # THEN the monitor's daily-spend alarm sits in the same row as OpenAI's hard monthly limit, as declared
+    assert alarm["properties"]["alarms"] == [
+        alarms(deployment)[f"keyrot-{deployment.stack}-daily-spend"].outputs["arn"]
+    ]
+    assert alarm["width"] + text["width"] == 24 and body_order(deployment, alarm) + 1 == body_order(deployment, text)
+    markdown = text["properties"]["markdown"]
+    if config.guardrails is None:
+        assert "No guardrails declared" in markdown
+    else:
+        limit = config.guardrails.spend_limit_cents / 100
+        assert f"hard monthly limit: **${limit:,.2f}**" in markdown
+        for spend_alert in config.guardrails.spend_alerts:
+            assert f"${spend_alert.threshold_cents / 100:,.2f}" in markdown
+    # AND it says where the month's spend against it is, and what to do when it is reached
+    assert f"keyrot status --env {deployment.stack}" in markdown and "#hard-spend-limit-reached" in markdown
+
+
+def body_order(d: Deployment, widget: dict[str, Any]) -> int:
+    (board,) = d.of_type("aws:cloudwatch/dashboard:Dashboard")
+    return json.loads(board.inputs["dashboardBody"])["widgets"].index(widget)
+
+
+def test_the_dashboard_shows_the_monitors_failed_parts_costs_and_set_aside_buckets(deployment: Deployment) -> None:
+    widgets = _widgets(deployment)
+    parts = widgets["Monitor parts failed"]["properties"]["metrics"]
+    # THEN failed parts are one line per Part (whatever parts the monitor has), beside the Costs API failures
+    (search,) = [row[0]["expression"] for row in parts if isinstance(row[0], dict)]
+    assert search == (
+        f'SEARCH(\'{{{m.NAMESPACE},{m.DIM_ENVIRONMENT},{m.DIM_PART}}} MetricName="{m.MONITOR_PART_FAILED}" '
+        f"{m.DIM_ENVIRONMENT}=\"{deployment.stack}\"', 'Sum', 3600)"
+    )
+    assert [m.NAMESPACE, m.COSTS_READ_FAILED, m.DIM_ENVIRONMENT, deployment.stack] in [row[:4] for row in parts]
+    set_aside = widgets["Usage buckets set aside"]["properties"]
+    assert set_aside["stat"] == "Maximum"  # a gauge
+    assert [row[1] for row in set_aside["metrics"]] == [m.USAGE_BUCKETS_SET_ASIDE]

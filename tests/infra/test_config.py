@@ -117,7 +117,7 @@ def test_pulumi_yaml_declares_the_same_defaults_as_config_py() -> None:
         else:
             assert declaration["default"] == setting.default, key
     # AND the only undeclared settings are the ones Pulumi's schema cannot express (objects, computed integers)
-    assert set(settings) - set(declared) == {"keys", "keyExpiryHours"}
+    assert set(settings) - set(declared) == {"keys", "keyExpiryHours", "guardrails"}
     assert "default" not in declared["openaiProjectId"]  # required: the CLI refuses a stack without it
 
 

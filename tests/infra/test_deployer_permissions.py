@@ -89,9 +89,12 @@ def _create_requests(d: Deployment) -> list[tuple[str, Request]]:
         action = by_type.get(resource.type)
         if action:
             requests.append((resource.name, Request(action, resource.outputs["arn"], tags)))
-    (parameter,) = d.of_type("aws:ssm/parameter:Parameter")
-    arn = f"arn:aws:ssm:{d.region}:{d.account}:parameter{parameter.inputs['name']}"
-    requests.append((parameter.name, Request("ssm:PutParameter", arn)))
+    for parameter in d.of_type("aws:ssm/parameter:Parameter"):  # the monitor's state, the declared guardrails
+        arn = f"arn:aws:ssm:{d.region}:{d.account}:parameter{parameter.inputs['name']}"
+        requests.append((parameter.name, Request("ssm:PutParameter", arn)))
+    for invocation in d.of_type("aws:lambda/invocation:Invocation"):  # the deploy-time apply of the guardrails
+        arn = f"arn:aws:lambda:{d.region}:{d.account}:function:{invocation.inputs['functionName']}"
+        requests.append((invocation.name, Request("lambda:InvokeFunction", arn)))
     (dashboard,) = d.of_type("aws:cloudwatch/dashboard:Dashboard")
     requests.append((dashboard.name, Request("cloudwatch:PutDashboard", dashboard.outputs["arn"])))
     for attachment in d.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):

@@ -54,3 +54,42 @@ def test_alarm_table_covers_every_alarm(dev: Deployment) -> None:
         assert f"`{generic}`" in text, generic
     for anchor in RUNBOOK_ANCHORS:
         assert f"(runbook.md#{anchor})" in text, anchor
+
+
+def _sh_lines(text: str) -> list[str]:
+    return [line for block in re.findall(r"```sh\n(.*?)```", text, re.S) for line in block.splitlines()]
+
+
+def test_the_steps_list_the_operators_before_any_step_runs_the_cli() -> None:
+    # GIVEN the guide's commands, in order
+    text = DEPLOY.read_text()
+    lines = _sh_lines(text)
+    granted = [
+        i for i, line in enumerate(lines) if line.startswith("pulumi config set --path 'keyrot:administratorArns")
+    ]
+    deployed = [i for i, line in enumerate(lines) if line.startswith("pulumi up")]
+    cli = [i for i, line in enumerate(lines) if re.match(r"\s*keyrot ", line)]
+    # THEN administratorArns is set while configuring, before the first deploy and the first keyrot command
+    assert granted and deployed and cli
+    assert granted[0] < deployed[0] < cli[0]
+    step3 = text.split("## 3. Configure", 1)[1].split("\n## 4.", 1)[0]
+    assert "keyrot:administratorArns:" in step3.split("```yaml", 1)[1]  # the YAML example too
+    assert "(set in step 3)" in text.split("## 6.", 1)[1].split("\n## 7.", 1)[0]
+
+
+def test_step_one_installs_from_the_lock_only() -> None:
+    lines = _sh_lines(DEPLOY.read_text().split("## 1. Install the tools", 1)[1].split("\n## 2.", 1)[0])
+    installs = [line.split("#", 1)[0].strip() for line in lines if " pip install " in line]
+    assert installs == [
+        ".venv/bin/python -m pip install --require-hashes -r requirements/deploy.txt",
+        ".venv/bin/python -m pip install --no-deps --no-build-isolation -e .",
+    ]
+
+
+def test_every_logs_tail_has_the_aws_cli_v1_form_next_to_it() -> None:
+    lines = _sh_lines(DEPLOY.read_text())
+    for index, line in enumerate(lines):
+        if line.startswith("aws logs tail"):
+            group = line.split()[3]
+            following = " ".join(lines[index + 1 : index + 3])
+            assert f"aws logs filter-log-events --log-group-name {group} " in following, line

@@ -23,7 +23,7 @@ from tests.support.secretsmanager_actions import operations
 pytestmark = pytest.mark.timeout(120)
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-VPC_ONLY_WILDCARDS = {("rotation", "FindVpcNetworkInterfaces"), ("monitor", "FindVpcNetworkInterfaces")}
+VPC_ONLY_WILDCARDS = {(purpose, "FindVpcNetworkInterfaces") for purpose in ("rotation", "monitor", "guardrails")}
 
 
 def doc(resource: Recorded, key: str = "policy") -> dict[str, Any]:
@@ -187,11 +187,11 @@ def test_scheduler_role_only_invokes_the_monitor(deployment: Deployment) -> None
 
 def test_every_wildcard_resource_is_justified(deployment: Deployment) -> None:
     # GIVEN every identity policy the program declares
+    prefix = f"keyrot-{deployment.stack}-"
     named = {
-        "rotation": role_policy(deployment, "keyrot-rotation-lambda-permissions"),
-        "monitor": role_policy(deployment, "keyrot-monitor-lambda-permissions"),
-        "scheduler": role_policy(deployment, "keyrot-monitor-scheduler-permissions"),
-    }
+        r.inputs["name"].removeprefix(prefix): doc(r) for r in deployment.of_type(ROLE_POLICY)
+    }  # rotation, monitor, monitor-scheduler (and guardrails, guardrails-scheduler)
+    assert {"rotation", "monitor", "monitor-scheduler"} <= set(named)
     for reader in deployment.of_type("aws:iam/policy:Policy"):
         named[reader.name] = doc(reader)
     wildcards = {
@@ -289,6 +289,7 @@ def test_admin_key_secret_keyrot_creates_is_read_only_by_keyrot_and_administrato
     statement = statements(doc(policy))["OnlyKeyrotReadsTheAdminKey"]
     administrators = json.loads(deployment.config["keyrot:administratorArns"])
     account, env = deployment.account, deployment.stack
+    guarded = keyrot_config(deployment).guardrails is not None
     assert statement == {
         "Sid": "OnlyKeyrotReadsTheAdminKey",
         "Effect": "Deny",
@@ -301,6 +302,8 @@ def test_admin_key_secret_keyrot_creates_is_read_only_by_keyrot_and_administrato
                     {
                         f"arn:aws:iam::{account}:role/keyrot-{env}-rotation",
                         f"arn:aws:iam::{account}:role/keyrot-{env}-monitor",
+                        # The guardrails function reads the admin key too, when guardrails are declared.
+                        *([f"arn:aws:iam::{account}:role/keyrot-{env}-guardrails"] * guarded),
                         *administrators,
                     }
                 )
@@ -326,12 +329,12 @@ def test_kms_key_policy(deployment: Deployment) -> None:
     }
     logs = found["CloudWatchLogsEncryptsKeyrotLogGroups"]
     assert logs["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}
+    purposes = ["monitor", "rotation", *(["guardrails"] if keyrot_config(deployment).guardrails is not None else [])]
     assert logs["Condition"] == {
         "StringEquals": {
-            "kms:EncryptionContext:aws:logs:arn": [
-                f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/keyrot-{env}-monitor",
-                f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/keyrot-{env}-rotation",
-            ]
+            "kms:EncryptionContext:aws:logs:arn": sorted(
+                f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/keyrot-{env}-{purpose}" for purpose in purposes
+            )
         }
     }
     for sid, service in (("CloudWatchAlarmsPublishToTopic", "cloudwatch"), ("EventBridgePublishesToTopic", "events")):
@@ -387,7 +390,13 @@ ACCEPTED_FINDINGS: dict[tuple[str, str], str] = {
     # parliament lints every document as an identity policy; trust policies never have a Resource.
     **{
         (f"{role}.assumeRolePolicy", "MALFORMED"): "a role trust policy has no Resource element"
-        for role in ("keyrot-rotation-identity-role", "keyrot-monitor-identity-role", "keyrot-monitor-scheduler-role")
+        for role in (
+            "keyrot-rotation-identity-role",
+            "keyrot-monitor-identity-role",
+            "keyrot-monitor-scheduler-role",
+            "keyrot-guardrails-identity-role",
+            "keyrot-guardrails-check-scheduler-role",
+        )
     },
     # kms:* for the account root is the key policy's administration statement: without it the key could become
     # unmanageable; every keyrot role still gets KMS use only through its own IAM policy, with conditions.

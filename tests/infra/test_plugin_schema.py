@@ -19,7 +19,7 @@ from pulumi.provider.experimental.component import ComponentProvider
 
 import keyrot
 from keyrot.pulumi.config import SETTING_KEYS, parse_config
-from keyrot.pulumi.environment import COMPONENT_ONLY, KeyrotEnvironment, args_from_config
+from keyrot.pulumi.environment import COMPONENT_ONLY, VERBATIM_BLOCKS, KeyrotEnvironment, args_from_config
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -36,6 +36,7 @@ OUTPUTS = {
     "kmsKeyArn",
     "dashboardUrl",
     "lambdaCodeSha256",
+    "guardrailsFunctionName",
 }
 
 
@@ -69,6 +70,9 @@ def test_the_analyzer_infers_inputs_with_types_descriptions_and_what_is_required
     # AND what shapes resource names is plain (known at preview); what may come from another resource is not
     assert all(inputs[name].plain for name in ("environment", "keys", "rotationSchedule", "monitorIntervalMinutes"))
     assert not inputs["oncallTopicArn"].plain and not inputs["existingKmsKeyArn"].plain
+    # AND the guardrails block is a plain map, its fields the stack config's (OpenAI's limit names keep their '_')
+    assert inputs["guardrails"].type is PropertyType.OBJECT and inputs["guardrails"].plain
+    assert inputs["guardrails"].additional_properties.ref == "pulumi.json#/Any"
 
 
 def test_a_key_is_a_named_type_whose_readers_may_be_outputs(analysed: Any) -> None:
@@ -114,9 +118,10 @@ def test_the_plugin_manifest_points_at_an_entry_point_that_shadows_nothing() -> 
 
 
 def _camel(value: Any) -> Any:
-    """Args as a TypeScript program's SDK sends them: camelCase names, nested too."""
+    """Args as a TypeScript program's SDK sends them: camelCase names, nested too; a map's own keys (the guardrails
+    block's, written as in the stack config) are the program's and go as written."""
     if isinstance(value, dict):
-        return {_name(k): _camel(v) for k, v in value.items()}
+        return {_name(k): v if k in VERBATIM_BLOCKS else _camel(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_camel(v) for v in value]
     return value

@@ -45,23 +45,27 @@ def test_resource_counts_scale_with_keys(deployment: Deployment) -> None:
     readers = sum(len(k.reader_roles) for k in config.keys)
     counts = Counter(r.type for r in deployment.resources)
     owns_admin = config.existing_admin_key_secret_arn is None
+    # Declared guardrails add their function, its role and log group, the document's parameter, the deploy-time
+    # apply, the check's schedule and role, and two alarms.
+    guarded = config.guardrails is not None
     assert counts[SECRET] == keys + owns_admin
     assert counts["aws:secretsmanager/secretPolicy:SecretPolicy"] == keys + owns_admin
     assert counts["aws:secretsmanager/secretRotation:SecretRotation"] == keys
     assert counts["aws:lambda/permission:Permission"] == keys
     assert counts["aws:iam/policy:Policy"] == keys
     assert counts["aws:iam/rolePolicyAttachment:RolePolicyAttachment"] == readers
-    assert counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9 + 3 * keys
-    assert counts[FUNCTION] == 2 and counts[LOG_GROUP] == 2
+    assert counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9 + 2 * guarded + 3 * keys
+    assert counts[FUNCTION] == counts[LOG_GROUP] == 2 + guarded
     assert counts["aws:kms/key:Key"] == 1 and counts["aws:kms/alias:Alias"] == 1
-    assert counts["aws:iam/role:Role"] == 3  # rotation, monitor, scheduler
-    assert counts["aws:iam/rolePolicy:RolePolicy"] == 3
-    assert counts["aws:scheduler/schedule:Schedule"] == 1
+    # rotation, monitor, the monitor's scheduler (and guardrails, its check's scheduler)
+    assert counts["aws:iam/role:Role"] == counts["aws:iam/rolePolicy:RolePolicy"] == 3 + 2 * guarded
+    assert counts["aws:scheduler/schedule:Schedule"] == 1 + guarded
+    assert counts["aws:lambda/invocation:Invocation"] == guarded
     assert counts["aws:cloudwatch/eventRule:EventRule"] == 1 and counts["aws:cloudwatch/eventTarget:EventTarget"] == 1
     assert counts[TOPIC] == 1 and counts["aws:sns/topicPolicy:TopicPolicy"] == 1
     assert counts["aws:sns/topicSubscription:TopicSubscription"] == len(config.oncall_emails)
     assert counts["aws:cloudwatch/dashboard:Dashboard"] == 1
-    assert counts["aws:ssm/parameter:Parameter"] == 1  # the monitor's state
+    assert counts["aws:ssm/parameter:Parameter"] == 1 + guarded  # the monitor's state (and the declared guardrails)
     # No key value ever passes through Pulumi.
     assert counts["aws:secretsmanager/secretVersion:SecretVersion"] == 0
 
@@ -83,6 +87,7 @@ def test_components_follow_house_style(deployment: Deployment) -> None:
         "keyrot:index:Function",
         "keyrot:index:Alarms",
         "keyrot:index:Dashboard",
+        *(["keyrot:index:Guardrails"] if keyrot_config(deployment).guardrails is not None else []),
     }
     # Every AWS resource belongs to a component and is named after it.
     for resource in deployment.resources:
@@ -322,7 +327,9 @@ def test_no_service_name_and_no_secret_in_function_environments(deployment: Depl
 
 def test_monitor_runs_on_a_fixed_schedule_through_its_own_role(deployment: Deployment) -> None:
     config = keyrot_config(deployment)
-    (schedule,) = deployment.of_type("aws:scheduler/schedule:Schedule")
+    (schedule,) = deployment.find(
+        "aws:scheduler/schedule:Schedule", lambda r: r.inputs["name"] == f"keyrot-{deployment.stack}-monitor"
+    )
     monitor_fn = function(deployment, "monitor")
     (role,) = deployment.find("aws:iam/role:Role", lambda r: r.inputs["name"].endswith("-monitor-scheduler"))
     minutes = config.monitor_interval_minutes
@@ -342,7 +349,8 @@ def test_monitor_runs_on_a_fixed_schedule_through_its_own_role(deployment: Deplo
 def test_outputs_are_names_and_arns(deployment: Deployment) -> None:
     config = keyrot_config(deployment)
     outputs = deployment.outputs
-    assert set(outputs) == {
+    optional = {"guardrailsFunctionName"} if config.guardrails is not None else set()
+    assert set(outputs) == optional | {
         "environment",
         "keySecretArns",
         "keySecretNames",
@@ -400,8 +408,10 @@ def test_stacks_never_reference_each_other(stack: str, other: str) -> None:
 
 
 def test_the_monitor_state_parameter_is_declared_with_a_first_run_placeholder(deployment: Deployment) -> None:
-    (parameter,) = deployment.of_type("aws:ssm/parameter:Parameter")
     env = deployment.stack
+    (parameter,) = deployment.find(
+        "aws:ssm/parameter:Parameter", lambda r: r.inputs["name"] == c.state_parameter_name(env)
+    )
     assert parameter.inputs["name"] == c.state_parameter_name(env)
     assert (parameter.inputs["type"], parameter.inputs["tier"]) == ("String", "Intelligent-Tiering")
     assert unsecret(parameter.inputs["value"]) == c.STATE_PARAMETER_PLACEHOLDER

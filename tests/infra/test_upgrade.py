@@ -39,6 +39,23 @@ CHANGED_ON_PURPOSE: dict[str, set[str]] = {
 }
 # Resources this release adds on purpose (created, nothing replaced): the Costs API failure alarm (issue 18).
 ADDED_ON_PURPOSE = {("aws:cloudwatch/metricAlarm:MetricAlarm", "keyrot-alarms-costs-read-failed")}
+# What declaring `guardrails` adds (dev declares them; issue 15): new resources only, beside the 0.1 ones.
+GUARDRAILS_ADDED = {
+    ("keyrot:index:LambdaRole", "keyrot-guardrails-identity"),
+    ("aws:iam/role:Role", "keyrot-guardrails-identity-role"),
+    ("keyrot:index:Guardrails", "keyrot-guardrails"),
+    ("aws:ssm/parameter:Parameter", "keyrot-guardrails-declared"),
+    ("keyrot:index:Function", "keyrot-guardrails-lambda"),
+    ("aws:cloudwatch/logGroup:LogGroup", "keyrot-guardrails-lambda-logs"),
+    ("aws:iam/rolePolicy:RolePolicy", "keyrot-guardrails-lambda-permissions"),
+    ("aws:lambda/function:Function", "keyrot-guardrails-lambda-function"),
+    ("aws:lambda/invocation:Invocation", "keyrot-guardrails-apply"),
+    ("aws:iam/role:Role", "keyrot-guardrails-check-scheduler-role"),
+    ("aws:iam/rolePolicy:RolePolicy", "keyrot-guardrails-check-scheduler-permissions"),
+    ("aws:scheduler/schedule:Schedule", "keyrot-guardrails-check-schedule"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "keyrot-alarms-guardrail-drift"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "keyrot-alarms-guardrails-apply-failed"),
+}
 
 
 def comparable(resource: Recorded) -> dict[str, Any]:
@@ -75,9 +92,10 @@ def test_every_0_1_resource_is_the_same_resource_after_the_upgrade(stack: str) -
         assert takers[0].type == row["type"], row["urn"]
         matched.add(takers[0].urn)
     # AND nothing is created but the environment component itself (which holds no cloud resource) and what this
-    # release adds on purpose
+    # release adds on purpose (and what the stack's guardrails add, when it declares them)
     created = {(r.type, r.name) for r in new.resources if r.urn not in matched}
-    assert created == {(ENVIRONMENT_TYPE, "keyrot"), *ADDED_ON_PURPOSE}
+    guarded = "keyrot:guardrails" in new.config
+    assert created == {(ENVIRONMENT_TYPE, "keyrot"), *ADDED_ON_PURPOSE, *(GUARDRAILS_ADDED if guarded else ())}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

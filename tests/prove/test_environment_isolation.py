@@ -5,12 +5,13 @@ The policy documents are the ones the Pulumi program declares (tests/infra/infra
 into dev's own account with its own reader roles, so that separation is shown not to rest on the account boundary.
 Decisions come from tests/support/iam_eval.py (unit-tested in tests/unit/test_iam_eval.py).
 
-For every role an environment's stack creates or attaches a policy to (rotation, monitor, scheduler, each reader
-role) and every secret of every other environment (each key's secret and the admin-key secret), reading and every
-action that changes a secret (all of them, from botocore's service model: tests/support/secretsmanager_actions.py)
-are denied: the role's identity policy grants nothing there, and where the secret has a resource policy, that
-policy's deny applies even to a principal whose IAM policy allows `secretsmanager:*` (on an admin-key secret keyrot
-creates, putting a new admin key is left uncapped; see test_the_admin_key_secret_caps_reading).
+For every role an environment's stack creates or attaches a policy to (rotation, monitor, the schedulers, the
+guardrails function where declared, each reader role) and every secret of every other environment (each key's secret
+and the admin-key secret), reading and every action that changes a secret (all of them, from botocore's service
+model: tests/support/secretsmanager_actions.py) are denied: the role's identity policy grants nothing there, and
+where the secret has a resource policy, that policy's deny applies even to a principal whose IAM policy allows
+`secretsmanager:*` (on an admin-key secret keyrot creates, putting a new admin key is left uncapped; see
+test_the_admin_key_secret_caps_reading).
 
 Not modelled: SCPs, permission boundaries and policies attached to the reader roles by someone else (keyrot only
 controls what it attaches; a reader role with a broad policy of its own is capped by the secrets' resource policy,
@@ -81,6 +82,10 @@ class Environment:
     kms_key_arn: str
     key_policy: Policy
 
+    @property
+    def readers(self) -> tuple[Role, ...]:
+        return tuple(role for role in self.roles if role.label.startswith("reader "))
+
     def role(self, label: str) -> Role:
         return next(role for role in self.roles if role.label == label)
 
@@ -88,9 +93,12 @@ class Environment:
 def environment(d: Any) -> Environment:
     env = d.outputs["environment"]
     role_arns = {r.inputs["name"]: r.outputs["arn"] for r in d.of_type("aws:iam/role:Role")}
+    # Every role keyrot creates: rotation, monitor, monitor-scheduler (and guardrails, guardrails-scheduler, ...).
+    purposes = sorted(name.removeprefix(f"keyrot-{env}-") for name in role_arns if name.startswith(f"keyrot-{env}-"))
+    assert {"rotation", "monitor", "monitor-scheduler"} <= set(purposes)
     roles = [
         Role(purpose, Principal(arn=role_arns[f"keyrot-{env}-{purpose}"]), (role_policy(d, f"keyrot-{env}-{purpose}"),))
-        for purpose in ("rotation", "monitor", "monitor-scheduler")
+        for purpose in purposes
     ]
     reader_docs = {r.outputs["arn"]: json.loads(r.inputs["policy"]) for r in d.of_type("aws:iam/policy:Policy")}
     attached: dict[str, list[str]] = {}
@@ -147,8 +155,10 @@ def test_the_three_environments(envs: dict[str, Environment]) -> None:
         "staging": (DEV_ACCOUNT, "us-east-1"),
     }
     for env in envs.values():
-        assert [r.label for r in env.roles[:3]] == ["rotation", "monitor", "monitor-scheduler"]
-        assert len(env.roles) > 3, "reader roles"
+        keyrots = [r.label for r in env.roles if not r.label.startswith("reader ")]
+        guarded = ["guardrails", "guardrails-scheduler"] if env.name in ("dev", "staging") else []
+        assert sorted(keyrots) == sorted(["rotation", "monitor", "monitor-scheduler", *guarded])
+        assert len(env.roles) > len(keyrots), "reader roles"
         assert set(env.secrets) == {*json_keys(env), "admin-key"}
     # prod's admin key is the platform team's existing secret: no resource policy from keyrot
     assert envs["prod"].secrets["admin-key"].endswith(":secret:openai/prod/admin-key-Xy12Ab")
@@ -175,7 +185,7 @@ def test_each_environment_can_use_its_own_secrets(envs: dict[str, Environment], 
         assert not decide(monitor, env, "secretsmanager:PutSecretValue", secret).allowed
     for role in (rotation, monitor):
         assert decide(role, env, "secretsmanager:GetSecretValue", env.secrets["admin-key"]).allowed
-    for reader in env.roles[3:]:
+    for reader in env.readers:
         for key in reader.keys:
             assert decide(reader, env, "secretsmanager:GetSecretValue", env.secrets[key]).allowed
             # a reader never writes, even with a broad IAM policy of its own
@@ -256,7 +266,7 @@ def test_the_admin_key_secret_caps_reading(envs: dict[str, Environment]) -> None
 def test_a_reader_cannot_read_another_keys_secret(envs: dict[str, Environment], name: str) -> None:
     env = envs[name]
     checked = 0
-    for reader in env.roles[3:]:
+    for reader in env.readers:
         for key in json_keys(env) - set(reader.keys):
             secret = env.secrets[key]
             checked += 1

@@ -5,6 +5,7 @@ Supported, with AWS's semantics:
 - `Effect` Allow / Deny; explicit deny wins over any allow, no allow means an implicit deny;
 - `Action` and `NotAction` with `*` / `?` wildcards (case-insensitive); `Resource` and `NotResource` with wildcards,
   matched per ARN component (partition, service, region, account, then the rest, where `*` may span `/` and `:`);
+  an SSM parameter's version or label selector (`<name>:3`) is not part of the ARN IAM checks (`iam_resource`);
 - `Principal` in resource policies: `"*"`, `{"AWS": <role ARN | account id | account root | "*">}`,
   `{"Service": ...}`; a grant to an account (id or `:root`) only delegates to that account's identity policies;
 - `Condition` operators `StringEquals`, `StringNotEquals`, `StringLike`, `ArnEquals`, `ArnLike`, `ArnNotLike`,
@@ -220,7 +221,19 @@ def _action_applies(statement: Statement, action: str) -> bool:
     return not any(action_matches(pattern, action) for pattern in _as_list(statement["NotAction"]))
 
 
+def iam_resource(resource: str) -> str:
+    """The ARN IAM authorizes a request on. An SSM parameter read with a selector (`GetParameter` of `<name>:<version>`
+    or `<name>:<label>`) is authorized on the parameter's own ARN: names cannot hold ':', so what follows one is the
+    selector."""
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and parts[2] == "ssm" and parts[5].startswith("parameter/"):
+        parts[5] = parts[5].split(":", 1)[0]
+        return ":".join(parts)
+    return resource
+
+
 def _resource_applies(statement: Statement, resource: str) -> bool:
+    resource = iam_resource(resource)
     if "Resource" in statement:
         return any(arn_matches(pattern, resource) for pattern in _as_list(statement["Resource"]))
     return not any(arn_matches(pattern, resource) for pattern in _as_list(statement["NotResource"]))

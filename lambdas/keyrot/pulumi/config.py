@@ -71,6 +71,8 @@ MAX_SETTLE_DELAY_MINUTES = 24 * 60
 MAX_ANOMALY_BAND_WIDTH = 10.0
 # A Lambda function's environment variables may take 4 KB in all (keys and values).
 LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096
+# The declared guardrails document goes into an SSM parameter (Intelligent-Tiering: Advanced above 4 KB, at most 8 KB).
+MAX_GUARDRAILS_DOCUMENT_BYTES = 8192
 
 _ROLE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$"
@@ -119,7 +121,7 @@ PENDING = Pending()
 @dataclass(frozen=True)
 class Setting:
     key: str
-    kind: str  # string | integer | number | boolean | list | keys
+    kind: str  # string | integer | number | boolean | list | keys | guardrails (objects, validated on their own)
     default: Any
     description: str
 
@@ -164,6 +166,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vpcSubnetIds", "list", (), "Run both functions in these VPC subnets (with vpcSecurityGroupIds)."),
     Setting("vpcSecurityGroupIds", "list", (), "Security groups of the functions' network interfaces in the VPC."),
     Setting("deployerArns", "list", (), "IAM roles or users that run `pulumi up`/`destroy` (default: the caller)."),
+    Setting(
+        "guardrails",
+        "guardrails",
+        None,
+        "OpenAI project guardrails: rateLimits, spendLimitUsd, spendAlerts, models, enforce (docs/guardrails.md).",
+    ),
 )
 SETTING_KEYS = tuple(s.key for s in SETTINGS)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -234,6 +242,8 @@ class KeyrotConfig:
     vpc_subnet_ids: tuple[str, ...] = ()
     vpc_security_group_ids: tuple[str, ...] = ()
     deployer_arns: tuple[str, ...] = ()
+    # The declared OpenAI guardrails (keyrot.guardrails.DeclaredGuardrails), or None when the stack declares none.
+    guardrails: Any = None
     # Settings the program passes as Outputs (keyrot.pulumi.environment checks them when they resolve).
     pending: frozenset[str] = frozenset()
 
@@ -588,6 +598,8 @@ def validate(
     if groups and subnets == ():
         c.problem("vpcSecurityGroupIds", "needs vpcSubnetIds too: without subnets the functions are not in a VPC")
 
+    guardrails = _guardrails(c)
+
     if c.problems:
         raise ConfigError(c.problems)
     assert schedule is not None and keys is not None and grace is not None and max_grace is not None
@@ -624,8 +636,51 @@ def validate(
         vpc_subnet_ids=tuple(v for v in subnets or () if v is not PENDING),
         vpc_security_group_ids=tuple(v for v in groups or () if v is not PENDING),
         deployer_arns=deployers or (),
+        guardrails=guardrails,
         pending=frozenset(c.pending | ({"existingKmsKeyArn"} if kms_pending else set())),
     )
+
+
+def _guardrails(c: _Collector) -> Any:
+    """The `guardrails` block, validated by keyrot.guardrails (its problems named `keyrot:guardrails.<path>`), or
+    None when the stack declares none. Its document must fit the SSM parameter the deployment writes it to."""
+    value = c.raw.get("guardrails")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if _holds_pending(value):
+        c.problem(
+            "guardrails",
+            "must be given as plain values, not Outputs: the document's digest goes into the guardrails function's "
+            "configuration at preview",
+        )
+        return None
+    from keyrot.guardrails import GuardrailsConfigError, document_json, parse_guardrails
+
+    try:
+        declared = parse_guardrails(value)
+    except GuardrailsConfigError as exc:
+        for problem in exc.problems:
+            c.problem(problem.config_key, problem.message)
+        return None
+    size = len(document_json(declared).encode())
+    if size > MAX_GUARDRAILS_DOCUMENT_BYTES:
+        c.problem(
+            "guardrails",
+            f"the declared document would take {size} bytes, over the {MAX_GUARDRAILS_DOCUMENT_BYTES} an SSM "
+            "parameter holds: declare fewer models, rate limits or spend alerts",
+        )
+        return None
+    return declared
+
+
+def _holds_pending(value: Any) -> bool:
+    if value is PENDING:
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_pending(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_pending(v) for v in value)
+    return False
 
 
 def _principals(c: _Collector, key: str) -> tuple[str, ...] | None:

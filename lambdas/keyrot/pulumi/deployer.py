@@ -149,6 +149,8 @@ RESOURCE_ACTIONS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ),
         ("PassKeyrotRoles", ("iam:PassRole",)),
     ),
+    # The deploy-time apply of the declared guardrails: the provider invokes the function (create, update, delete).
+    "aws:lambda/invocation:Invocation": (("ManageKeyrotFunctions", ("lambda:InvokeFunction",)),),
     "aws:lambda/permission:Permission": (
         ("ManageKeyrotFunctions", ("lambda:AddPermission", "lambda:GetPolicy", "lambda:RemovePermission")),
     ),

@@ -21,6 +21,8 @@ from keyrot.pulumi.components.alarms import Alarms, AlarmsArgs, key_age_threshol
 from keyrot.pulumi.components.dashboard import Dashboard, DashboardArgs
 from keyrot.pulumi.components.encryption import Encryption, EncryptionArgs
 from keyrot.pulumi.components.function import function_name, log_group_arn
+from keyrot.pulumi.components.guardrails import PURPOSE as GUARDRAILS_PURPOSE
+from keyrot.pulumi.components.guardrails import Guardrails, GuardrailsArgs
 from keyrot.pulumi.components.key_rotation import KeyRotation, KeyRotationArgs
 from keyrot.pulumi.components.key_secrets import KeySecrets, KeySecretsArgs
 from keyrot.pulumi.components.lambda_role import LambdaRole, LambdaRoleArgs
@@ -36,7 +38,12 @@ from keyrot.pulumi.config import (
     check_resolved_arn,
     validate,
 )
-from keyrot.pulumi.lambda_settings import environment_size_problems, monitor_environment, rotation_environment
+from keyrot.pulumi.lambda_settings import (
+    environment_size_problems,
+    guardrails_environment,
+    monitor_environment,
+    rotation_environment,
+)
 from keyrot.pulumi.upgrade import standalone_program_aliases
 
 TYPE = "keyrot:index:KeyrotEnvironment"
@@ -126,6 +133,11 @@ class KeyrotEnvironmentArgs(TypedDict):
     deployer_arns: NotRequired[Sequence[str]]
     """IAM roles or users that run `pulumi up`/`destroy` for this environment: with the administrators, the only
     principals the secrets' policies let manage them. Default: the identity running the deployment."""
+    guardrails: NotRequired[Mapping[str, Any]]
+    """OpenAI guardrails of the project, as the stack's `keyrot:guardrails` block (field names as written there:
+    `rateLimits` per model with OpenAI's limit names, `spendLimitUsd`, `spendAlerts`, `models`, `enforce`). Applied
+    at deploy by the guardrails function and checked for drift on a schedule; see docs/guardrails.md. Default:
+    none (keyrot leaves the project's guardrails alone)."""
     build_dir: NotRequired[str]
     """Directory for the Lambda archive and the wheel cache. Default `~/.cache/keyrot`."""
     adopt_standalone_stack: NotRequired[bool]
@@ -153,9 +165,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _plain_block(value: Any) -> Any:
+    """A block whose field names are already the stack config's (guardrails): Outputs PENDING, names kept."""
+    if isinstance(value, pulumi.Output) or hasattr(value, "__await__"):
+        return PENDING
+    if isinstance(value, Mapping):
+        return {str(k): _plain_block(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_block(v) for v in value]
+    return value
+
+
+# Arguments that take a block written with the stack config's own field names (OpenAI's limit names have '_').
+VERBATIM_BLOCKS = ("guardrails",)
+
+
 def settings_from_args(args: Mapping[str, Any]) -> dict[str, Any]:
     """The validator's view of the arguments: setting names (camelCase, as in the stack config), Outputs PENDING."""
-    return {_camel(key): _plain(value) for key, value in args.items() if key not in COMPONENT_ONLY}
+    return {
+        _camel(key): _plain_block(value) if key in VERBATIM_BLOCKS else _plain(value)
+        for key, value in args.items()
+        if key not in COMPONENT_ONLY
+    }
+
+
+def guardrails_block(declared: Any) -> dict[str, Any]:
+    """The `guardrails` block that gives `declared` back (its document without the version)."""
+    from keyrot.guardrails import to_document
+
+    return {key: value for key, value in to_document(declared).items() if key != "version"}
 
 
 def validate_args(args: Mapping[str, Any]) -> KeyrotConfig:
@@ -201,6 +239,8 @@ def args_from_config(config: KeyrotConfig) -> KeyrotEnvironmentArgs:
         vpc_security_group_ids=list(config.vpc_security_group_ids),
         deployer_arns=list(config.deployer_arns),
     )
+    if config.guardrails is not None:
+        args["guardrails"] = guardrails_block(config.guardrails)
     for key, value in (
         ("oncall_topic_arn", config.oncall_topic_arn),
         ("existing_admin_key_secret_arn", config.existing_admin_key_secret_arn),
@@ -239,6 +279,8 @@ class KeyrotEnvironment(pulumi.ComponentResource):
     """The CloudWatch dashboard's URL (none when `dashboard` is false)."""
     lambda_code_sha256: pulumi.Output[str]
     """sha256 of the deployed Lambda archive."""
+    guardrails_function_name: pulumi.Output[Optional[str]]  # noqa: UP045 - the schema analyzer reads this annotation
+    """The guardrails function (none when no `guardrails` are declared)."""
 
     def __init__(
         self,
@@ -268,6 +310,10 @@ class KeyrotEnvironment(pulumi.ComponentResource):
         build_dir = args.get("build_dir")
         archive = build_lambda_archive(build_dir=Path(build_dir) if build_dir else None)
         env = config.environment
+        # The functions this environment runs (their log groups are encrypted with the environment's key).
+        purposes = ["rotation", "monitor"]
+        if config.guardrails is not None:
+            purposes.append(GUARDRAILS_PURPOSE)
 
         def existing(setting: str, key: str) -> Optional[pulumi.Input[str]]:  # noqa: UP045
             value = args.get(key)  # type: ignore[misc]
@@ -292,7 +338,7 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                         log_group_arn(
                             partition=partition, region=region, account_id=account_id, environment=env, purpose=p
                         )
-                        for p in ("rotation", "monitor")
+                        for p in purposes
                     ],
                     protect=protect,
                 ),
@@ -309,6 +355,13 @@ class KeyrotEnvironment(pulumi.ComponentResource):
             LambdaRoleArgs(environment=env, purpose="monitor"),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        guardrails_role = None
+        if config.guardrails is not None:
+            guardrails_role = LambdaRole(
+                f"{name}-guardrails-identity",
+                LambdaRoleArgs(environment=env, purpose=GUARDRAILS_PURPOSE),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         secrets = KeySecrets(
             f"{name}-secrets",
             KeySecretsArgs(
@@ -325,6 +378,7 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                 reader_inputs={key["name"]: list(key.get("reader_role_arns", ())) for key in args["keys"]},
                 account_id=account_id,
                 protect=protect,
+                guardrails_role_arn=guardrails_role.arn if guardrails_role is not None else None,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -400,6 +454,20 @@ class KeyrotEnvironment(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        guardrails_function_name: pulumi.Output[Optional[str]] = pulumi.Output.from_input(None)  # noqa: UP045
+        guardrails = None
+        if config.guardrails is not None and guardrails_role is not None:
+            guardrails = self._guardrails(
+                name,
+                config,
+                role=guardrails_role,
+                secrets=secrets,
+                kms_key_arn=kms_key_arn,
+                archive=archive,
+                where={"account_id": account_id, "partition": partition, "region": region},
+                vpc=vpc,
+            )
+            guardrails_function_name = guardrails.function_name
         alarms = Alarms(
             f"{name}-alarms",
             AlarmsArgs(
@@ -408,7 +476,9 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                 rotation_function_name=function_name(env, "rotation"),
                 monitor_function_name=function_name(env, "monitor"),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[rotation, monitor]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[rotation, monitor, *([guardrails] if guardrails is not None else [])]
+            ),
         )
         dashboard_url: pulumi.Output[Optional[str]] = pulumi.Output.from_input(None)  # noqa: UP045
         if config.dashboard:
@@ -421,6 +491,8 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                     key_age_threshold_hours=key_age_threshold_hours(config),
                     daily_spend_limit_usd=config.daily_spend_limit_usd,
                     alarm_arns=alarms.alarm_arns,
+                    guardrails=config.guardrails,
+                    runbook_url=config.runbook_url,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -438,7 +510,49 @@ class KeyrotEnvironment(pulumi.ComponentResource):
         self.kms_key_arn = pulumi.Output.from_input(kms_key_arn)
         self.dashboard_url = dashboard_url
         self.lambda_code_sha256 = pulumi.Output.from_input(archive.sha256_hex)
+        self.guardrails_function_name = guardrails_function_name
         self.register_outputs(self.outputs())
+
+    def _guardrails(
+        self,
+        name: str,
+        config: KeyrotConfig,
+        *,
+        role: LambdaRole,
+        secrets: KeySecrets,
+        kms_key_arn: pulumi.Input[str],
+        archive: Any,
+        where: dict[str, str],
+        vpc: dict[str, Any],
+    ) -> Guardrails:
+        """The declared document, the guardrails function, its deploy-time apply and its scheduled check."""
+        from keyrot.guardrails import document_digest, document_json, to_document
+
+        text = document_json(config.guardrails)
+        return Guardrails(
+            f"{name}-guardrails",
+            GuardrailsArgs(
+                environment=config.environment,
+                role_arn=role.arn,
+                role_name=role.role_name,
+                admin_secret_arn=secrets.admin_secret_arn,
+                kms_key_arn=kms_key_arn,
+                document=to_document(config.guardrails),
+                document_text=text,
+                archive_path=str(archive.path),
+                source_code_hash=archive.source_code_hash,
+                environment_variables=guardrails_environment(
+                    config, admin_secret_arn=secrets.admin_secret_arn, document_sha256=document_digest(text)
+                ),
+                check_interval_minutes=config.monitor_interval_minutes,
+                log_retention_days=config.log_retention_days,
+                subnet_ids=vpc["subnet_ids"],
+                security_group_ids=vpc["security_group_ids"],
+                apply_after=[secrets.admin_secret_policy] if secrets.admin_secret_policy is not None else [],
+                **where,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def outputs(self) -> dict[str, pulumi.Output[Any]]:
         """Every output by its schema name (camelCase), as the stack program exports them."""
@@ -454,4 +568,5 @@ class KeyrotEnvironment(pulumi.ComponentResource):
             "kmsKeyArn": self.kms_key_arn,
             "dashboardUrl": self.dashboard_url,
             "lambdaCodeSha256": self.lambda_code_sha256,
+            "guardrailsFunctionName": self.guardrails_function_name,
         }

@@ -1,4 +1,5 @@
-"""The Lambdas' environment variables, exactly as `RotationSettings.from_env` / `MonitorSettings.from_env` read them.
+"""The Lambdas' environment variables, exactly as the functions' `Settings.from_env` read them (rotation, monitor,
+guardrails).
 
 Plain functions of the configuration (ARNs may be Outputs). Names come from keyrot.constants so they cannot drift.
 Nothing secret goes here: the admin key is read from its secret at run time. POWERTOOLS_SERVICE_NAME is deliberately
@@ -20,6 +21,8 @@ from keyrot.constants import (
     ENV_ADMIN_SECRET_ARN,
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
+    ENV_GUARDRAILS_PARAMETER,
+    ENV_GUARDRAILS_SHA256,
     ENV_IN_USE_POLICY,
     ENV_KEY_EXPIRY_SECONDS,
     ENV_KEY_SCOPES,
@@ -36,6 +39,7 @@ from keyrot.constants import (
     ENV_TOPIC_ARN,
     ENV_USAGE_KINDS,
     admin_secret_name,
+    guardrails_parameter_name,
     managed_secret_name,
     state_parameter_name,
 )
@@ -124,6 +128,23 @@ def monitor_environment(
         ENV_USAGE_KINDS: ",".join(config.usage_kinds),
         ENV_RUNBOOK_URL: config.runbook_url,
         **_deployment_variables(config, managed_secret_arns),
+    }
+    if config.openai_base_url:
+        variables[ENV_OPENAI_BASE_URL] = config.openai_base_url
+    return variables
+
+
+def guardrails_environment(
+    config: KeyrotConfig, *, admin_secret_arn: pulumi.Input[str], document_sha256: str
+) -> dict[str, pulumi.Input[str]]:
+    """What GuardrailsSettings.from_env reads: the project and the admin key, where the declared document is and the
+    digest it must have (the function trusts no other document)."""
+    variables: dict[str, pulumi.Input[str]] = {
+        ENV_ENVIRONMENT: config.environment,
+        ENV_ADMIN_SECRET_ARN: admin_secret_arn,
+        ENV_PROJECT_ID: config.openai_project_id,
+        ENV_GUARDRAILS_PARAMETER: guardrails_parameter_name(config.environment),
+        ENV_GUARDRAILS_SHA256: document_sha256,
     }
     if config.openai_base_url:
         variables[ENV_OPENAI_BASE_URL] = config.openai_base_url

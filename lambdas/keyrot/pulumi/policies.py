@@ -28,6 +28,8 @@ WILDCARD_JUSTIFICATIONS: dict[tuple[str, str], str] = {
     "resource-level permissions (only with vpcSubnetIds: Lambda manages the function's interfaces with them)",
     ("monitor", "FindVpcNetworkInterfaces"): "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no "
     "resource-level permissions (only with vpcSubnetIds: Lambda manages the function's interfaces with them)",
+    ("guardrails", "FindVpcNetworkInterfaces"): "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no "
+    "resource-level permissions (only with vpcSubnetIds: Lambda manages the function's interfaces with them)",
 }
 
 # Every Secrets Manager action that changes a secret's value, a version label, its rotation, its policy, its
@@ -216,6 +218,31 @@ def monitor_role_policy(
     return {"Version": VERSION, "Statement": statements}
 
 
+def guardrails_role_policy(
+    *,
+    admin_secret_arn: str,
+    kms_key_arn: str,
+    parameter_arn: str,
+    log_group_arn: str,
+    region: str,
+    vpc: Sequence[dict[str, Any]] = (),
+) -> Policy:
+    """What keyrot.handlers.guardrails calls in AWS: the admin key (OpenAI is called with it), the declared document's
+    parameter, logs (its metrics are EMF lines in them). Nothing else: no key secret, no topic, no state."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _statement("ReadAdminKey", ["secretsmanager:GetSecretValue"], [admin_secret_arn]),
+            _statement("UseSecretsKey", ["kms:Decrypt"], [kms_key_arn], Condition=_via("secretsmanager", region)),
+            _statement("ReadDeclaredGuardrails", ["ssm:GetParameter"], [parameter_arn]),
+            _statement(
+                "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_stream_resources(log_group_arn)
+            ),
+            *vpc,
+        ],
+    }
+
+
 def reader_policy(*, secret_arn: str, kms_key_arn: str, region: str) -> Policy:
     """For an application role: read one key's secret (DescribeSecret too, as the AWS caching client needs)."""
     return {
@@ -267,11 +294,12 @@ def admin_secret_resource_policy(
     monitor_role_arn: str,
     administrator_arns: Sequence[str],
     deployer_arns: Sequence[str] = (),
+    guardrails_role_arn: str | None = None,
 ) -> Policy:
-    """Deny-only resource policy on the admin-key secret keyrot creates: only the two functions (which call the
-    admin API) and `administratorArns` (break-glass, and the CLI's audit and revocations) may read the admin key;
-    only the deployers and administrators may move its labels, manage it (policy, rotation, replication, deletion)
-    or change its `keyrot:*` tags.
+    """Deny-only resource policy on the admin-key secret keyrot creates: only the functions that call the admin API
+    (rotation, monitor and, when guardrails are declared, the guardrails function) and `administratorArns`
+    (break-glass, and the CLI's audit and revocations) may read the admin key; only the deployers and administrators
+    may move its labels, manage it (policy, rotation, replication, deletion) or change its `keyrot:*` tags.
 
     Putting a new admin key (PutSecretValue) is NOT capped: `keyrot admin-key set` is run by whoever the platform
     team's IAM allows (administratorArns may be empty), a put discloses nothing, and the put key must pass validation
@@ -279,7 +307,8 @@ def admin_secret_resource_policy(
     """
     admins = list(administrator_arns)
     deployers = _unique([*deployer_arns, *admins])
-    readers = _unique([rotation_role_arn, monitor_role_arn, *admins])
+    functions = [rotation_role_arn, monitor_role_arn, *([guardrails_role_arn] if guardrails_role_arn else [])]
+    readers = _unique([*functions, *admins])
     return {
         "Version": VERSION,
         "Statement": [
@@ -473,8 +502,9 @@ def scheduler_trust_policy(*, account_id: str) -> Policy:
     }
 
 
-def scheduler_role_policy(*, function_arn: str) -> Policy:
-    return {"Version": VERSION, "Statement": [_statement("InvokeMonitor", ["lambda:InvokeFunction"], [function_arn])]}
+def scheduler_role_policy(*, function_arn: str, sid: str = "InvokeMonitor") -> Policy:
+    """A schedule's role: invoke its one function."""
+    return {"Version": VERSION, "Statement": [_statement(sid, ["lambda:InvokeFunction"], [function_arn])]}
 
 
 def _unique(values: Sequence[str]) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from keyrot.settings import DEFAULT_RUNBOOK_URL
 
-# Section anchor -> what the section must cover. tests/infra checks every alarm links one of these, and (once
-# docs/runbook.md exists) that the runbook has a heading for each.
+# Section anchor -> what the section must cover. tests/infra checks every alarm links one of these, every one is
+# linked by an alarm or the dashboard, and docs/runbook.md has a heading for each.
 RUNBOOK_ANCHORS: dict[str, str] = {
     "rotation-lambda-errors": "the rotation function raised (Lambda Errors)",
     "rotation-failed": "a rotation step failed / Secrets Manager reported RotationFailed or RotationAbandoned",
@@ -17,7 +17,12 @@ RUNBOOK_ANCHORS: dict[str, str] = {
     "unmanaged-key-requests": "requests made with a project key keyrot did not mint",
     "retired-key-requests": "requests made with a previous key past its grace, or a revoked key",
     "revocation-failed": "a previous key could not be revoked",
+    "costs-read-failed": "the monitor could not read OpenAI's Costs API in consecutive runs (spend unknown)",
+    "guardrail-drift": "the OpenAI project's guardrails differ from the declared ones, or could not be applied",
+    "hard-spend-limit-reached": "the project's spend this month reached its hard limit (guardrails.spendLimitUsd)",
 }
+# Sections linked from the dashboard rather than from an alarm (no metric says the hard limit was reached).
+DASHBOARD_ANCHORS: tuple[str, ...] = ("hard-spend-limit-reached",)
 
 
 def runbook_link(anchor: str, runbook_url: str = DEFAULT_RUNBOOK_URL) -> str:

@@ -17,7 +17,17 @@ import pulumi_aws as aws
 
 from keyrot import metric_names as m
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.names import (
+    ENVIRONMENT_ALARM_SUFFIXES,
+    INPUT_TOKENS_ANOMALY_ALARM,
+    KEY_AGE_ALARM,
+    REQUESTS_ANOMALY_ALARM,
+    environment_alarm_name,
+    key_alarm_name,
+    log_group_name,
+)
 from keyrot.pulumi.components._util import child
+from keyrot.pulumi.components.usage_monitor import MONITOR_TIMEOUT_SECONDS
 from keyrot.pulumi.config import KeyrotConfig
 from keyrot.pulumi.runbook import runbook_link
 
@@ -31,14 +41,23 @@ USAGE_LOOKBACK_PERIODS = 3
 # CloudWatch: evaluation periods x period may not exceed 7 days for periods of an hour or more.
 MAX_ALARM_RANGE_SECONDS = 7 * 24 * 3600
 # A monitor run may take up to its timeout (5 min) after it starts before it publishes.
-MONITOR_RUN_SECONDS = 300
+MONITOR_RUN_SECONDS = MONITOR_TIMEOUT_SECONDS
 FAST_PERIOD_SECONDS = 300
+# The fewest periods without a heartbeat that page (see heartbeat_periods).
 HEARTBEAT_PERIODS = 3
+# A run that crashed keeps its lease on the state for the function's timeout plus this margin (handlers/monitor.py);
+# runs starting meanwhile skip, publishing no heartbeat.
+MONITOR_LEASE_MARGIN_SECONDS = 10
+# CloudWatch: evaluation periods x period may not exceed one day for periods shorter than an hour.
+MAX_SHORT_ALARM_RANGE_SECONDS = 24 * 3600
 # Gauges (SpendTodayUSD, KeyAgeHours) are published once per successful run: a failed or skipped run publishes
 # nothing, and that must not turn an alarm OK while the last value was over its threshold.
 GAUGE_MISSING_DATA = "ignore"
 # The Costs API failing this many runs in a row (SpendTodayUSD unknown meanwhile) pages.
 COSTS_FAILED_RUNS = 3
+# The guardrails function failing this many scheduled checks in a row pages (one OpenAI blip does not; a restore
+# OpenAI refuses fails every check).
+GUARDRAILS_FAILED_CHECKS = 2
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,17 @@ def monitor_period_seconds(config: KeyrotConfig) -> int:
     return max(60, config.monitor_interval_minutes * 60)
 
 
+def heartbeat_periods(config: KeyrotConfig) -> int:
+    """Monitor intervals without a heartbeat before `monitor-not-running` pages: a single crashed run must not.
+
+    The crashed run publishes none, and its lease (the function's timeout plus a margin) makes every run starting
+    before it lapses skip: ceil((timeout + margin) / interval) silent intervals in all. Two more, and at least three.
+    """
+    interval = monitor_period_seconds(config)
+    silent = math.ceil((MONITOR_TIMEOUT_SECONDS + MONITOR_LEASE_MARGIN_SECONDS) / interval)
+    return max(HEARTBEAT_PERIODS, silent + 2)
+
+
 def key_age_threshold_hours(config: KeyrotConfig) -> int:
     return config.rotation_max_interval_hours + KEY_AGE_SLACK_HOURS
 
@@ -90,16 +120,24 @@ def usage_lookback_periods(config: KeyrotConfig) -> int:
     return max(USAGE_LOOKBACK_PERIODS, 2 + delay_periods)
 
 
+def _environment_alarm(suffix: str, environment: str) -> str:
+    """`keyrot-<env>-<suffix>` for a suffix keyrot.names knows (status files alarms by these names)."""
+    if suffix not in ENVIRONMENT_ALARM_SUFFIXES:
+        raise ValueError(f"alarm suffix {suffix!r} is not in keyrot.names.ENVIRONMENT_ALARM_SUFFIXES")
+    return environment_alarm_name(environment, suffix)
+
+
 def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_function_name: str) -> list[AlarmSpec]:
     describe = partial(_describe, runbook_url=config.runbook_url)
     env = config.environment
-    prefix = f"keyrot-{env}"
     env_dims = m.environment_dimensions(env)
     gauge_period = monitor_period_seconds(config)
+    heartbeats = heartbeat_periods(config)
+    name = partial(_environment_alarm, environment=env)
     specs = [
         AlarmSpec(
             key="rotation-lambda-errors",
-            name=f"{prefix}-rotation-lambda-errors",
+            name=name("rotation-lambda-errors"),
             description=describe(
                 f"The keyrot {env} rotation function ({rotation_function_name}) raised an error.",
                 "Read its log group for the failing step and error; the current key stays in service.",
@@ -119,7 +157,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         ),
         AlarmSpec(
             key="rotation-failed",
-            name=f"{prefix}-rotation-failed",
+            name=name("rotation-failed"),
             description=describe(
                 f"A keyrot {env} rotation step failed (RotationFailed).",
                 "Secrets Manager retries; if it keeps failing, fix the cause and clear AWSPENDING, then rotate again.",
@@ -139,7 +177,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         ),
         AlarmSpec(
             key="monitor-lambda-errors",
-            name=f"{prefix}-monitor-lambda-errors",
+            name=name("monitor-lambda-errors"),
             description=describe(
                 f"The keyrot {env} monitor function ({monitor_function_name}) failed in consecutive runs.",
                 "Usage metrics and the previous-key janitor are stalled; read its log group.",
@@ -159,11 +197,11 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         ),
         AlarmSpec(
             key="monitor-not-running",
-            name=f"{prefix}-monitor-not-running",
+            name=name("monitor-not-running"),
             description=describe(
-                f"No keyrot {env} monitor heartbeat for {HEARTBEAT_PERIODS} runs "
-                f"({HEARTBEAT_PERIODS * config.monitor_interval_minutes} min).",
-                f"Check the schedule {prefix}-monitor and the function; nothing watches usage meanwhile.",
+                f"No keyrot {env} monitor heartbeat for {heartbeats} runs "
+                f"({heartbeats * config.monitor_interval_minutes} min).",
+                f"Check the schedule keyrot-{env}-monitor and the function; nothing watches usage meanwhile.",
                 "monitor-not-running",
             ),
             namespace=m.NAMESPACE,
@@ -171,8 +209,8 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             dimensions=env_dims,
             statistic="SampleCount",
             period=gauge_period,
-            evaluation_periods=HEARTBEAT_PERIODS,
-            datapoints_to_alarm=HEARTBEAT_PERIODS,
+            evaluation_periods=heartbeats,
+            datapoints_to_alarm=heartbeats,
             threshold=1,
             comparison_operator="LessThanThreshold",
             treat_missing_data="breaching",
@@ -180,7 +218,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         ),
         AlarmSpec(
             key="daily-spend",
-            name=f"{prefix}-daily-spend",
+            name=name("daily-spend"),
             description=describe(
                 f"The OpenAI project's spend today is above {config.daily_spend_limit_usd:g} USD ({env}).",
                 "Find the key driving it on the dashboard; revoke or rotate it if the use is not expected.",
@@ -200,13 +238,13 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         ),
         AlarmSpec(
             key="costs-read-failed",
-            name=f"{prefix}-costs-read-failed",
+            name=name("costs-read-failed"),
             description=describe(
                 f"The keyrot {env} monitor could not read OpenAI's Costs API in {COSTS_FAILED_RUNS} runs in a row: "
                 "SpendTodayUSD is not published, so the daily-spend alarm cannot fire.",
                 "Read the monitor's log for the costs part's error (an outage, a currency other than USD, an admin key "
                 "without Costs access); usage, findings and the janitor go on meanwhile.",
-                "daily-spend-limit",
+                "costs-read-failed",
             ),
             namespace=m.NAMESPACE,
             metric_name=m.COSTS_READ_FAILED,
@@ -218,7 +256,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             threshold=0,
             comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
-            runbook_anchor="daily-spend-limit",
+            runbook_anchor="costs-read-failed",
         ),
     ]
     lookback = usage_lookback_periods(config)
@@ -239,7 +277,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         specs.append(
             AlarmSpec(
                 key=anchor,
-                name=f"{prefix}-{anchor}",
+                name=name(anchor),
                 description=describe(what, action, anchor),
                 namespace=m.NAMESPACE,
                 metric_name=metric,
@@ -257,7 +295,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
     specs.append(
         AlarmSpec(
             key="revocation-failed",
-            name=f"{prefix}-revocation-failed",
+            name=name("revocation-failed"),
             description=describe(
                 f"keyrot {env} could not revoke a previous OpenAI key.",
                 "The old key still works: revoke it by hand (keyrot revoke-previous --env <env> --key <key>) "
@@ -282,8 +320,8 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         dims = m.key_dimensions(env, key)
         specs.append(
             AlarmSpec(
-                key=f"{key}-key-age",
-                name=f"{prefix}-{key}-key-age",
+                key=f"{key}-{KEY_AGE_ALARM}",
+                name=key_alarm_name(env, key, KEY_AGE_ALARM),
                 description=describe(
                     f"keyrot {env} key '{key}' is older than {threshold} h: it missed its rotation "
                     f"({config.rotation_schedule}).",
@@ -303,11 +341,11 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
                 runbook_anchor="key-too-old",
             )
         )
-        for metric, suffix in ((m.REQUESTS, "requests"), (m.INPUT_TOKENS, "input-tokens")):
+        for metric, suffix in ((m.REQUESTS, REQUESTS_ANOMALY_ALARM), (m.INPUT_TOKENS, INPUT_TOKENS_ANOMALY_ALARM)):
             specs.append(
                 AlarmSpec(
-                    key=f"{key}-{suffix}-anomaly",
-                    name=f"{prefix}-{key}-{suffix}-anomaly",
+                    key=f"{key}-{suffix}",
+                    name=key_alarm_name(env, key, suffix),
                     description=describe(
                         f"keyrot {env} key '{key}': {metric} per hour above the expected band "
                         f"({config.anomaly_band_width:g} standard deviations).",
@@ -342,7 +380,61 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
                     runbook_anchor="usage-anomaly",
                 )
             )
+    if config.guardrails is not None:
+        specs += guardrails_alarm_specs(config)
     return specs
+
+
+def guardrails_alarm_specs(config: KeyrotConfig) -> list[AlarmSpec]:
+    """Drift from the declared guardrails (the scheduled check's gauge), and an apply or restore that failed."""
+    describe = partial(_describe, runbook_url=config.runbook_url)
+    env = config.environment
+    period = monitor_period_seconds(config)
+    return [
+        AlarmSpec(
+            key="guardrail-drift",
+            name=_environment_alarm("guardrail-drift", env),
+            description=describe(
+                f"The keyrot {env} OpenAI project's guardrails differ from the declared ones (GuardrailDrift > 0).",
+                f"See declared against actual, and who changed what: keyrot guardrails --env {env}.",
+                "guardrail-drift",
+            ),
+            namespace=m.NAMESPACE,
+            metric_name=m.GUARDRAIL_DRIFT,
+            dimensions=m.environment_dimensions(env),
+            statistic="Maximum",
+            period=period,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            # A gauge, published by each check that could read the project: a failed check keeps the state.
+            treat_missing_data=GAUGE_MISSING_DATA,
+            runbook_anchor="guardrail-drift",
+        ),
+        AlarmSpec(
+            key="guardrails-apply-failed",
+            name=_environment_alarm("guardrails-apply-failed", env),
+            description=describe(
+                f"keyrot {env} could not apply, check or restore the declared OpenAI guardrails in "
+                f"{GUARDRAILS_FAILED_CHECKS} checks in a row (GuardrailsApplyFailed).",
+                f"Read the error in {log_group_name(env, 'guardrails')} (a value OpenAI refused, the admin key, "
+                "an OpenAI outage); drift is not being watched meanwhile.",
+                "guardrail-drift",
+            ),
+            namespace=m.NAMESPACE,
+            metric_name=m.GUARDRAILS_APPLY_FAILED,
+            dimensions=m.environment_dimensions(env),
+            statistic="Sum",
+            period=period,
+            evaluation_periods=GUARDRAILS_FAILED_CHECKS,
+            datapoints_to_alarm=GUARDRAILS_FAILED_CHECKS,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            runbook_anchor="guardrail-drift",
+        ),
+    ]
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""One CloudWatch dashboard per environment: usage per key, spend, key age, rotations and alarm states."""
+"""One CloudWatch dashboard per environment: usage per key, spend beside OpenAI's hard limit, key age, rotations,
+the monitor's parts, guardrails and alarm states."""
 
 from __future__ import annotations
 
@@ -11,16 +12,21 @@ import pulumi
 import pulumi_aws as aws
 
 from keyrot import metric_names as m
+from keyrot.names import RESOURCE_PREFIX
 from keyrot.pulumi.components._util import child
+from keyrot.pulumi.runbook import runbook_link
+from keyrot.settings import DEFAULT_RUNBOOK_URL
 
 WIDTH = 12
 HEIGHT = 6
 # CloudWatch shows at most 100 alarms in one alarm widget.
 MAX_ALARMS_PER_WIDGET = 100
+# The alarm (its key in the Alarms component) shown beside OpenAI's hard limit.
+DAILY_SPEND_ALARM = "daily-spend"
 
 
 def dashboard_name(environment: str) -> str:
-    return f"keyrot-{environment}"
+    return f"{RESOURCE_PREFIX}-{environment}"
 
 
 def dashboard_url(region: str, environment: str) -> str:
@@ -50,6 +56,36 @@ def _metric_widget(
     }
 
 
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}"
+
+
+def hard_limit_markdown(
+    *, environment: str, guardrails: Any, daily_spend_limit_usd: float, runbook_url: str = DEFAULT_RUNBOOK_URL
+) -> str:
+    """The text beside the daily-spend alarm: OpenAI's hard monthly limit and spend alerts, as declared.
+
+    No metric carries the month's spend against the hard limit (`keyrot status` shows it), so this is text.
+    """
+    lines = [f"### OpenAI spend limits ({environment})", f"keyrot's daily-spend alarm: {_usd(daily_spend_limit_usd)}."]
+    if guardrails is None:
+        lines.append("No guardrails declared: keyrot leaves the project's hard limit and spend alerts as they are.")
+    else:
+        cents = guardrails.spend_limit_cents
+        lines.append(
+            "No hard monthly limit declared (`keyrot:guardrails.spendLimitUsd`)."
+            if cents is None
+            else f"OpenAI's hard monthly limit: **{_usd(cents / 100)}** (`keyrot:guardrails.spendLimitUsd`)."
+        )
+        alerts = ", ".join(_usd(alert.threshold_cents / 100) for alert in guardrails.spend_alerts)
+        lines.append(f"OpenAI spend alerts (e-mail) at {alerts}." if alerts else "No OpenAI spend alerts declared.")
+    lines.append(
+        f"This month's spend against the hard limit: `keyrot status --env {environment}`. "
+        f"When it is reached: [runbook]({runbook_link('hard-spend-limit-reached', runbook_url)})."
+    )
+    return "\n\n".join(lines)
+
+
 def dashboard_body(
     *,
     environment: str,
@@ -58,6 +94,9 @@ def dashboard_body(
     key_age_threshold_hours: int,
     daily_spend_limit_usd: float,
     alarm_arns: Sequence[str],
+    daily_spend_alarm_arn: str | None = None,
+    guardrails: Any = None,
+    runbook_url: str = DEFAULT_RUNBOOK_URL,
 ) -> dict[str, Any]:
     def per_key(metric: str) -> list[list[Any]]:
         return [
@@ -65,10 +104,10 @@ def dashboard_body(
             for key in key_names
         ]
 
-    def env_metric(metric: str, label: str) -> list[Any]:
-        return [m.NAMESPACE, metric, m.DIM_ENVIRONMENT, environment, {"label": label}]
+    def env_metric(metric: str, label: str, **rendering: Any) -> list[Any]:
+        return [m.NAMESPACE, metric, m.DIM_ENVIRONMENT, environment, {"label": label, **rendering}]
 
-    widgets = [
+    widgets: list[dict[str, Any]] = [
         {
             "type": "text",
             "width": 24,
@@ -76,6 +115,32 @@ def dashboard_body(
             "properties": {
                 "markdown": f"## keyrot {environment}\nOpenAI keys rotated by Secrets Manager; usage read by the "
                 "monitor. Alarms link docs/runbook.md."
+            },
+        },
+        # The monitor's spend alarm beside OpenAI's own hard limit and alerts.
+        *(
+            [
+                {
+                    "type": "alarm",
+                    "width": WIDTH,
+                    "height": HEIGHT,
+                    "properties": {"title": "Daily spend alarm (keyrot)", "alarms": [daily_spend_alarm_arn]},
+                }
+            ]
+            if daily_spend_alarm_arn
+            else []
+        ),
+        {
+            "type": "text",
+            "width": WIDTH,
+            "height": HEIGHT,
+            "properties": {
+                "markdown": hard_limit_markdown(
+                    environment=environment,
+                    guardrails=guardrails,
+                    daily_spend_limit_usd=daily_spend_limit_usd,
+                    runbook_url=runbook_url,
+                )
             },
         },
         _metric_widget("Requests per key", per_key(m.REQUESTS), region, stat="Sum", period=3600),
@@ -127,6 +192,51 @@ def dashboard_body(
             stat="Sum",
             period=3600,
         ),
+        _metric_widget(
+            "Monitor parts failed",
+            [
+                # One line per part that failed (usage, findings, costs, janitor, ...), whatever parts there are.
+                [
+                    {
+                        "expression": (
+                            f"SEARCH('{{{m.NAMESPACE},{m.DIM_ENVIRONMENT},{m.DIM_PART}}} "
+                            f'MetricName="{m.MONITOR_PART_FAILED}" {m.DIM_ENVIRONMENT}="{environment}"\', '
+                            "'Sum', 3600)"
+                        ),
+                        "id": "parts",
+                    }
+                ],
+                env_metric(m.COSTS_READ_FAILED, "costs read failed"),
+            ],
+            region,
+            stat="Sum",
+            period=3600,
+        ),
+        _metric_widget(
+            "Usage buckets set aside",
+            [env_metric(m.USAGE_BUCKETS_SET_ASIDE, "set aside (replay or drop them)")],
+            region,
+            stat="Maximum",
+            period=3600,
+        ),
+        *(
+            [
+                _metric_widget(
+                    "OpenAI guardrails",
+                    [
+                        env_metric(m.GUARDRAIL_DRIFT, "settings that differ (gauge)", stat="Maximum"),
+                        env_metric(m.GUARDRAILS_CHANGED, "changed by an apply"),
+                        env_metric(m.GUARDRAILS_RESTORED, "restored"),
+                        env_metric(m.GUARDRAILS_APPLY_FAILED, "apply, check or restore failed"),
+                    ],
+                    region,
+                    stat="Sum",
+                    period=3600,
+                )
+            ]
+            if guardrails is not None
+            else []
+        ),
         {
             "type": "alarm",
             "width": 24,
@@ -149,6 +259,9 @@ class DashboardArgs:
     key_age_threshold_hours: int
     daily_spend_limit_usd: float
     alarm_arns: Mapping[str, pulumi.Input[str]]
+    # The declared guardrails (hard limit and alerts beside the spend alarm), None when none are declared.
+    guardrails: Any = None
+    runbook_url: str = DEFAULT_RUNBOOK_URL
 
 
 class Dashboard(pulumi.ComponentResource):
@@ -156,7 +269,7 @@ class Dashboard(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("keyrot:index:Dashboard", name, None, opts)
-        body = pulumi.Output.all(*args.alarm_arns.values()).apply(
+        body = pulumi.Output.all(**dict(args.alarm_arns)).apply(
             lambda arns: json.dumps(
                 dashboard_body(
                     environment=args.environment,
@@ -164,7 +277,10 @@ class Dashboard(pulumi.ComponentResource):
                     key_names=args.key_names,
                     key_age_threshold_hours=args.key_age_threshold_hours,
                     daily_spend_limit_usd=args.daily_spend_limit_usd,
-                    alarm_arns=arns,
+                    alarm_arns=list(arns.values()),
+                    daily_spend_alarm_arn=arns.get(DAILY_SPEND_ALARM),
+                    guardrails=args.guardrails,
+                    runbook_url=args.runbook_url,
                 )
             )
         )

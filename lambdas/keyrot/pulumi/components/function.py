@@ -9,31 +9,28 @@ import pulumi
 import pulumi_aws as aws
 
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.names import function_name, log_group_name
 from keyrot.pulumi.components._util import child
+
+__all__ = ["KeyrotFunction", "KeyrotFunctionArgs", "function_name", "log_group_arn", "log_group_name"]
 
 RUNTIME = "python3.14"
 ARCHITECTURE = "arm64"
 MEMORY_MB = 256
 
 
-def function_name(environment: str, purpose: str) -> str:
-    return f"keyrot-{environment}-{purpose}"
-
-
-def log_group_name(environment: str, purpose: str) -> str:
-    """Lambda's default group for the function; created here so retention and encryption are ours."""
-    return f"/aws/lambda/{function_name(environment, purpose)}"
-
-
 def log_group_arn(*, partition: str, region: str, account_id: str, environment: str, purpose: str) -> str:
-    """The group's ARN, known before it exists (the KMS key policy must name it before the group is created)."""
+    """The group's ARN, known before it exists (the KMS key policy must name it before the group is created).
+
+    Names (function, log group) come from keyrot.names, where the CLI finds them too; the group is created here so
+    retention and encryption are ours."""
     return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name(environment, purpose)}"
 
 
 @dataclass
 class KeyrotFunctionArgs:
     environment: str
-    purpose: str  # "rotation" | "monitor"
+    purpose: str  # "rotation" | "monitor" | "guardrails" | "admin-rotation": keyrot-<env>-<purpose>
     description: str
     handler: str
     role_arn: pulumi.Input[str]

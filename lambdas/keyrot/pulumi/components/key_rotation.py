@@ -13,7 +13,7 @@ import pulumi_aws as aws
 # createSecret relies on it to tell an abandoned account from one a running invocation is about to store.
 from keyrot.constants import ROTATION_HANDLER, ROTATION_TIMEOUT_SECONDS
 from keyrot.pulumi import policies
-from keyrot.pulumi.components._util import child, policy_json
+from keyrot.pulumi.components._util import child, policy_json, vpc_statements
 from keyrot.pulumi.components.function import KeyrotFunction, KeyrotFunctionArgs
 
 # Secrets Manager invokes rotation per secret; several secrets may rotate at once.
@@ -68,7 +68,7 @@ class KeyRotation(pulumi.ComponentResource):
                     kms_key_arn=args.kms_key_arn,
                     log_group_arn=log_group_arn,
                     region=args.region,
-                    vpc=_vpc_statements(args),
+                    vpc=_vpc(args),
                 ),
                 archive_path=args.archive_path,
                 source_code_hash=args.source_code_hash,
@@ -106,20 +106,11 @@ class KeyRotation(pulumi.ComponentResource):
         self.register_outputs({"functionName": function.function_name, "functionArn": function.function_arn})
 
 
-def _vpc_statements(args: Any) -> pulumi.Output[list[dict[str, Any]]] | list[dict[str, Any]]:
-    """The role's VPC statements (none outside a VPC), once the subnet and group ids resolve."""
-    if not args.subnet_ids:
-        return []
-
-    def arn(kind: str, resource_id: str) -> str:
-        return f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:{kind}/{resource_id}"
-
-    return pulumi.Output.all(list(args.subnet_ids), list(args.security_group_ids)).apply(
-        lambda ids: policies.vpc_statements(
-            subnet_arns=[arn("subnet", i) for i in ids[0]],
-            security_group_arns=[arn("security-group", i) for i in ids[1]],
-            region=args.region,
-            account_id=args.account_id,
-            partition=args.partition,
-        )
+def _vpc(args: Any) -> Any:
+    return vpc_statements(
+        subnet_ids=args.subnet_ids,
+        security_group_ids=args.security_group_ids,
+        partition=args.partition,
+        region=args.region,
+        account_id=args.account_id,
     )

@@ -12,14 +12,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from keyrot.constants import (
-    TAG_ADMIN_SECRET,
-    TAG_ENVIRONMENT,
-    TAG_KEY_NAME,
-    TAG_PROJECT_ID,
-    admin_secret_name,
-    managed_secret_name,
-)
+from keyrot.constants import TAG_ADMIN_SECRET, TAG_ENVIRONMENT, TAG_KEY_NAME, admin_secret_name, managed_secret_name
+from keyrot.names import managed_secret_tags
 from keyrot.pulumi import policies
 from keyrot.pulumi.components._util import child, policy_json
 from keyrot.pulumi.config import KeyConfig, RoleArn, check_resolved_reader
@@ -45,10 +39,14 @@ class KeySecretsArgs:
     account_id: str = ""
     # Refuse to delete the secrets and leave them in AWS if dropped from the state (production stacks).
     protect: bool = False
+    # The guardrails function's role (when guardrails are declared): it reads the admin key too.
+    guardrails_role_arn: pulumi.Input[str] | None = None
 
 
 class KeySecrets(pulumi.ComponentResource):
     admin_secret_arn: pulumi.Output[str]
+    # The admin-key secret's resource policy keyrot sets (None for an existing secret): who reads the admin key.
+    admin_secret_policy: aws.secretsmanager.SecretPolicy | None
     secret_arns: dict[str, pulumi.Output[str]]
     secret_names: dict[str, pulumi.Output[str]]
     reader_policy_arns: dict[str, pulumi.Output[str]]
@@ -57,6 +55,7 @@ class KeySecrets(pulumi.ComponentResource):
         super().__init__("keyrot:index:KeySecrets", name, None, opts)
         env = args.environment
 
+        self.admin_secret_policy = None
         if args.existing_admin_secret_arn:
             self.admin_secret_arn = pulumi.Output.from_input(args.existing_admin_secret_arn)
             admin_secret_name_out: pulumi.Output[str] = pulumi.Output.from_input(args.existing_admin_secret_arn)
@@ -70,7 +69,10 @@ class KeySecrets(pulumi.ComponentResource):
                 tags={TAG_ENVIRONMENT: env, TAG_ADMIN_SECRET: env},
                 opts=child(self, protect=args.protect, retain_on_delete=args.protect),
             )
-            self._deny_policy(
+            guardrails_reader = (
+                {"guardrails_role_arn": args.guardrails_role_arn} if args.guardrails_role_arn is not None else {}
+            )
+            self.admin_secret_policy = self._deny_policy(
                 f"{name}-admin-key-policy",
                 admin.arn,
                 policy_json(
@@ -79,6 +81,7 @@ class KeySecrets(pulumi.ComponentResource):
                     monitor_role_arn=args.monitor_role_arn,
                     administrator_arns=list(args.administrator_arns),
                     deployer_arns=list(args.deployer_arns),
+                    **guardrails_reader,
                 ),
             )
             self.admin_secret_arn = admin.arn
@@ -93,11 +96,7 @@ class KeySecrets(pulumi.ComponentResource):
                 name=managed_secret_name(env, key.name),
                 description=f"keyrot {env}: OpenAI API key '{key.name}' (rotated by keyrot; read its api_key field)",
                 kms_key_id=args.kms_key_arn,
-                tags={
-                    TAG_ENVIRONMENT: env,
-                    TAG_KEY_NAME: key.name,
-                    TAG_PROJECT_ID: args.openai_project_id,
-                },
+                tags=managed_secret_tags(env, key.name, args.openai_project_id),
                 opts=child(self, protect=args.protect, retain_on_delete=args.protect),
             )
             readers = self._readers(key, args)
@@ -162,8 +161,10 @@ class KeySecrets(pulumi.ComponentResource):
             readers.append((f"#{index}", resolved.apply(lambda role: role.arn), resolved.apply(lambda role: role.name)))
         return readers
 
-    def _deny_policy(self, resource_name: str, secret_arn: pulumi.Input[str], policy: pulumi.Input[str]) -> None:
+    def _deny_policy(
+        self, resource_name: str, secret_arn: pulumi.Input[str], policy: pulumi.Input[str]
+    ) -> aws.secretsmanager.SecretPolicy:
         """Attach a deny-only resource policy to a secret (public policies blocked)."""
-        aws.secretsmanager.SecretPolicy(
+        return aws.secretsmanager.SecretPolicy(
             resource_name, secret_arn=secret_arn, block_public_policy=True, policy=policy, opts=child(self)
         )

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.names import rotation_log_group
 from keyrot.pulumi import policies
 from keyrot.pulumi.components._util import child, policy_json
 from keyrot.pulumi.runbook import runbook_link
@@ -45,7 +46,7 @@ def rotation_event_input_transformer(environment: str, runbook_url: str = DEFAUL
     """A short human message for email and chat: what happened, to which secret, and where to look."""
     template = (
         f"keyrot {environment}: <eventName> for <secretId> at <time>. Error: <errorMessage>. "
-        f"Rotation Lambda logs: /aws/lambda/keyrot-{environment}-rotation. "
+        f"Rotation Lambda logs: {rotation_log_group(environment)}. "
         f"What to do: {runbook_link('rotation-failed', runbook_url)}"
     )
     return {

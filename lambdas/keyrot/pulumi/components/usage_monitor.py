@@ -11,19 +11,16 @@ import pulumi_aws as aws
 
 from keyrot.constants import MONITOR_HANDLER, STATE_PARAMETER_PLACEHOLDER, TAG_ENVIRONMENT, state_parameter_name
 from keyrot.pulumi import policies
-from keyrot.pulumi.components._util import child, policy_json
+from keyrot.pulumi.components._util import child, policy_json, vpc_statements
 from keyrot.pulumi.components.function import KeyrotFunction, KeyrotFunctionArgs
+from keyrot.pulumi.components.scheduled import ScheduleArgs, rate_minutes, schedule_function
+
+__all__ = ["MONITOR_TIMEOUT_SECONDS", "UsageMonitor", "UsageMonitorArgs", "rate_minutes", "state_parameter_arn"]
 
 # Several paginated OpenAI usage reads with retries, plus a possible revocation with validation delays.
 MONITOR_TIMEOUT_SECONDS = 300
-SCHEDULER_RETRY_ATTEMPTS = 2
 # One run at a time, whatever the schedule or a retry does: two overlapping runs would both publish usage.
 RESERVED_CONCURRENCY: int | None = 1
-
-
-def rate_minutes(minutes: int) -> str:
-    """EventBridge Scheduler wants the singular unit for 1."""
-    return f"rate({minutes} minute{'' if minutes == 1 else 's'})"
 
 
 def state_parameter_arn(*, partition: str, region: str, account_id: str, environment: str) -> str:
@@ -99,7 +96,7 @@ class UsageMonitor(pulumi.ComponentResource):
                     topic_arn=args.topic_arn,
                     topic_encrypted_with_key=args.topic_encrypted_with_key,
                     region=args.region,
-                    vpc=_vpc_statements(args),
+                    vpc=_vpc(args),
                 ),
                 archive_path=args.archive_path,
                 source_code_hash=args.source_code_hash,
@@ -113,38 +110,21 @@ class UsageMonitor(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
-        scheduler_role = aws.iam.Role(
-            f"{name}-scheduler-role",
-            name=f"keyrot-{env}-monitor-scheduler",
-            description=f"EventBridge Scheduler: invoke keyrot {env} monitor",
-            assume_role_policy=policy_json(policies.scheduler_trust_policy, account_id=args.account_id),
-            tags={TAG_ENVIRONMENT: env},
-            opts=child(self),
-        )
-        scheduler_policy = aws.iam.RolePolicy(
-            f"{name}-scheduler-permissions",
-            name=f"keyrot-{env}-monitor-scheduler",
-            role=scheduler_role.name,
-            policy=policy_json(policies.scheduler_role_policy, function_arn=function.function_arn),
-            opts=child(self),
-        )
-        schedule = aws.scheduler.Schedule(
-            f"{name}-schedule",
-            name=f"keyrot-{env}-monitor",
-            description=f"Run the keyrot {env} monitor every {args.interval_minutes} min",
-            schedule_expression=rate_minutes(args.interval_minutes),
-            flexible_time_window={"mode": "OFF"},
-            state="ENABLED",
-            target={
-                "arn": function.function_arn,
-                "role_arn": scheduler_role.arn,
-                # A retried run must not overlap the next scheduled one.
-                "retry_policy": {
-                    "maximum_event_age_in_seconds": max(60, args.interval_minutes * 60),
-                    "maximum_retry_attempts": SCHEDULER_RETRY_ATTEMPTS,
-                },
-            },
-            opts=child(self, depends_on=[scheduler_policy]),
+        schedule = schedule_function(
+            self,
+            name,
+            ScheduleArgs(
+                environment=env,
+                account_id=args.account_id,
+                schedule_name=f"keyrot-{env}-monitor",
+                role_name=f"keyrot-{env}-monitor-scheduler",
+                description=f"Run the keyrot {env} monitor every {args.interval_minutes} min",
+                role_description=f"invoke keyrot {env} monitor",
+                expression=rate_minutes(args.interval_minutes),
+                function_arn=function.function_arn,
+                sid="InvokeMonitor",
+                maximum_event_age_seconds=max(60, args.interval_minutes * 60),
+            ),
         )
         self.function_name = function.function_name
         self.function_arn = function.function_arn
@@ -159,20 +139,11 @@ class UsageMonitor(pulumi.ComponentResource):
         )
 
 
-def _vpc_statements(args: Any) -> pulumi.Output[list[dict[str, Any]]] | list[dict[str, Any]]:
-    """The role's VPC statements (none outside a VPC), once the subnet and group ids resolve."""
-    if not args.subnet_ids:
-        return []
-
-    def arn(kind: str, resource_id: str) -> str:
-        return f"arn:{args.partition}:ec2:{args.region}:{args.account_id}:{kind}/{resource_id}"
-
-    return pulumi.Output.all(list(args.subnet_ids), list(args.security_group_ids)).apply(
-        lambda ids: policies.vpc_statements(
-            subnet_arns=[arn("subnet", i) for i in ids[0]],
-            security_group_arns=[arn("security-group", i) for i in ids[1]],
-            region=args.region,
-            account_id=args.account_id,
-            partition=args.partition,
-        )
+def _vpc(args: Any) -> Any:
+    return vpc_statements(
+        subnet_ids=args.subnet_ids,
+        security_group_ids=args.security_group_ids,
+        partition=args.partition,
+        region=args.region,
+        account_id=args.account_id,
     )

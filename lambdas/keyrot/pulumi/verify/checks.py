@@ -24,6 +24,7 @@ from typing import Any
 import requests
 
 from keyrot import constants as c
+from keyrot.names import RESOURCE_PREFIX, environment_alarm_name
 from keyrot.pulumi.verify.plan import Claim, Step
 
 OPENAI_API = "https://api.openai.com/v1"
@@ -236,7 +237,7 @@ def build_steps(
         return f"old key {old['key_id']} rejected {took:.0f} s after the emergency revoke; current {current['key_id']}"
 
     def alarm(ctx: dict[str, Any]) -> str:
-        name = f"keyrot-{environment}-rotation-failed"
+        name = environment_alarm_name(environment, "rotation-failed")
         tools.client("cloudwatch").set_alarm_state(
             AlarmName=name, StateValue="ALARM", StateReason="make verify-aws: test of the alarm path"
         )
@@ -257,7 +258,7 @@ def build_steps(
 
     def dashboard(ctx: dict[str, Any]) -> str:
         body = json.loads(
-            tools.client("cloudwatch").get_dashboard(DashboardName=f"keyrot-{environment}")["DashboardBody"]
+            tools.client("cloudwatch").get_dashboard(DashboardName=f"{RESOURCE_PREFIX}-{environment}")["DashboardBody"]
         )
         text = json.dumps(body)
         if KEY not in text:
@@ -279,7 +280,8 @@ def build_steps(
                 if arn:
                     tools.client("secretsmanager").delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
             remaining = tools.client("lambda").list_functions()["Functions"]
-            left = [f["FunctionName"] for f in remaining if f["FunctionName"].startswith(f"keyrot-{environment}-")]
+            ours = f"{RESOURCE_PREFIX}-{environment}-"
+            left = [f["FunctionName"] for f in remaining if f["FunctionName"].startswith(ours)]
             if left:
                 raise AssertionError(f"still there after destroy: {left}")
             tools.pulumi("stack", "rm", "--yes")
