@@ -4,6 +4,15 @@ Each module measures one thing and returns a `BenchResult` from `run(smoke=False
 at a tiny size. See bench/__main__.py for the table and the results file.
 """
 
-BENCHMARKS = ("hot_path", "rotation_path", "monitor_scale", "cold_start", "zero_downtime", "cost", "containment")
+BENCHMARKS = (
+    "hot_path",
+    "rotation_path",
+    "monitor_scale",
+    "cold_start",
+    "zero_downtime",
+    "cost",
+    "containment",
+    "detection",
+)
 
 __all__ = ["BENCHMARKS"]

@@ -118,6 +118,28 @@ def test_containment_costs_the_readme_application_no_failed_request() -> None:
     assert all(case["application"]["rejections_absorbed"] >= 1 for case in figures["cases"].values())
 
 
+def test_detection_sees_every_kind_of_abuse_within_the_bound_its_settings_imply() -> None:
+    # GIVEN abuse of each kind, in simulated time at the deployed defaults
+    cases = _smoke("detection").figures["cases"]
+    # THEN each is detected, never later than the bound the settings imply
+    assert set(cases) == {"unmanaged key", "retired key", "usage spike", "daily spend"}
+    for name, case in cases.items():
+        assert case["worst_seconds"] is not None, name
+        assert 0 < case["worst_seconds"] <= case["bound_seconds"], name
+
+
+def test_detection_runs_at_the_documented_defaults() -> None:
+    # GIVEN the settings the benchmark read from the program it deployed (Pulumi mocks, Pulumi.yaml's defaults)
+    from keyrot.pulumi.config import SETTINGS
+
+    documented = {setting.key: setting.default for setting in SETTINGS}
+    defaults = _smoke("detection").figures["defaults"]
+    # THEN they are the documented defaults: the latencies it reports are the ones a default environment has
+    assert defaults["interval_seconds"] == documented["monitorIntervalMinutes"] * 60
+    assert defaults["settle_seconds"] == documented["settleDelayMinutes"] * 60
+    assert defaults["spend_limit_usd"] == documented["dailySpendLimitUsd"]
+
+
 def test_runner_prints_one_table_and_writes_the_results_file(tmp_path: Path, capsys: Any) -> None:
     # GIVEN two finished results, one with a missed target
     done = BenchResult("a", "A", smoke=True)
