@@ -95,3 +95,8 @@ GUARDRAILS_CHANGED: Final = "GuardrailsChanged"
 GUARDRAILS_RESTORED: Final = "GuardrailsRestored"
 # Dimensions (Environment): an apply or a restore that stopped (OpenAI refused a value, a call failed).
 GUARDRAILS_APPLY_FAILED: Final = "GuardrailsApplyFailed"
+
+# --- The audit-log tripwire (keyrot.monitor.audit_watch; docs/runbook.md#audit-log-unreadable) ----------------------
+# Dimensions (Environment), count per run, only when not 0: audit-log entries the monitor could not judge (malformed,
+# of a type it does not read). The run's log line names each reason.
+AUDIT_EVENTS_SKIPPED: Final = "AuditEventsSkipped"

@@ -15,6 +15,12 @@ good. `suspect` counts a bucket's consecutive failures; after POISON_STRIKES the
 `set_aside` with what was wrong, and the rest is published. Set-aside buckets are replayed or dropped on demand (the
 handler's `setAside` input, docs/runbook.md#usage-bucket-set-aside) and forgotten once CloudWatch would refuse them.
 
+The audit log (monitor/audit_watch.py): `audit` holds where each audit-log stream was read up to (`AuditStream`: the
+newest `effective_at` delivered, the lookback window re-listed next time, and 10-hex-character digests of the entries
+already delivered in it, at most AUDIT_SEEN_MAX), when the project's keys were last listed in full, which in-memory
+inventory goes with this cursor, and two tell-once flags. A stream advances only once the notifications for the
+events it covers went out (or were already sent).
+
 Size: the parameter uses SSM's Intelligent-Tiering, so it stays a free standard parameter up to 4 KB and becomes an
 advanced one (8 KB) only while it needs to. The intent is bounded by the publisher (run.INTENT_MAX_CHARS); the
 notification dedup entries are short digests, and when the state would still not fit, those closest to expiry go
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -42,6 +49,14 @@ MAX_SET_ASIDE = 8
 PROBLEM_MAX_CHARS = 160
 # How many losing claims a read skips at most (each is an overlapping run that lost the state at the same moment).
 MAX_LOSING_CLAIMS = 20
+# The audit cursor (AuditState): digests of delivered entry ids, kept per stream (more only for one second's events).
+AUDIT_DIGEST_CHARS = 10
+AUDIT_SEEN_MAX = 40
+AUDIT_SEEN_HARD_MAX = 60
+AUDIT_WINDOW_MAX = 86400
+AUDIT_KEYROT_IDS_MAX = 6
+_DIGEST = re.compile(rf"^[0-9a-f]{{{AUDIT_DIGEST_CHARS}}}$")
+_DIGEST_ANY = re.compile(r"^[0-9a-f]{8,32}$")
 STATE_MAX_CHARS = 8192  # SSM's advanced-tier limit; Intelligent-Tiering moves the parameter there only when needed
 PARAMETER_TIER = "Intelligent-Tiering"
 
@@ -92,6 +107,30 @@ class Lease:
 
 
 @dataclass
+class AuditStream:
+    """Where one audit-log stream was read up to: the newest `effective_at` delivered, how many seconds before it the
+    next read starts (re-listing late arrivals), and digests (`dedup_digest`-style, AUDIT_DIGEST_CHARS hex) of the
+    entries delivered within that window, so none is delivered twice."""
+
+    at: int
+    window: int = 0
+    seen: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuditState:
+    """The monitor's reading of OpenAI's audit log (see monitor/audit_watch.py)."""
+
+    keys: AuditStream | None = None  # api_key.* and service_account.* events (None: never read, or lost)
+    admin: AuditStream | None = None  # tenant-scoped admin-key events
+    listed_at: int | None = None  # when the project's keys were last listed in full
+    generation: str | None = None  # the in-memory key inventory that goes with these streams (key_cache.py)
+    off_since: int | None = None  # the audit log was found unreadable at this time; on-call was told (once)
+    id_unknown: bool = False  # on-call was told keyrot's own admin key cannot be recognised (once)
+    keyrot_ids: list[str] = field(default_factory=list)  # digests of admin key ids seen as keyrot's, newest last
+
+
+@dataclass
 class MonitorState:
     watermark: int  # usage buckets before this (Unix seconds) are published
     marker: int = 0  # the last publish marker committed
@@ -101,6 +140,7 @@ class MonitorState:
     claim: int | None = None  # on a run's claim only: the latest version it read (see the module docstring)
     suspect: list[Any] | None = None  # [kind, bucket, consecutive failures] of the bucket that failed last
     set_aside: list[SetAside] = field(default_factory=list)
+    audit: AuditState | None = None  # the audit log's cursor (None: not read yet, or lost: the next read starts anew)
 
     def set_aside_in(self, start: int, end: int) -> list[list[Any]]:
         """[kind, bucket] of the set-aside buckets in [start, end)."""
@@ -175,6 +215,7 @@ class MonitorState:
                 if payload.get("suspect") is not None
                 else None,
                 set_aside=[_set_aside(item) for item in _list(payload.get("set_aside") or [])],
+                audit=_audit(payload["audit"]) if payload.get("audit") is not None else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError):  # AttributeError: a non-object "notified"
             raise MonitorStateError(
@@ -191,6 +232,54 @@ class MonitorState:
 def dedup_digest(dedup_key: str) -> str:
     """What the state keeps of a dedup key: 12 hex characters of its SHA-256 (short, and no key ids in SSM)."""
     return hashlib.sha256(dedup_key.encode()).hexdigest()[:12]
+
+
+def _audit(item: Any) -> AuditState:
+    """The audit field as a run wrote it; anything else is a TypeError/ValueError (the state is then refused)."""
+    if not isinstance(item, dict):
+        raise TypeError("audit is not an object")
+    return AuditState(
+        keys=_stream(item["keys"]) if item.get("keys") is not None else None,
+        admin=_stream(item["admin"]) if item.get("admin") is not None else None,
+        listed_at=_int(item["listed_at"]) if item.get("listed_at") is not None else None,
+        generation=_token(item["generation"]) if item.get("generation") is not None else None,
+        off_since=_int(item["off_since"]) if item.get("off_since") is not None else None,
+        id_unknown=_bool(item.get("id_unknown", False)),
+        keyrot_ids=_digests(item.get("keyrot_ids") or [], AUDIT_KEYROT_IDS_MAX),
+    )
+
+
+def _stream(item: Any) -> AuditStream:
+    if not isinstance(item, dict):
+        raise TypeError("audit stream is not an object")
+    at, window = _int(item["at"]), _int(item.get("window", 0))
+    if at < 0 or not 0 <= window <= AUDIT_WINDOW_MAX:
+        raise ValueError("audit stream time out of range")
+    return AuditStream(at, window, _digests(item.get("seen") or [], AUDIT_SEEN_HARD_MAX))
+
+
+def _digests(value: Any, limit: int) -> list[str]:
+    items = _list(value)
+    if len(items) > limit or not all(isinstance(d, str) and _DIGEST.fullmatch(d) for d in items):
+        raise ValueError("not a short list of digests")
+    return list(items)
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str) or not _DIGEST_ANY.fullmatch(value):
+        raise ValueError("not a generation token")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("not a boolean")
+    return value
+
+
+def audit_digest(value: str) -> str:
+    """What the audit cursor keeps of an entry id or an admin key id: AUDIT_DIGEST_CHARS hex of its SHA-256."""
+    return hashlib.sha256(value.encode()).hexdigest()[:AUDIT_DIGEST_CHARS]
 
 
 def _set_aside(item: Any) -> SetAside:
