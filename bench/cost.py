@@ -20,6 +20,7 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,12 +28,14 @@ from typing import Any
 
 from bench import prices as p
 from bench.common import REGION, AwsCallCounter, BenchResult, moto_in_process, sandbox_env, stopwatch
+from bench.cost_options import Transform
 
 ACCOUNT = "111111111111"  # the dev stack's account (Pulumi.dev.yaml refuses any other)
 STACK = "dev"
-KEY_COUNTS = (1, 5, 20)
+KEY_COUNTS = (1, 2, 5, 20)  # environments at the defaults; the extra key's cost is the step from 1 to 2 keys
 TARGET_KEYS = 2
 TARGET_USD = 8.0
+PER_KEY_TARGET_USD = 1.20
 # Pulumi.dev.yaml settings that differ from Pulumi.yaml's defaults and change the bill (or the schedule).
 DEV_OVERRIDES = (
     "keyrot:rotationSchedule",
@@ -43,6 +46,8 @@ DEV_OVERRIDES = (
     "keyrot:dailySpendLimitUsd",
     "keyrot:anomalyBandWidth",
     "keyrot:logRetentionDays",
+    "keyrot:guardrails",
+    "keyrot:adminKeyRotation",
 )
 # Assumptions for what is not measured here.
 APP_READ_TTL_SECONDS = 300  # KeyProvider's default
@@ -73,6 +78,8 @@ class Declared:
     other_schedule_minutes: dict[str, float]
     rotation_interval_hours: float
     subscriptions: Counter[str]
+    alarm_names: list[str] = field(default_factory=list)  # parallel to alarm_metrics
+    insights_alarm_metrics: int = 0  # metrics analyzed by Metrics Insights alarms (an option, not declared today)
 
 
 @dataclass
@@ -105,7 +112,7 @@ class Estimate:
 def run(smoke: bool = False) -> BenchResult:
     result = BenchResult("cost", "6. Cost per environment", smoke=smoke)
     elapsed = stopwatch()
-    key_counts = (1,) if smoke else KEY_COUNTS
+    key_counts = (1, TARGET_KEYS) if smoke else KEY_COUNTS
     rotation, revocation = _rotation_profiles()
     monitor_profiles: dict[tuple[int, int], InvocationProfile] = {}
 
@@ -114,23 +121,55 @@ def run(smoke: bool = False) -> BenchResult:
             monitor_profiles[(keys, interval)] = _monitor_profile(keys, interval)
         return monitor_profiles[(keys, interval)]
 
-    def estimate(label: str, config: dict[str, str]) -> Estimate:
+    def estimate(label: str, config: dict[str, str], transform: Transform | None = None, **model: Any) -> Estimate:
         declared = _declared(config)
         profile = monitor(declared.managed_keys, int(declared.monitor_interval_minutes))
-        return _model(label, declared, profile, rotation, revocation)
+        if transform is not None:
+            declared, profile = transform(declared, profile)
+        return _model(label, declared, profile, rotation, revocation, **model)
 
-    for keys in key_counts:
-        dev = estimate(f"dev stack, {keys} key{'s' * (keys != 1)}", _config(keys, defaults=False))
-        _breakdown_row(result, dev)
-    base_config = _config(TARGET_KEYS, defaults=True)
-    base = estimate(f"defaults, {TARGET_KEYS} keys", base_config)
-    _breakdown_row(result, base)
+    def option(label: str, transform: Transform | None = None, **settings: Any) -> Option:
+        """An option at TARGET_KEYS keys, and what each extra key costs with it (the step from 1 key)."""
+        two = estimate(label, _config(TARGET_KEYS, defaults=True, **settings), transform)
+        one = estimate(label, _config(1, defaults=True, **settings), transform)
+        return Option(two, two.total - one.total)
+
+    defaults = {
+        keys: estimate(f"defaults, {keys} key{'s' * (keys != 1)}", _config(keys, defaults=True)) for keys in key_counts
+    }
+    for environment in defaults.values():
+        _breakdown_row(result, environment)
+    dev = estimate(f"dev stack, {TARGET_KEYS} keys", _config(TARGET_KEYS, defaults=False))
+    _breakdown_row(result, dev)
+    base = defaults[TARGET_KEYS]
+    fixed, per_key = split(defaults[1], base, TARGET_KEYS - 1)
     result.target(
         f"environment with {TARGET_KEYS} keys at default settings, per month",
         f"{base.total:.2f} USD in year 1 (KMS key rotation: +{p.KMS_ROTATION_PER_MONTH:.0f} in year 2, "
         f"+{p.KMS_ROTATIONS_CHARGED * p.KMS_ROTATION_PER_MONTH:.0f} from year 3)",
         f"< {TARGET_USD:.0f} USD",
         base.total < TARGET_USD,
+    )
+    result.target(
+        "each extra key at default settings, per month",
+        f"{sum(per_key.values()):.2f} USD",
+        f"< {PER_KEY_TARGET_USD:.2f} USD",
+        sum(per_key.values()) < PER_KEY_TARGET_USD,
+    )
+    result.row("fixed part at the defaults: USD/month", _parts(fixed))
+    result.row("each extra key at the defaults: USD/month", _parts(per_key))
+    idle_one = estimate("idle", _config(1, defaults=True), key_usage_share=0.0)
+    idle_two = estimate("idle", _config(TARGET_KEYS, defaults=True), key_usage_share=0.0)
+    idle_gauged_one = estimate("idle", _config(1, defaults=True), key_usage_share=0.0, gauges_follow_usage=True)
+    idle_gauged_two = estimate(
+        "idle", _config(TARGET_KEYS, defaults=True), key_usage_share=0.0, gauges_follow_usage=True
+    )
+    idle_key = idle_two.total - idle_one.total
+    idle_key_gauged = idle_gauged_two.total - idle_gauged_one.total
+    result.row(
+        "an extra key with no usage all month (per-key metrics only for hours with usage)",
+        f"{idle_key:.2f} USD today (its KeyAgeHours gauge is published every run); {idle_key_gauged:.2f} if its gauges "
+        "were published only in hours with usage (a busy key saves nothing: every hour has usage)",
     )
     volumes = base.volumes
     result.row(
@@ -141,21 +180,30 @@ def run(smoke: bool = False) -> BenchResult:
         f"{volumes['rotation_emf_metrics']:.0f} rotation EMF metrics and KeyRevoked in rotation hours = "
         f"{volumes['metric_months']:.2f} metric-months; {volumes['alarm_metrics']:.0f} alarm metrics",
     )
-    variants = _variants(base, base_config, smoke, estimate)
-    singles = [v for v in variants if " and " not in v.label]
-    best = max(singles, key=lambda v: base.total - v.total) if singles else None
-    for variant in variants:
+    options = _options(option, smoke)
+    settings_only = [o for o in options if "not a setting" not in o.estimate.label and " and " not in o.estimate.label]
+    best = max(settings_only, key=lambda o: base.total - o.estimate.total) if settings_only else None
+    for each in options:
         result.row(
-            f"what if: {variant.label}",
-            f"{variant.total:.2f} USD/month (saves {base.total - variant.total:.2f})",
+            f"what if: {each.estimate.label}",
+            f"{each.estimate.total:.2f} USD/month (saves {base.total - each.estimate.total:.2f}); each extra key "
+            f"{each.per_key:.2f}",
         )
     if best is not None:
-        result.row("setting that cuts the default bill most", f"{best.label}: −{base.total - best.total:.2f} USD/month")
-    estimates = [base, *variants]
+        result.row(
+            "setting that cuts the default bill most",
+            f"{best.estimate.label}: −{base.total - best.estimate.total:.2f} USD/month",
+        )
+    estimates = [*defaults.values(), dev, *(o.estimate for o in options)]
     result.figures = {
         "prices_as_of": p.PRICES_AS_OF,
         "region": p.REGION,
         "estimates": {e.label: {"total_usd": e.total, "usd": e.usd, "volumes": e.volumes} for e in estimates},
+        "fixed_usd": fixed,
+        "per_key_usd": per_key,
+        "idle_key_usd": idle_key,
+        "idle_key_usd_gauges_with_usage": idle_key_gauged,
+        "options": {o.estimate.label: {"total_usd": o.estimate.total, "per_key_usd": o.per_key} for o in options},
         "profiles": {
             "rotation": _profile_json(rotation),
             "revocation": _profile_json(revocation),
@@ -170,10 +218,73 @@ def run(smoke: bool = False) -> BenchResult:
         f"{AWS_CALL_SECONDS * 1000:.0f} ms per AWS call + {OPENAI_CALL_SECONDS * 1000:.0f} ms per OpenAI call. "
         "Custom metrics are prorated by the hours they receive data: published every monitor run, so a monitor "
         "interval above 60 minutes leaves hours without data. KMS: the key's automatic yearly rotation adds "
-        "1 USD/month in year 2 and 2 USD/month from year 3."
+        "1 USD/month in year 2 and 2 USD/month from year 3. Extra key: the step from 1 to 2 keys (the 5- and "
+        "20-key environments show it stays linear). Options marked 'not a setting today' are the program and "
+        "monitor changed in the model (bench/cost_options.py), priced by the same model."
     )
     result.seconds = elapsed()
     return result
+
+
+@dataclass
+class Option:
+    estimate: Estimate  # at TARGET_KEYS keys
+    per_key: float  # what each extra key costs with the option
+
+
+def split(one: Estimate, more: Estimate, extra_keys: int) -> tuple[dict[str, float], dict[str, float]]:
+    """The fixed part and the per-key part of the bill, by group, from two environments `extra_keys` keys apart."""
+    per_key = {group: (more.usd[group] - one.usd[group]) / extra_keys for group in COST_GROUPS}
+    keys = one.declared.managed_keys
+    fixed = {group: one.usd[group] - keys * per_key[group] for group in COST_GROUPS}
+    return fixed, per_key
+
+
+def _parts(usd: dict[str, float]) -> str:
+    shown = ", ".join(f"{group} {value:.2f}" for group, value in usd.items() if abs(value) >= 0.005)
+    return f"{sum(usd.values()):.2f} = {shown}"
+
+
+def _options(option: Callable[..., Option], smoke: bool) -> list[Option]:
+    """The settings that change the bill, and the options that are not settings today (bench/cost_options.py)."""
+    from bench import cost_options as o
+
+    options = [option("dashboard off (dashboard: false)", dashboard=False)]
+    if smoke:
+        return options
+    for minutes in (30, 60, 120):
+        options.append(
+            option(f"monitor every {minutes} min (monitorIntervalMinutes: {minutes})", monitorIntervalMinutes=minutes)
+        )
+    options.append(option("log retention 14 days (logRetentionDays: 14)", logRetentionDays=14))
+    options.append(option("dashboard off and monitor every 120 min", dashboard=False, monitorIntervalMinutes=120))
+    lean_metrics = o.without_per_key_metrics("OutputTokens", "CostTodayUSD")
+    lean = o.combined(o.environment_key_age, o.one_anomaly_alarm_per_key, lean_metrics)
+    leanest = o.combined(lean, o.without_per_key_metrics("InputTokens"))
+    options += [
+        option("one anomaly alarm per key instead of two (not a setting today)", o.one_anomaly_alarm_per_key),
+        option(
+            "one environment-level key-age gauge and alarm (oldest key) instead of one per key (not a setting today)",
+            o.environment_key_age,
+        ),
+        option(
+            "key-age alarms as one Metrics Insights alarm over every key (not a setting today)",
+            o.insights_key_age_alarm,
+        ),
+        option("per-key OutputTokens and CostTodayUSD not published (not a setting today)", lean_metrics),
+        option(
+            "environment-level key age, one anomaly alarm per key, no per-key OutputTokens or CostTodayUSD "
+            "(not a setting today)",
+            lean,
+        ),
+        option(
+            "dashboard off and environment-level key age, one anomaly alarm per key, per key only Requests "
+            "(not a setting today)",
+            leanest,
+            dashboard=False,
+        ),
+    ]
+    return options
 
 
 # --- configurations and the program --------------------------------------------------------------------------------
@@ -210,7 +321,12 @@ def _declared(config: dict[str, str]) -> Declared:
     schedules = deployment.of_type("aws:scheduler/schedule:Schedule")
     (schedule,) = [s for s in schedules if str(s.inputs.get("name", "")).endswith("-monitor")]
     others = [s for s in schedules if s is not schedule]
-    rotations = deployment.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    # The managed keys' rotations (the admin key's own rotation, when declared, has a function of its own).
+    rotations = [
+        r
+        for r in deployment.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+        if not str(r.inputs.get("rotationLambdaArn", "")).endswith("-admin-rotation")
+    ]
     intervals = {
         parse_schedule(r.inputs["rotationRules"]["scheduleExpression"]).min_interval_hours for r in rotations
     } or {0}
@@ -239,6 +355,7 @@ def _declared(config: dict[str, str]) -> Declared:
         subscriptions=Counter(
             s.inputs.get("protocol", "?") for s in deployment.of_type("aws:sns/topicSubscription:TopicSubscription")
         ),
+        alarm_names=[str(alarm.inputs.get("name", alarm.name)) for alarm in alarms],
     )
 
 
@@ -352,7 +469,7 @@ def _monitor_profile(keys: int, interval_minutes: int) -> InvocationProfile:
     """One cold run of the real monitor handler over `keys` busy keys and one window of `interval_minutes`."""
     import boto3
 
-    from keyrot.aws.clients import aws_client
+    from keyrot.aws.clients import monitor_clients
     from keyrot.constants import state_parameter_name
     from keyrot.monitor import ledger
     from keyrot.monitor.state import MonitorState, StateStore
@@ -394,9 +511,11 @@ def _monitor_profile(keys: int, interval_minutes: int) -> InvocationProfile:
         with sandbox_env(**env):
             from keyrot.handlers import monitor
 
-            counters = {service: AwsCallCounter() for service in ("secretsmanager", "cloudwatch", "ssm", "sns")}
+            # The handler's own clients (keyrot.aws.clients.monitor_clients), so every call it makes is counted.
+            clients = monitor_clients()
+            counters = {service: AwsCallCounter() for service in clients}
             for service, counter in counters.items():
-                counter.attach(aws_client(service))
+                counter.attach(clients[service])
             ledger.clear_cache()
             before = len(openai.calls)
             with _captured_stdout() as out:
@@ -436,7 +555,12 @@ def _model(
     monitor: InvocationProfile,
     rotation: InvocationProfile,
     revocation: InvocationProfile,
+    *,
+    key_usage_share: float = 1.0,
+    gauges_follow_usage: bool = False,
 ) -> Estimate:
+    """Price one environment. `key_usage_share`: the share of hours in which each key has usage (1.0: busy keys,
+    the model's assumption); `gauges_follow_usage`: per-key gauges published only in those hours (an option)."""
     hours = p.HOURS_PER_MONTH
     runs = hours * 60 / declared.monitor_interval_minutes
     rotations = declared.managed_keys * hours / declared.rotation_interval_hours
@@ -465,7 +589,9 @@ def _model(
 
     every_run = min(1.0, 60 / declared.monitor_interval_minutes)  # share of hours with data
     rotation_hours = min(1.0, rotations / hours)
-    monitor_metrics = len(monitor.metrics) * every_run
+    monitor_metrics = sum(
+        every_run * _hours_share(metric, key_usage_share, gauges_follow_usage) for metric in monitor.metrics
+    )
     rotation_metrics = len(rotation.metrics) * rotation_hours
     revoked_metric = rotation_hours if rotations else 0.0  # KeyRevoked, published by the janitor
     metric_months = monitor_metrics + rotation_metrics + revoked_metric
@@ -480,8 +606,11 @@ def _model(
     )
     usd["metrics"] = metric_months * p.CUSTOM_METRIC_PER_MONTH + put_requests / 1000 * p.PUT_METRIC_DATA_PER_1K
 
-    usd["alarms"] = sum(declared.alarm_metrics) * p.STANDARD_ALARM_PER_METRIC
-    volumes["alarm_metrics"] = sum(declared.alarm_metrics)
+    usd["alarms"] = (
+        sum(declared.alarm_metrics) * p.STANDARD_ALARM_PER_METRIC
+        + declared.insights_alarm_metrics * p.METRICS_INSIGHTS_ALARM_PER_METRIC_ANALYZED
+    )
+    volumes["alarm_metrics"] = sum(declared.alarm_metrics) + declared.insights_alarm_metrics
     usd["dashboard"] = declared.dashboards * p.DASHBOARD_PER_MONTH
 
     other_runs = sum(hours * 60 / minutes for minutes in declared.other_schedule_minutes.values())
@@ -522,6 +651,21 @@ def _model(
     return Estimate(label, declared, usd, volumes)
 
 
+# Per-key metrics published only for a key with usage (the usage counts and its spend today) and per-key gauges.
+KEY_USAGE_METRICS = frozenset(
+    {"Requests", "InputTokens", "OutputTokens", "Images", "AudioCharacters", "AudioSeconds", "CostTodayUSD"}
+)
+
+
+def _hours_share(metric: tuple[str, tuple[tuple[str, str], ...]], usage: float, gauges_follow_usage: bool) -> float:
+    """The share of hours in which the monitor publishes `metric` (CloudWatch bills a metric for those hours only)."""
+    if not any(name == "KeyName" for name, _ in metric[1]):
+        return 1.0
+    if metric[0] in KEY_USAGE_METRICS or gauges_follow_usage:
+        return usage
+    return 1.0
+
+
 def _duration(profile: InvocationProfile, invocations: int) -> float:
     return (
         invocations * INVOCATION_OVERHEAD_SECONDS
@@ -531,46 +675,6 @@ def _duration(profile: InvocationProfile, invocations: int) -> float:
 
 
 # --- variants and report -------------------------------------------------------------------------------------------
-
-
-def _variants(base: Estimate, base_config: dict[str, str], smoke: bool, estimate: Any) -> list[Estimate]:
-    variants = [estimate("dashboard off (dashboard: false)", _config(TARGET_KEYS, defaults=True, dashboard=False))]
-    if smoke:
-        return variants
-    for minutes in (30, 60, 120):
-        variants.append(
-            estimate(
-                f"monitor every {minutes} min (monitorIntervalMinutes: {minutes})",
-                _config(TARGET_KEYS, defaults=True, monitorIntervalMinutes=minutes),
-            )
-        )
-    # Not a setting today: one anomaly alarm per key (requests) instead of two (requests and input tokens).
-    declared = base.declared
-    names = declared.anomaly_alarm_names
-    dropped = sum(1 for name in names if name.endswith("-input-tokens-anomaly"))
-    if dropped:
-        fewer = Estimate(
-            "one anomaly alarm per key instead of two (not a setting today)",
-            declared,
-            {
-                **base.usd,
-                "alarms": base.usd["alarms"] - dropped * p.ANOMALY_ALARM_METRICS * p.STANDARD_ALARM_PER_METRIC,
-            },
-            base.volumes,
-        )
-        variants.append(fewer)
-    variants.append(
-        estimate(
-            "log retention 14 days (logRetentionDays: 14)", _config(TARGET_KEYS, defaults=True, logRetentionDays=14)
-        )
-    )
-    variants.append(
-        estimate(
-            "dashboard off and monitor every 120 min",
-            _config(TARGET_KEYS, defaults=True, dashboard=False, monitorIntervalMinutes=120),
-        )
-    )
-    return variants
 
 
 def _breakdown_row(result: BenchResult, estimate: Estimate) -> None:

@@ -27,6 +27,8 @@ KMS_REQUESTS_PER_10K: Final = 0.03  # symmetric requests (Decrypt, GenerateDataK
 CUSTOM_METRIC_PER_MONTH: Final = 0.30  # first 10,000 metrics; prorated by the hour, only hours with data
 STANDARD_ALARM_PER_METRIC: Final = 0.10  # standard resolution (period >= 60 s), per metric in the alarm
 ANOMALY_ALARM_METRICS: Final = 3  # an anomaly detection alarm is billed as 3 metrics: the metric and the band's two
+# An alarm on a Metrics Insights query is billed per metric the query analyzes (standard resolution).
+METRICS_INSIGHTS_ALARM_PER_METRIC_ANALYZED: Final = 0.10
 DASHBOARD_PER_MONTH: Final = 3.00  # per dashboard per month
 PUT_METRIC_DATA_PER_1K: Final = 0.01  # per 1,000 requests
 GET_METRIC_DATA_PER_1K_METRICS: Final = 0.01  # per 1,000 metrics requested

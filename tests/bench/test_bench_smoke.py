@@ -95,6 +95,22 @@ def test_cost_model_breaks_every_estimate_down_by_resource() -> None:
     assert estimates["defaults, 2 keys"]["volumes"]["metrics_published_per_monitor_run"] == 14
 
 
+def test_cost_model_counts_every_aws_call_of_the_monitor_handler() -> None:
+    # GIVEN the monitor's measured run (its own clients: keyrot.aws.clients.monitor_clients)
+    calls = _smoke("cost").figures["profiles"]["monitor 2 keys, 15 min"]["aws_calls"]
+    # THEN its Secrets Manager reads, state writes and metric publishing are all counted (each is billed)
+    assert calls.get("cloudwatch:PutMetricData", 0) >= 1
+    assert calls.get("secretsmanager:GetSecretValue", 0) >= 1 and calls.get("ssm:PutParameter", 0) >= 1
+
+
+def test_cost_model_splits_the_bill_into_a_fixed_part_and_a_part_per_key() -> None:
+    figures = _smoke("cost").figures
+    fixed, per_key = sum(figures["fixed_usd"].values()), sum(figures["per_key_usd"].values())
+    two = figures["estimates"]["defaults, 2 keys"]["total_usd"]
+    assert fixed > 0 and per_key > 0
+    assert fixed + 2 * per_key == pytest.approx(two)
+
+
 def test_containment_revokes_every_key_of_the_secret_but_the_new_one_in_each_case() -> None:
     # GIVEN an emergency rotation for each leak: the current key, the previous one in its grace, one pushed out
     figures = _smoke("containment").figures
