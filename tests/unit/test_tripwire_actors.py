@@ -100,3 +100,12 @@ def test_remembered_ids_keep_at_most_six_newest() -> None:
 def test_a_damaged_value_is_a_key_keyrot_cannot_recognise_never_an_error() -> None:
     actors, _ = _actors({"AWSCURRENT": _value("key_now"), "AWSPREVIOUS": "{not json"}, ["key_now"])
     assert not actors.complete and actors.acted("key_now")
+
+
+def test_the_same_key_stored_again_with_its_id_is_known_under_both_labels() -> None:
+    # GIVEN the first key stored without its id, then stored again with it (`admin-key set --key-id`)
+    without = AdminCredentials("sk-admin-value-boot", None).to_json()
+    with_id = AdminCredentials("sk-admin-value-boot", "key_boot").to_json()
+    actors, org = _actors({"AWSCURRENT": with_id, "AWSPREVIOUS": without}, ["key_boot", "key_human"])
+    # THEN it is one key, known by its id, and nothing is left unknown
+    assert actors.complete and actors.acted("key_boot") and org.listings == 0

@@ -52,23 +52,24 @@ def keyrot_actors(
 ) -> KeyrotActors:
     """Read the admin-key secret's labelled values for their ids (values are dropped at once), learn the missing ones
     from the organization's admin keys when that is unambiguous, and add the ids remembered from earlier runs."""
-    known: set[str] = set()
-    unknown: list[str] = []  # the labels whose value has no id
-    values: set[str] = set()
+    ids: dict[str, str | None] = {}  # admin key -> its id (None: not recorded), held only for this call
+    stages: dict[str, list[str]] = {}  # admin key -> the labels whose value holds it
     for stage in _STAGES:
         text = store.get_string(admin_secret_arn, stage=stage)
-        if text is None or text in values:
-            continue  # no such label, or the same version under two labels (AWSPENDING left on AWSCURRENT)
-        values.add(text)
+        if text is None:
+            continue
         try:
-            key_id = AdminCredentials.from_json(text).key_id
+            credentials = AdminCredentials.from_json(text)
         except AdminKeyError:
-            key_id = None  # a damaged value: its key cannot be recognised (the run that uses it says why)
-        if key_id is None:
-            unknown.append(stage)
-        else:
-            known.add(key_id)
-    values.clear()
+            stages.setdefault(f"damaged {stage}", []).append(stage)  # its key cannot be recognised
+            continue
+        # The same key under two labels (AWSPENDING left on AWSCURRENT; a key stored again with its id) is one key
+        ids[credentials.admin_key] = ids.get(credentials.admin_key) or credentials.key_id
+        stages.setdefault(credentials.admin_key, []).append(stage)
+    known = {key_id for key_id in ids.values() if key_id is not None}
+    unknown = sorted({stage for key, labels in stages.items() if ids.get(key) is None for stage in labels[:1]})
+    ids.clear()
+    stages.clear()
     if unknown == [STAGE_CURRENT]:
         candidates = {key.id for key in admin.iter_admin_api_keys()} - known
         if len(candidates) == 1:
