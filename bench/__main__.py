@@ -5,8 +5,9 @@
     python -m bench --smoke              # each benchmark once at a tiny size (figures too small to judge by)
 
 Benchmarks run one after another, never in parallel (the machine's noise is bad enough). A benchmark that crashes
-is reported as such and the others still run; the exit status is 1 if any crashed, else 0 (a missed target is a
-finding, not a failure of the run).
+is reported as such and the others still run; the exit status is 1 if any crashed or missed a regression guard
+(a target kept only to catch a regression, such as the cached key read being slower than a caching library), else 0
+(a missed target is a finding, not a failure of the run).
 
 Benchmarks too long for this runner write their own key of results.json, which this runner keeps when it rewrites
 the file: `demo_soak` (`make demo-soak`, python -m bench.demo_soak: the rehearsal 20 times in a row).
@@ -68,7 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
     met, total = document["targets_met"], document["targets_total"]
     console.print(f"{met} of {total} targets met in {seconds:.0f} s; figures in {_shown(args.output)}")
-    return 1 if crashed else 0
+    for guard in missed_guards(results):
+        console.print(f"[red]regression guard missed[/red]: {guard}")
+    return 1 if crashed or missed_guards(results) else 0
+
+
+def missed_guards(results: list[BenchResult]) -> list[str]:
+    """The regression guards the results missed, as "benchmark: measure" (each fails the run)."""
+    return [f"{result.title}: {row.measure}" for result in results for row in result.guards_missed]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -103,6 +111,8 @@ def render_table(results: list[BenchResult], seconds: float, smoke: bool) -> Tab
     for result in results:
         for index, row in enumerate(result.rows):
             met = "" if row.met is None else ("[green]yes[/green]" if row.met else "[red]NO[/red]")
+            if row.guard:
+                met += " (guard)"
             table.add_row(result.title if index == 0 else "", row.measure, row.value, row.goal, met)
         table.add_section()
     return table

@@ -8,7 +8,9 @@ Every sample is a fresh subprocess timing one import. Three ways to import a han
   /var/task is read-only, so every cold start compiles keyrot and its bundled packages from source;
 - archive + bytecode: the same files with bytecode compiled beforehand, to size what shipping it would save.
 
-boto3 always comes from the virtualenv with its bytecode, as the Lambda runtime provides it.
+boto3 always comes from the virtualenv with its bytecode, as the Lambda runtime provides it. The ratios are reported
+with no target: the functions start a few times an hour at most and no user waits on them. The archive's size is
+targeted (a deploy uploads it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pathlib import Path
 from bench.common import BenchResult, fmt_seconds, interleaved, median, spread, stopwatch
 
 HANDLERS = ("keyrot.handlers.rotate", "keyrot.handlers.monitor")
-RATIO_GOAL = 1.3
 ARCHIVE_GOAL_BYTES = 5 * 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _PROBE = "import time\nt = time.perf_counter()\nimport {module}\nprint(time.perf_counter() - t)\n"
@@ -118,12 +119,8 @@ def _report(
             continue
         ratio = value / baseline
         ratios[name] = ratio
-        result.target(
-            f"import {name}",
-            f"{fmt_seconds(value)} = {ratio:.2f}× boto3",
-            f"≤ {RATIO_GOAL}× boto3",
-            ratio <= RATIO_GOAL,
-        )
+        # Reported, no target: the functions start a few times an hour at most and nobody waits on them.
+        result.row(f"import {name}", f"{fmt_seconds(value)} = {ratio:.2f}× boto3")
     result.target(
         "Lambda archive size",
         f"{archive_size / 2**20:.2f} MiB ({archive_size:,} bytes)",

@@ -24,12 +24,14 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "benc
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: a measure, its value, and (for a target) the goal and whether it was met."""
+    """One line of the table: a measure, its value, and (for a target) the goal and whether it was met. A guard is a
+    target kept only to catch a regression: missing it fails `python -m bench` (exit 1)."""
 
     measure: str
     value: str
     goal: str = ""
     met: bool | None = None
+    guard: bool = False
 
 
 @dataclass
@@ -48,6 +50,14 @@ class BenchResult:
     def target(self, measure: str, value: str, goal: str, met: bool) -> None:
         self.rows.append(Row(measure, value, goal, bool(met)))
 
+    def guard(self, measure: str, value: str, goal: str, met: bool) -> None:
+        """A regression guard: a target whose miss fails the run."""
+        self.rows.append(Row(measure, value, goal, bool(met), guard=True))
+
+    @property
+    def guards_missed(self) -> list[Row]:
+        return [row for row in self.rows if row.guard and not row.met]
+
     @property
     def targets(self) -> list[Row]:
         return [row for row in self.rows if row.met is not None]
@@ -57,7 +67,10 @@ class BenchResult:
             "title": self.title,
             "seconds": round(self.seconds, 2),
             "smoke": self.smoke,
-            "targets": [{"measure": r.measure, "value": r.value, "goal": r.goal, "met": r.met} for r in self.targets],
+            "targets": [
+                {"measure": r.measure, "value": r.value, "goal": r.goal, "met": r.met, "guard": r.guard}
+                for r in self.targets
+            ],
             "rows": [{"measure": r.measure, "value": r.value} for r in self.rows if r.met is None],
             "figures": self.figures,
             "notes": self.notes,

@@ -3,6 +3,10 @@
 All four read one secret from moto's server on 127.0.0.1 over real HTTP. Each subject is timed in batches of reads
 (one batch = one sample); the batches of all subjects are interleaved in shuffled order, and medians compared.
 Calls reaching Secrets Manager are counted on the server side, so every library is seen the same way.
+
+The speed-up over an uncached read is reported, not targeted (it has been thousands of times the old 1,000× goal);
+what is targeted is a regression guard: the cached read must never be slower than the fastest caching library's, or
+`python -m bench` fails.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ TTL_SECONDS = 300  # KeyProvider's default; the same refresh interval for every 
 READS_COUNTED = 10_000
 PACED_TTL_SECONDS = 1
 PACED_SECONDS = 3.0
-SPEEDUP_GOAL = 1000.0
 
 
 def run(smoke: bool = False) -> BenchResult:
@@ -181,14 +184,10 @@ def _report(
         low, high = spread(samples[name])
         result.row(f"median per read: {name}", f"{fmt_seconds(value)} (IQR {fmt_seconds(low)}–{fmt_seconds(high)})")
     speedup = uncached / keyrot
-    result.target(
-        "cached KeyProvider read vs uncached GetSecretValue",
-        fmt_ratio(speedup),
-        f"≥ {SPEEDUP_GOAL:,.0f}×",
-        speedup >= SPEEDUP_GOAL,
-    )
+    result.row("cached KeyProvider read vs uncached GetSecretValue", fmt_ratio(speedup))
     versus = libraries[fastest_name] / keyrot
-    result.target(
+    # A regression guard, not a headline: the cached read must never become slower than a caching library's.
+    result.guard(
         f"KeyProvider vs fastest caching library ({fastest_name.split(' ')[0]})",
         f"{fmt_ratio(versus)} faster" if versus >= 1 else f"{1 / versus:.2f}× slower",
         "no slower (≥ 1.00×)",

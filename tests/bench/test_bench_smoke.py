@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bench import BENCHMARKS
-from bench.__main__ import main, render_table, results_document
+from bench.__main__ import main, missed_guards, render_table, results_document
 from bench.common import BenchResult
 
 _results: dict[str, BenchResult] = {}
@@ -170,6 +170,33 @@ def test_runner_prints_one_table_and_writes_the_results_file(tmp_path: Path, cap
     assert table.row_count == 3
     assert (document["targets_met"], document["targets_total"], document["all_targets_met"]) == (1, 2, False)
     assert document["benchmarks"]["b"]["targets"][0]["met"] is False
+
+
+def test_a_missed_regression_guard_fails_the_run_and_a_missed_target_does_not() -> None:
+    # GIVEN one benchmark that missed an ordinary target and one that missed a regression guard
+    finding = BenchResult("a", "A", smoke=True)
+    finding.target("goal", "9", "≤ 3", False)
+    regression = BenchResult("b", "B", smoke=True)
+    regression.guard("cached read vs library", "0.5× slower", "no slower", False)
+    # THEN only the guard fails the run, and the results file marks it as a guard
+    assert missed_guards([finding]) == []
+    assert missed_guards([finding, regression]) == ["B: cached read vs library"]
+    assert regression.to_json()["targets"][0]["guard"] is True
+
+
+def test_hot_path_guards_the_cached_read_against_the_fastest_caching_library() -> None:
+    result = _smoke("hot_path")
+    (guard,) = [row for row in result.targets if row.guard]
+    assert guard.measure.startswith("KeyProvider vs fastest caching library")
+    assert "cached KeyProvider read vs uncached GetSecretValue" in [
+        row.measure for row in result.rows if row.met is None
+    ]
+
+
+def test_cold_start_reports_import_ratios_without_a_target() -> None:
+    result = _smoke("cold_start")
+    assert [row.measure for row in result.targets] == ["Lambda archive size"]
+    assert any(row.measure.startswith("import ") and "× boto3" in row.value for row in result.rows)
 
 
 def test_runner_rejects_an_unknown_benchmark(capsys: Any) -> None:
