@@ -22,8 +22,14 @@ from keyrot import metric_names as m
 from keyrot.errors import KeyrotError
 from keyrot.monitor.run import run_monitor
 from keyrot.monitor.state import (
+    AUDIT_DIGEST_CHARS,
+    AUDIT_KEYROT_IDS_MAX,
+    AUDIT_SEEN_HARD_MAX,
+    AUDIT_WINDOW_MAX,
     MAX_SET_ASIDE,
     PROBLEM_MAX_CHARS,
+    AuditState,
+    AuditStream,
     Lease,
     MonitorState,
     MonitorStateError,
@@ -193,6 +199,23 @@ _intents = st.builds(
     skipped=st.lists(st.tuples(_kinds, _buckets).map(list), max_size=MAX_SET_ASIDE),
     replay=st.none() | _kinds,
 )
+_digests = st.text("0123456789abcdef", min_size=AUDIT_DIGEST_CHARS, max_size=AUDIT_DIGEST_CHARS)
+_streams = st.builds(
+    AuditStream,
+    st.integers(0, 2**40),
+    st.integers(0, AUDIT_WINDOW_MAX),
+    st.lists(_digests, max_size=AUDIT_SEEN_HARD_MAX),
+)
+_audits = st.builds(
+    AuditState,
+    keys=st.none() | _streams,
+    admin=st.none() | _streams,
+    listed_at=st.none() | st.integers(0, 2**40),
+    generation=st.none() | st.text("0123456789abcdef", min_size=12, max_size=12),
+    off_since=st.none() | st.integers(0, 2**40),
+    id_unknown=st.booleans(),
+    keyrot_ids=st.lists(_digests, max_size=AUDIT_KEYROT_IDS_MAX),
+)
 states = st.builds(
     MonitorState,
     watermark=_buckets,
@@ -202,6 +225,7 @@ states = st.builds(
     claim=st.none() | st.integers(0, 10**6),
     suspect=st.none() | st.tuples(_kinds, _buckets, st.integers(1, 10)).map(list),
     set_aside=st.lists(_set_aside, max_size=MAX_SET_ASIDE),
+    audit=st.none() | _audits,
 )
 
 
@@ -214,7 +238,11 @@ def test_every_state_a_run_writes_reads_back_as_it_was(state: MonitorState) -> N
 
 
 @settings(max_examples=300, deadline=None)
-@given(state=states, field=st.sampled_from(["suspect", "set_aside", "claim", "intent", "lease"]), value=json_values)
+@given(
+    state=states,
+    field=st.sampled_from(["suspect", "set_aside", "claim", "intent", "lease", "audit"]),
+    value=json_values,
+)
 def test_a_state_with_a_damaged_field_is_read_or_refused_never_misread(
     state: MonitorState, field: str, value: Any
 ) -> None:
@@ -239,3 +267,31 @@ def test_a_set_aside_bucket_of_an_unknown_usage_kind_is_refused(state: MonitorSt
     # WHEN it is read THEN it is refused
     with pytest.raises(MonitorStateError):
         MonitorState.from_json(json.dumps(payload), "/keyrot/dev/monitor-state")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    state=states,
+    where=st.sampled_from(["keys", "admin", "listed_at", "generation", "off_since", "id_unknown", "keyrot_ids"]),
+    value=json_values,
+)
+def test_a_damaged_audit_cursor_is_read_or_refused_never_misread(state: MonitorState, where: str, value: Any) -> None:
+    # GIVEN a written state whose audit cursor has one field replaced by any JSON value
+    payload = json.loads(state.to_json())
+    payload["audit"] = {**(payload.get("audit") or {}), where: value}
+    # WHEN it is read THEN it is refused with the monitor's own error, or read as a state that writes back the same
+    try:
+        read = MonitorState.from_json(json.dumps(payload), "/keyrot/dev/monitor-state")
+    except MonitorStateError:
+        return
+    assert MonitorState.from_json(read.to_json(), "/keyrot/dev/monitor-state") == read
+
+
+@settings(max_examples=100, deadline=None)
+@given(state=states)
+def test_the_largest_audit_cursor_still_fits_beside_the_rest_of_the_state(state: MonitorState) -> None:
+    # GIVEN any state with both audit streams at their largest
+    full = AuditStream(2**40, AUDIT_WINDOW_MAX, ["f" * AUDIT_DIGEST_CHARS] * AUDIT_SEEN_HARD_MAX)
+    state.audit = AuditState(full, full, 2**40, "a" * 12, 2**40, True, ["e" * AUDIT_DIGEST_CHARS] * 6)
+    # WHEN written THEN it fits the parameter (dedup entries may make room) and reads back
+    assert MonitorState.from_json(state.to_json(), "/keyrot/dev/monitor-state").audit == state.audit
