@@ -102,3 +102,35 @@ def test_managed_secrets_carry_the_tags_keyrot_names_defines(deployment: Deploym
     for secret in secrets:
         key = secret.inputs["tags"]["keyrot:key-name"]
         assert secret.inputs["tags"] == names.managed_secret_tags(deployment.stack, key, config.openai_project_id)
+
+
+# AWS's limits on the names keyrot gives (IAM roles and Lambda functions: 64; EventBridge rules and schedules: 64).
+NAME_LIMITS = {
+    "aws:iam/role:Role": 64,
+    "aws:iam/rolePolicy:RolePolicy": 128,
+    "aws:iam/policy:Policy": 128,
+    "aws:lambda/function:Function": 64,
+    "aws:scheduler/schedule:Schedule": 64,
+    "aws:cloudwatch/eventRule:EventRule": 64,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": 255,
+    "aws:cloudwatch/logGroup:LogGroup": 512,
+    "aws:sns/topic:Topic": 256,
+    "aws:secretsmanager/secret:Secret": 512,
+    "aws:ssm/parameter:Parameter": 1011,
+}
+
+
+def test_every_name_fits_aws_for_the_longest_environment_name() -> None:
+    # GIVEN the longest environment name the configuration accepts, with every optional function deployed
+    from infra_harness import run_program, stack_config
+
+    environment = "e" + "x" * 31
+    d = run_program("dev", stack_config("dev", {"keyrot:environment": environment}))
+    assert d.find("aws:lambda/function:Function", lambda r: r.inputs["name"].endswith("-admin-rotation"))
+    # THEN every name keyrot gives fits what AWS accepts (a name too long fails `pulumi up` half-way)
+    too_long = [
+        (r.type, r.inputs["name"])
+        for r in d.resources
+        if r.type in NAME_LIMITS and len(r.inputs["name"]) > NAME_LIMITS[r.type]
+    ]
+    assert too_long == []

@@ -205,7 +205,11 @@ def test_runbook_has_a_section_for_every_anchor() -> None:
 def test_rotation_failure_rule_matches_only_this_environments_secrets(deployment: Deployment) -> None:
     (rule,) = deployment.of_type("aws:cloudwatch/eventRule:EventRule")
     pattern = json.loads(rule.inputs["eventPattern"])
-    arns = sorted(deployment.outputs["keySecretArns"].values())
+    # the managed keys' secrets, and the admin-key secret when keyrot rotates it too
+    rotated_admin = keyrot_config(deployment).admin_key_rotation is not None
+    arns = sorted(
+        [*deployment.outputs["keySecretArns"].values(), *[deployment.outputs["adminKeySecretArn"]] * rotated_admin]
+    )
     assert pattern == {
         "source": ["aws.secretsmanager"],
         "detail-type": ["AWS Service Event via CloudTrail"],

@@ -42,7 +42,7 @@ def stack_args(stack: str = "dev", **changes: Any) -> dict[str, Any]:
 
 
 def function(d: Deployment, purpose: str) -> Recorded:
-    (found,) = d.find(FUNCTION, lambda r: r.inputs["name"].endswith(f"-{purpose}"))
+    (found,) = d.find(FUNCTION, lambda r: r.inputs["name"] == f"keyrot-dev-{purpose}")
     return found
 
 

@@ -117,7 +117,7 @@ def test_pulumi_yaml_declares_the_same_defaults_as_config_py() -> None:
         else:
             assert declaration["default"] == setting.default, key
     # AND the only undeclared settings are the ones Pulumi's schema cannot express (objects, computed integers)
-    assert set(settings) - set(declared) == {"keys", "keyExpiryHours", "guardrails"}
+    assert set(settings) - set(declared) == {"keys", "keyExpiryHours", "guardrails", "adminKeyRotation"}
     assert "default" not in declared["openaiProjectId"]  # required: the CLI refuses a stack without it
 
 
@@ -217,7 +217,8 @@ def test_pulumi_yaml_declares_the_same_defaults_as_config_py() -> None:
         ({"logRetentionDays": 0}, "keyrot:logRetentionDays: must be >= 1, got 0"),
         ({"monitorIntervalMinutes": "5m"}, "keyrot:monitorIntervalMinutes: must be a whole number, got '5m'"),
         (
-            {"existingAdminKeySecretArn": "keyrot/dev/openai-admin-key"},
+            # (dev rotates the admin-key secret keyrot creates: an existing secret goes without adminKeyRotation)
+            {"existingAdminKeySecretArn": "keyrot/dev/openai-admin-key", "adminKeyRotation": None},
             "keyrot:existingAdminKeySecretArn: must be a Secrets Manager secret ARN",
         ),
         ({"administratorArns": ["admin"]}, "keyrot:administratorArns: must be IAM role or user ARNs, got 'admin'"),
@@ -380,6 +381,8 @@ def test_an_existing_secret_or_topic_must_be_in_the_deploying_account_and_region
     if setting == "oncallTopicArn":  # the topic replaces keyrot's own subscriptions
         values.pop("oncallEmails", None)
         values.pop("oncallHttpsEndpoints", None)
+    else:  # keyrot rotates only an admin-key secret of its own
+        values.pop("adminKeyRotation", None)
     config = parse_config(values, stack="dev")
     check_account(config, "111111111111", "us-east-1")  # same account and region: fine
     with pytest.raises(ConfigError) as caught:

@@ -23,7 +23,9 @@ from tests.support.secretsmanager_actions import operations
 pytestmark = pytest.mark.timeout(120)
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-VPC_ONLY_WILDCARDS = {(purpose, "FindVpcNetworkInterfaces") for purpose in ("rotation", "monitor", "guardrails")}
+VPC_ONLY_WILDCARDS = {
+    (purpose, "FindVpcNetworkInterfaces") for purpose in ("rotation", "monitor", "guardrails", "admin-rotation")
+}
 
 
 def doc(resource: Recorded, key: str = "policy") -> dict[str, Any]:
@@ -290,6 +292,7 @@ def test_admin_key_secret_keyrot_creates_is_read_only_by_keyrot_and_administrato
     administrators = json.loads(deployment.config["keyrot:administratorArns"])
     account, env = deployment.account, deployment.stack
     guarded = keyrot_config(deployment).guardrails is not None
+    rotated = keyrot_config(deployment).admin_key_rotation is not None
     assert statement == {
         "Sid": "OnlyKeyrotReadsTheAdminKey",
         "Effect": "Deny",
@@ -302,8 +305,10 @@ def test_admin_key_secret_keyrot_creates_is_read_only_by_keyrot_and_administrato
                     {
                         f"arn:aws:iam::{account}:role/keyrot-{env}-rotation",
                         f"arn:aws:iam::{account}:role/keyrot-{env}-monitor",
-                        # The guardrails function reads the admin key too, when guardrails are declared.
+                        # The guardrails function reads the admin key too, when guardrails are declared, and the
+                        # admin rotation function, which rotates it.
                         *([f"arn:aws:iam::{account}:role/keyrot-{env}-guardrails"] * guarded),
+                        *([f"arn:aws:iam::{account}:role/keyrot-{env}-admin-rotation"] * rotated),
                         *administrators,
                     }
                 )
@@ -329,7 +334,13 @@ def test_kms_key_policy(deployment: Deployment) -> None:
     }
     logs = found["CloudWatchLogsEncryptsKeyrotLogGroups"]
     assert logs["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}
-    purposes = ["monitor", "rotation", *(["guardrails"] if keyrot_config(deployment).guardrails is not None else [])]
+    config = keyrot_config(deployment)
+    purposes = [
+        "monitor",
+        "rotation",
+        *(["guardrails"] if config.guardrails is not None else []),
+        *(["admin-rotation"] if config.admin_key_rotation is not None else []),
+    ]
     assert logs["Condition"] == {
         "StringEquals": {
             "kms:EncryptionContext:aws:logs:arn": sorted(
@@ -396,6 +407,8 @@ ACCEPTED_FINDINGS: dict[tuple[str, str], str] = {
             "keyrot-monitor-scheduler-role",
             "keyrot-guardrails-identity-role",
             "keyrot-guardrails-check-scheduler-role",
+            "keyrot-admin-rotation-identity-role",
+            "keyrot-admin-rotation-cleanup-scheduler-role",
         )
     },
     # kms:* for the account root is the key policy's administration statement: without it the key could become

@@ -88,7 +88,7 @@ def test_a_component_key_s_scopes_reach_its_rotation_function() -> None:
     # WHEN it is declared
     d = run_component(args)
     # THEN the rotation function mints that key with that scope
-    (rotation,) = d.find(FUNCTION, lambda r: r.inputs["name"].endswith("-rotation"))
+    (rotation,) = d.find(FUNCTION, lambda r: r.inputs["name"] == "keyrot-dev-rotation")
     variables = rotation.inputs["environment"]["variables"]
     assert json.loads(variables[c.ENV_KEY_SCOPES]) == {"chat-backend": ["model.request"]}
 

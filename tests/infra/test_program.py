@@ -48,18 +48,21 @@ def test_resource_counts_scale_with_keys(deployment: Deployment) -> None:
     # Declared guardrails add their function, its role and log group, the document's parameter, the deploy-time
     # apply, the check's schedule and role, and two alarms.
     guarded = config.guardrails is not None
+    # Rotating the admin key adds its function, role and log group, the admin secret's rotation and invoke
+    # permission, the cleanup's schedule and role, and five alarms.
+    admin = config.admin_key_rotation is not None
     assert counts[SECRET] == keys + owns_admin
     assert counts["aws:secretsmanager/secretPolicy:SecretPolicy"] == keys + owns_admin
-    assert counts["aws:secretsmanager/secretRotation:SecretRotation"] == keys
-    assert counts["aws:lambda/permission:Permission"] == keys
+    assert counts["aws:secretsmanager/secretRotation:SecretRotation"] == keys + admin
+    assert counts["aws:lambda/permission:Permission"] == keys + admin
     assert counts["aws:iam/policy:Policy"] == keys
     assert counts["aws:iam/rolePolicyAttachment:RolePolicyAttachment"] == readers
-    assert counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9 + 2 * guarded + 3 * keys
-    assert counts[FUNCTION] == counts[LOG_GROUP] == 2 + guarded
+    assert counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9 + 2 * guarded + 5 * admin + 3 * keys
+    assert counts[FUNCTION] == counts[LOG_GROUP] == 2 + guarded + admin
     assert counts["aws:kms/key:Key"] == 1 and counts["aws:kms/alias:Alias"] == 1
-    # rotation, monitor, the monitor's scheduler (and guardrails, its check's scheduler)
-    assert counts["aws:iam/role:Role"] == counts["aws:iam/rolePolicy:RolePolicy"] == 3 + 2 * guarded
-    assert counts["aws:scheduler/schedule:Schedule"] == 1 + guarded
+    # rotation, monitor, the monitor's scheduler (and each optional function with its schedule's role)
+    assert counts["aws:iam/role:Role"] == counts["aws:iam/rolePolicy:RolePolicy"] == 3 + 2 * guarded + 2 * admin
+    assert counts["aws:scheduler/schedule:Schedule"] == 1 + guarded + admin
     assert counts["aws:lambda/invocation:Invocation"] == guarded
     assert counts["aws:cloudwatch/eventRule:EventRule"] == 1 and counts["aws:cloudwatch/eventTarget:EventTarget"] == 1
     assert counts[TOPIC] == 1 and counts["aws:sns/topicPolicy:TopicPolicy"] == 1
@@ -88,6 +91,7 @@ def test_components_follow_house_style(deployment: Deployment) -> None:
         "keyrot:index:Alarms",
         "keyrot:index:Dashboard",
         *(["keyrot:index:Guardrails"] if keyrot_config(deployment).guardrails is not None else []),
+        *(["keyrot:index:AdminRotation"] if keyrot_config(deployment).admin_key_rotation is not None else []),
     }
     # Every AWS resource belongs to a component and is named after it.
     for resource in deployment.resources:
@@ -165,11 +169,23 @@ def test_prod_uses_the_existing_admin_key_secret(prod: Deployment) -> None:
         assert env[c.ENV_ADMIN_SECRET_ARN] == config.existing_admin_key_secret_arn
 
 
+def key_rotations(d: Deployment) -> list[Recorded]:
+    """The managed secrets' rotation configurations (not the admin-key secret's own)."""
+    return d.find(
+        "aws:secretsmanager/secretRotation:SecretRotation",
+        lambda r: r.inputs["secretId"] != d.outputs["adminKeySecretArn"],
+    )
+
+
+def key_invoke_permissions(d: Deployment) -> list[Recorded]:
+    return d.find("aws:lambda/permission:Permission", lambda r: r.inputs["sourceArn"] != d.outputs["adminKeySecretArn"])
+
+
 def test_rotation_rules_per_secret(deployment: Deployment) -> None:
     config = keyrot_config(deployment)
     rotation_fn = function(deployment, "rotation")
     arns = {r.outputs["arn"] for r in managed_secrets(deployment)}
-    rotations = deployment.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    rotations = key_rotations(deployment)
     assert {r.inputs["secretId"] for r in rotations} == arns
     for rotation in rotations:
         assert rotation.inputs["rotationLambdaArn"] == rotation_fn.outputs["arn"]
@@ -182,11 +198,11 @@ def test_rotation_rules_per_secret(deployment: Deployment) -> None:
 
 
 def test_rotation_waits_for_its_invoke_permission_and_role_policy(deployment: Deployment) -> None:
-    permissions = {r.inputs["sourceArn"]: r for r in deployment.of_type("aws:lambda/permission:Permission")}
+    permissions = {r.inputs["sourceArn"]: r for r in key_invoke_permissions(deployment)}
     (role_policy,) = deployment.find(
         "aws:iam/rolePolicy:RolePolicy", lambda r: r.name == "keyrot-rotation-lambda-permissions"
     )
-    for rotation in deployment.of_type("aws:secretsmanager/secretRotation:SecretRotation"):
+    for rotation in key_rotations(deployment):
         permission = permissions[rotation.inputs["secretId"]]
         assert permission.urn in rotation.dependencies
         assert role_policy.urn in rotation.dependencies
@@ -195,7 +211,7 @@ def test_rotation_waits_for_its_invoke_permission_and_role_policy(deployment: De
 def test_secrets_manager_may_invoke_rotation_for_each_secret_only(deployment: Deployment) -> None:
     rotation_fn = function(deployment, "rotation")
     arns = sorted(r.outputs["arn"] for r in managed_secrets(deployment))
-    permissions = deployment.of_type("aws:lambda/permission:Permission")
+    permissions = key_invoke_permissions(deployment)
     assert sorted(p.inputs["sourceArn"] for p in permissions) == arns
     for permission in permissions:
         assert permission.inputs["action"] == "lambda:InvokeFunction"

@@ -36,6 +36,10 @@ CHANGED_ON_PURPOSE: dict[str, set[str]] = {
     "aws:secretsmanager/secretPolicy:SecretPolicy": {"policy"},
     "aws:cloudwatch/metricAlarm:MetricAlarm": {"treatMissingData"},
     "aws:cloudwatch/dashboard:Dashboard": {"dashboardBody"},
+    # With adminKeyRotation (dev), the rotation-failure rule also matches the admin-key secret (PutRule) and its
+    # message names the admin rotation's log group (PutTargets).
+    "aws:cloudwatch/eventRule:EventRule": {"eventPattern"},
+    "aws:cloudwatch/eventTarget:EventTarget": {"inputTransformer"},
 }
 # Resources this release adds on purpose (created, nothing replaced): the Costs API failure alarm (issue 18).
 ADDED_ON_PURPOSE = {("aws:cloudwatch/metricAlarm:MetricAlarm", "keyrot-alarms-costs-read-failed")}
@@ -55,6 +59,32 @@ GUARDRAILS_ADDED = {
     ("aws:scheduler/schedule:Schedule", "keyrot-guardrails-check-schedule"),
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "keyrot-alarms-guardrail-drift"),
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "keyrot-alarms-guardrails-apply-failed"),
+}
+# What `adminKeyRotation` adds (dev rotates its admin key; issue 14.1): new resources only, the admin-key secret and
+# its policy kept (the policy changes in place to admit the admin rotation role).
+ADMIN_ROTATION_ADDED = {
+    ("keyrot:index:LambdaRole", "keyrot-admin-rotation-identity"),
+    ("aws:iam/role:Role", "keyrot-admin-rotation-identity-role"),
+    ("keyrot:index:AdminRotation", "keyrot-admin-rotation"),
+    ("keyrot:index:Function", "keyrot-admin-rotation-lambda"),
+    ("aws:cloudwatch/logGroup:LogGroup", "keyrot-admin-rotation-lambda-logs"),
+    ("aws:iam/rolePolicy:RolePolicy", "keyrot-admin-rotation-lambda-permissions"),
+    ("aws:lambda/function:Function", "keyrot-admin-rotation-lambda-function"),
+    ("aws:lambda/permission:Permission", "keyrot-admin-rotation-invoke"),
+    ("aws:secretsmanager/secretRotation:SecretRotation", "keyrot-admin-rotation-schedule"),
+    ("aws:iam/role:Role", "keyrot-admin-rotation-cleanup-scheduler-role"),
+    ("aws:iam/rolePolicy:RolePolicy", "keyrot-admin-rotation-cleanup-scheduler-permissions"),
+    ("aws:scheduler/schedule:Schedule", "keyrot-admin-rotation-cleanup-schedule"),
+    *(
+        ("aws:cloudwatch/metricAlarm:MetricAlarm", f"keyrot-alarms-{suffix}")
+        for suffix in (
+            "admin-rotation-failed",
+            "admin-rotation-lambda-errors",
+            "admin-key-too-old",
+            "admin-key-cleanup-failed",
+            "admin-keys-live",
+        )
+    ),
 }
 
 
@@ -92,10 +122,13 @@ def test_every_0_1_resource_is_the_same_resource_after_the_upgrade(stack: str) -
         assert takers[0].type == row["type"], row["urn"]
         matched.add(takers[0].urn)
     # AND nothing is created but the environment component itself (which holds no cloud resource) and what this
-    # release adds on purpose (and what the stack's guardrails add, when it declares them)
+    # release adds on purpose (and what the stack's guardrails and admin key rotation add, when it declares them)
     created = {(r.type, r.name) for r in new.resources if r.urn not in matched}
-    guarded = "keyrot:guardrails" in new.config
-    assert created == {(ENVIRONMENT_TYPE, "keyrot"), *ADDED_ON_PURPOSE, *(GUARDRAILS_ADDED if guarded else ())}
+    optional = {
+        *(GUARDRAILS_ADDED if "keyrot:guardrails" in new.config else ()),
+        *(ADMIN_ROTATION_ADDED if "keyrot:adminKeyRotation" in new.config else ()),
+    }
+    assert created == {(ENVIRONMENT_TYPE, "keyrot"), *ADDED_ON_PURPOSE, *optional}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

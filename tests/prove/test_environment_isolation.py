@@ -156,7 +156,9 @@ def test_the_three_environments(envs: dict[str, Environment]) -> None:
     }
     for env in envs.values():
         keyrots = [r.label for r in env.roles if not r.label.startswith("reader ")]
-        guarded = ["guardrails", "guardrails-scheduler"] if env.name in ("dev", "staging") else []
+        # dev (and staging, deployed from dev's configuration) declare guardrails and rotate their admin key
+        guarded = ["guardrails", "guardrails-scheduler", "admin-rotation", "admin-scheduler"]
+        guarded = guarded if env.name in ("dev", "staging") else []
         assert sorted(keyrots) == sorted(["rotation", "monitor", "monitor-scheduler", *guarded])
         assert len(env.roles) > len(keyrots), "reader roles"
         assert set(env.secrets) == {*json_keys(env), "admin-key"}

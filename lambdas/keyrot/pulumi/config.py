@@ -25,12 +25,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from keyrot.constants import admin_secret_name
+from keyrot.constants import (
+    DEFAULT_ADMIN_KEY_EXPIRY_SLACK_SECONDS,
+    DEFAULT_ADMIN_ROTATION_INTERVAL_SECONDS,
+    admin_secret_name,
+)
 from keyrot.pulumi.schedule import ScheduleError, check_window, parse_schedule, parse_window
 from keyrot.redaction import scrub
 from keyrot.scopes import ScopesError, parse_scopes
 from keyrot.secret_model import ENVIRONMENT_PATTERN, KEY_NAME_PATTERN, OPENAI_ID_PATTERN
-from keyrot.settings import DEFAULT_RUNBOOK_URL, DEFAULT_USAGE_KINDS, IN_USE_POLICIES
+from keyrot.settings import ADMIN_KEY_MAX_LIFETIME_SECONDS, DEFAULT_RUNBOOK_URL, DEFAULT_USAGE_KINDS, IN_USE_POLICIES
 
 NAMESPACE = "keyrot"
 # The name part of the admin-key secret (`keyrot/<env>/openai-admin-key`): a managed key may not take it.
@@ -121,7 +125,7 @@ PENDING = Pending()
 @dataclass(frozen=True)
 class Setting:
     key: str
-    kind: str  # string | integer | number | boolean | list | keys | guardrails (objects, validated on their own)
+    kind: str  # string | integer | number | boolean | list | keys | guardrails | adminKeyRotation (objects)
     default: Any
     description: str
 
@@ -172,6 +176,12 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "OpenAI project guardrails: rateLimits, spendLimitUsd, spendAlerts, models, enforce (docs/guardrails.md).",
     ),
+    Setting(
+        "adminKeyRotation",
+        "adminKeyRotation",
+        None,
+        "Rotate the admin key keyrot's own admin-key secret holds: {schedule, deleteBootstrapKey}.",
+    ),
 )
 SETTING_KEYS = tuple(s.key for s in SETTINGS)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -205,6 +215,17 @@ class KeyConfig:
     @property
     def reader_role_arns(self) -> tuple[str, ...]:
         return tuple(r.arn for r in self.reader_roles)
+
+
+@dataclass(frozen=True)
+class AdminKeyRotation:
+    """The admin key's own rotation (`adminKeyRotation`): when Secrets Manager rotates it, and whether the first
+    rotation deletes the human-made bootstrap key too."""
+
+    schedule: str
+    # The longest gap between two rotations (hours): the admin rotation function's interval, the age alarm's base.
+    max_interval_hours: int
+    delete_bootstrap_key: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,6 +265,8 @@ class KeyrotConfig:
     deployer_arns: tuple[str, ...] = ()
     # The declared OpenAI guardrails (keyrot.guardrails.DeclaredGuardrails), or None when the stack declares none.
     guardrails: Any = None
+    # The admin key's own rotation, or None (the default: the admin key is not rotated by keyrot).
+    admin_key_rotation: AdminKeyRotation | None = None
     # Settings the program passes as Outputs (keyrot.pulumi.environment checks them when they resolve).
     pending: frozenset[str] = frozenset()
 
@@ -453,6 +476,7 @@ def validate(
         c.problem("rotationSchedule", f"{exc}, got {schedule_text!r}" if "got" not in str(exc) else str(exc))
 
     window_text = c.text("rotationWindow") or ""
+    window_hours: int | None = None
     try:
         window_hours = parse_window(window_text)
         if schedule is not None:
@@ -599,6 +623,7 @@ def validate(
         c.problem("vpcSecurityGroupIds", "needs vpcSubnetIds too: without subnets the functions are not in a VPC")
 
     guardrails = _guardrails(c)
+    admin_rotation = _admin_key_rotation(c, window_hours=window_hours, existing_admin_secret=admin_secret)
 
     if c.problems:
         raise ConfigError(c.problems)
@@ -637,6 +662,7 @@ def validate(
         vpc_security_group_ids=tuple(v for v in groups or () if v is not PENDING),
         deployer_arns=deployers or (),
         guardrails=guardrails,
+        admin_key_rotation=admin_rotation,
         pending=frozenset(c.pending | ({"existingKmsKeyArn"} if kms_pending else set())),
     )
 
@@ -671,6 +697,75 @@ def _guardrails(c: _Collector) -> Any:
         )
         return None
     return declared
+
+
+ADMIN_ROTATION_FIELDS = ("schedule", "deleteBootstrapKey")
+DEFAULT_ADMIN_ROTATION_SCHEDULE = f"rate({DEFAULT_ADMIN_ROTATION_INTERVAL_SECONDS // 86400} days)"
+
+
+def _admin_key_rotation(
+    c: _Collector, *, window_hours: int | None, existing_admin_secret: str | None
+) -> AdminKeyRotation | None:
+    """`adminKeyRotation`: absent (no rotation of the admin key) or {schedule, deleteBootstrapKey}; `{}` rotates on
+    the default schedule. Only for the admin-key secret keyrot creates: its policy is keyrot's to set, so the admin
+    rotation function can be the only keyrot function that writes it."""
+    key = "adminKeyRotation"
+    value = c.json_value(key)
+    if value is None:
+        return None
+    if value is _NOT_JSON or not isinstance(value, dict):
+        c.problem(
+            key,
+            "must be an object {schedule, deleteBootstrapKey} (e.g. `pulumi config set --path "
+            "'keyrot:adminKeyRotation.schedule' 'rate(30 days)'`)",
+        )
+        return None
+    problems = len(c.problems)
+    unknown = sorted(set(value) - set(ADMIN_ROTATION_FIELDS), key=str)
+    if unknown:
+        c.problem(key, f"unknown field(s) {', '.join(map(str, unknown))}; it has {' and '.join(ADMIN_ROTATION_FIELDS)}")
+    if existing_admin_secret is not None:
+        c.problem(
+            key,
+            "rotates only the admin-key secret keyrot creates, not existingAdminKeySecretArn: keyrot sets no policy "
+            "on a secret it does not own, so it could not make its admin rotation function the only one that writes it",
+        )
+    raw_schedule = value.get("schedule", DEFAULT_ADMIN_ROTATION_SCHEDULE)
+    schedule = None
+    if not isinstance(raw_schedule, str) or not raw_schedule.strip():
+        c.problem(
+            f"{key}.schedule", f"must be a Secrets Manager schedule such as 'rate(30 days)', got {raw_schedule!r}"
+        )
+    else:
+        try:
+            schedule = parse_schedule(raw_schedule.strip())
+            if window_hours is not None:
+                check_window(schedule, window_hours)
+        except ScheduleError as exc:
+            message = str(exc) if "got" in str(exc) else f"{exc}, got {raw_schedule.strip()!r}"
+            c.problem(f"{key}.schedule", f"{message} (rotations run within rotationWindow)")
+            schedule = None
+    if schedule is not None:
+        lifetime = schedule.max_interval_hours * 3600 + DEFAULT_ADMIN_KEY_EXPIRY_SLACK_SECONDS
+        if lifetime > ADMIN_KEY_MAX_LIFETIME_SECONDS:
+            longest = (ADMIN_KEY_MAX_LIFETIME_SECONDS - DEFAULT_ADMIN_KEY_EXPIRY_SLACK_SECONDS) // 86400
+            c.problem(
+                f"{key}.schedule",
+                f"leaves up to {schedule.max_interval_hours} h between rotations; each admin key expires 14 days "
+                f"after that and OpenAI lets an admin key live at most a year: rotate at least every {longest} days",
+            )
+    delete_bootstrap = value.get("deleteBootstrapKey", False)
+    if isinstance(delete_bootstrap, str) and delete_bootstrap.strip() in (*_TRUE, *_FALSE):
+        delete_bootstrap = delete_bootstrap.strip() in _TRUE
+    if not isinstance(delete_bootstrap, bool):
+        c.problem(f"{key}.deleteBootstrapKey", f"must be true or false, got {str(delete_bootstrap)[:40]!r}")
+    if len(c.problems) > problems or schedule is None:
+        return None
+    return AdminKeyRotation(
+        schedule=schedule.expression,
+        max_interval_hours=schedule.max_interval_hours,
+        delete_bootstrap_key=bool(delete_bootstrap),
+    )
 
 
 def _holds_pending(value: Any) -> bool:

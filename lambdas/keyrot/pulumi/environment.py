@@ -17,7 +17,9 @@ import pulumi
 import pulumi_aws as aws
 
 from keyrot.pulumi.archive import build_lambda_archive
-from keyrot.pulumi.components.alarms import Alarms, AlarmsArgs, key_age_threshold_hours
+from keyrot.pulumi.components.admin_rotation import PURPOSE as ADMIN_ROTATION_PURPOSE
+from keyrot.pulumi.components.admin_rotation import AdminRotation, AdminRotationArgs
+from keyrot.pulumi.components.alarms import Alarms, AlarmsArgs, admin_key_age_threshold_hours, key_age_threshold_hours
 from keyrot.pulumi.components.dashboard import Dashboard, DashboardArgs
 from keyrot.pulumi.components.encryption import Encryption, EncryptionArgs
 from keyrot.pulumi.components.function import function_name, log_group_arn
@@ -39,6 +41,7 @@ from keyrot.pulumi.config import (
     validate,
 )
 from keyrot.pulumi.lambda_settings import (
+    admin_rotation_environment,
     environment_size_problems,
     guardrails_environment,
     monitor_environment,
@@ -60,6 +63,18 @@ class KeyArgs(TypedDict):
     scopes: NotRequired[Sequence[str]]
     """The scopes each of the key's rotations mints it with, from the names OpenAI documents (listed, with their
     sources, in keyrot/scopes.py; e.g. `model.request`, `api.model.read`). Default: an unrestricted key."""
+
+
+class AdminKeyRotationArgs(TypedDict):
+    """The admin key's own rotation: a function of its own rotates the admin-key secret keyrot creates, mints each new
+    admin key with an expiry backstop, validates it, promotes it, and deletes the previous one after its grace."""
+
+    schedule: NotRequired[str]
+    """Secrets Manager rotation schedule of the admin key, `rate(N hours|days)` or `cron(0 H D M W *)` (at most every
+    4 hours, at least every 351 days). Default `rate(30 days)`."""
+    delete_bootstrap_key: NotRequired[bool]
+    """Also delete the admin key an organization owner made in the console, once the first rotation replaced it (only
+    if it serves no other environment). Default false."""
 
 
 class KeyrotEnvironmentArgs(TypedDict):
@@ -138,6 +153,9 @@ class KeyrotEnvironmentArgs(TypedDict):
     `rateLimits` per model with OpenAI's limit names, `spendLimitUsd`, `spendAlerts`, `models`, `enforce`). Applied
     at deploy by the guardrails function and checked for drift on a schedule; see docs/guardrails.md. Default:
     none (keyrot leaves the project's guardrails alone)."""
+    admin_key_rotation: NotRequired[AdminKeyRotationArgs]
+    """Rotate the admin key too (only the admin-key secret keyrot creates, not `existing_admin_key_secret_arn`).
+    Default: not rotated by keyrot."""
     build_dir: NotRequired[str]
     """Directory for the Lambda archive and the wheel cache. Default `~/.cache/keyrot`."""
     adopt_standalone_stack: NotRequired[bool]
@@ -241,6 +259,11 @@ def args_from_config(config: KeyrotConfig) -> KeyrotEnvironmentArgs:
     )
     if config.guardrails is not None:
         args["guardrails"] = guardrails_block(config.guardrails)
+    if config.admin_key_rotation is not None:
+        args["admin_key_rotation"] = AdminKeyRotationArgs(
+            schedule=config.admin_key_rotation.schedule,
+            delete_bootstrap_key=config.admin_key_rotation.delete_bootstrap_key,
+        )
     for key, value in (
         ("oncall_topic_arn", config.oncall_topic_arn),
         ("existing_admin_key_secret_arn", config.existing_admin_key_secret_arn),
@@ -314,6 +337,8 @@ class KeyrotEnvironment(pulumi.ComponentResource):
         purposes = ["rotation", "monitor"]
         if config.guardrails is not None:
             purposes.append(GUARDRAILS_PURPOSE)
+        if config.admin_key_rotation is not None:
+            purposes.append(ADMIN_ROTATION_PURPOSE)
 
         def existing(setting: str, key: str) -> Optional[pulumi.Input[str]]:  # noqa: UP045
             value = args.get(key)  # type: ignore[misc]
@@ -362,6 +387,13 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                 LambdaRoleArgs(environment=env, purpose=GUARDRAILS_PURPOSE),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        admin_rotation_role = None
+        if config.admin_key_rotation is not None:
+            admin_rotation_role = LambdaRole(
+                f"{name}-admin-rotation-identity",
+                LambdaRoleArgs(environment=env, purpose=ADMIN_ROTATION_PURPOSE),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         secrets = KeySecrets(
             f"{name}-secrets",
             KeySecretsArgs(
@@ -379,6 +411,7 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                 account_id=account_id,
                 protect=protect,
                 guardrails_role_arn=guardrails_role.arn if guardrails_role is not None else None,
+                admin_rotation_role_arn=admin_rotation_role.arn if admin_rotation_role is not None else None,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -393,6 +426,7 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                 https_endpoints=config.oncall_https_endpoints,
                 existing_topic_arn=existing("oncallTopicArn", "oncall_topic_arn"),
                 runbook_url=config.runbook_url,
+                admin_secret_arn=secrets.admin_secret_arn if config.admin_key_rotation is not None else None,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -468,6 +502,31 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                 vpc=vpc,
             )
             guardrails_function_name = guardrails.function_name
+        admin_rotation = None
+        if config.admin_key_rotation is not None and admin_rotation_role is not None:
+            admin_rotation = AdminRotation(
+                f"{name}-admin-rotation",
+                AdminRotationArgs(
+                    environment=env,
+                    account_id=account_id,
+                    partition=partition,
+                    region=region,
+                    role_arn=admin_rotation_role.arn,
+                    role_name=admin_rotation_role.role_name,
+                    admin_secret_arn=secrets.admin_secret_arn,
+                    kms_key_arn=kms_key_arn,
+                    archive_path=str(archive.path),
+                    source_code_hash=archive.source_code_hash,
+                    environment_variables=admin_rotation_environment(config, admin_secret_arn=secrets.admin_secret_arn),
+                    schedule_expression=config.admin_key_rotation.schedule,
+                    window=config.rotation_window,
+                    log_retention_days=config.log_retention_days,
+                    subnet_ids=vpc["subnet_ids"],
+                    security_group_ids=vpc["security_group_ids"],
+                    rotate_after=[secrets.admin_secret_policy] if secrets.admin_secret_policy is not None else [],
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         alarms = Alarms(
             f"{name}-alarms",
             AlarmsArgs(
@@ -477,7 +536,8 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                 monitor_function_name=function_name(env, "monitor"),
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[rotation, monitor, *([guardrails] if guardrails is not None else [])]
+                parent=self,
+                depends_on=[rotation, monitor, *(c for c in (guardrails, admin_rotation) if c is not None)],
             ),
         )
         dashboard_url: pulumi.Output[Optional[str]] = pulumi.Output.from_input(None)  # noqa: UP045
@@ -493,6 +553,9 @@ class KeyrotEnvironment(pulumi.ComponentResource):
                     alarm_arns=alarms.alarm_arns,
                     guardrails=config.guardrails,
                     runbook_url=config.runbook_url,
+                    admin_key_age_threshold_hours=(
+                        admin_key_age_threshold_hours(config) if config.admin_key_rotation is not None else None
+                    ),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -1,5 +1,5 @@
 """The Lambdas' environment variables, exactly as the functions' `Settings.from_env` read them (rotation, monitor,
-guardrails).
+guardrails, admin rotation).
 
 Plain functions of the configuration (ARNs may be Outputs). Names come from keyrot.constants so they cannot drift.
 Nothing secret goes here: the admin key is read from its secret at run time. POWERTOOLS_SERVICE_NAME is deliberately
@@ -18,6 +18,8 @@ from collections.abc import Mapping
 import pulumi
 
 from keyrot.constants import (
+    ENV_ADMIN_DELETE_BOOTSTRAP_KEY,
+    ENV_ADMIN_ROTATION_INTERVAL_SECONDS,
     ENV_ADMIN_SECRET_ARN,
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
@@ -128,6 +130,26 @@ def monitor_environment(
         ENV_USAGE_KINDS: ",".join(config.usage_kinds),
         ENV_RUNBOOK_URL: config.runbook_url,
         **_deployment_variables(config, managed_secret_arns),
+    }
+    if config.openai_base_url:
+        variables[ENV_OPENAI_BASE_URL] = config.openai_base_url
+    return variables
+
+
+def admin_rotation_environment(
+    config: KeyrotConfig, *, admin_secret_arn: pulumi.Input[str]
+) -> dict[str, pulumi.Input[str]]:
+    """What AdminRotationSettings.from_env reads: the admin-key secret it rotates, the project testSecret proves the
+    new admin key on, the interval (the schedule's longest gap) and whether the bootstrap key goes too. Grace and
+    expiry slack keep their defaults (keyrot.constants)."""
+    rotation = config.admin_key_rotation
+    assert rotation is not None
+    variables: dict[str, pulumi.Input[str]] = {
+        ENV_ENVIRONMENT: config.environment,
+        ENV_ADMIN_SECRET_ARN: admin_secret_arn,
+        ENV_PROJECT_ID: config.openai_project_id,
+        ENV_ADMIN_ROTATION_INTERVAL_SECONDS: str(rotation.max_interval_hours * HOUR),
+        ENV_ADMIN_DELETE_BOOTSTRAP_KEY: "true" if rotation.delete_bootstrap_key else "false",
     }
     if config.openai_base_url:
         variables[ENV_OPENAI_BASE_URL] = config.openai_base_url

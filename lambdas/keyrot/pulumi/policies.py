@@ -30,6 +30,8 @@ WILDCARD_JUSTIFICATIONS: dict[tuple[str, str], str] = {
     "resource-level permissions (only with vpcSubnetIds: Lambda manages the function's interfaces with them)",
     ("guardrails", "FindVpcNetworkInterfaces"): "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no "
     "resource-level permissions (only with vpcSubnetIds: Lambda manages the function's interfaces with them)",
+    ("admin-rotation", "FindVpcNetworkInterfaces"): "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets have no "
+    "resource-level permissions (only with vpcSubnetIds: Lambda manages the function's interfaces with them)",
 }
 
 # Every Secrets Manager action that changes a secret's value, a version label, its rotation, its policy, its
@@ -243,6 +245,51 @@ def guardrails_role_policy(
     }
 
 
+def admin_rotation_role_policy(
+    *,
+    admin_secret_arn: str,
+    kms_key_arn: str,
+    log_group_arn: str,
+    region: str,
+    vpc: Sequence[dict[str, Any]] = (),
+) -> Policy:
+    """What keyrot.handlers.rotate_admin calls in AWS: the four rotation steps and the cleanup's KEYROT_REVOKED label
+    on the admin-key secret alone, the promotion tag, its KMS key through Secrets Manager, its logs (EMF metrics)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _statement(
+                "RotateAdminKey",
+                [
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:ListSecretVersionIds",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:UpdateSecretVersionStage",
+                ],
+                [admin_secret_arn],
+            ),
+            # finishSecret records when it promotes a version, on this one tag and no other.
+            _statement(
+                "TagPromotion",
+                ["secretsmanager:TagResource"],
+                [admin_secret_arn],
+                Condition={"ForAllValues:StringEquals": {"aws:TagKeys": [TAG_PROMOTED]}},
+            ),
+            _statement(
+                "UseSecretsKey",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                [kms_key_arn],
+                Condition=_via("secretsmanager", region),
+            ),
+            _statement(
+                "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_stream_resources(log_group_arn)
+            ),
+            *vpc,
+        ],
+    }
+
+
 def reader_policy(*, secret_arn: str, kms_key_arn: str, region: str) -> Policy:
     """For an application role: read one key's secret (DescribeSecret too, as the AWS caching client needs)."""
     return {
@@ -295,11 +342,13 @@ def admin_secret_resource_policy(
     administrator_arns: Sequence[str],
     deployer_arns: Sequence[str] = (),
     guardrails_role_arn: str | None = None,
+    admin_rotation_role_arn: str | None = None,
 ) -> Policy:
     """Deny-only resource policy on the admin-key secret keyrot creates: only the functions that call the admin API
-    (rotation, monitor and, when guardrails are declared, the guardrails function) and `administratorArns`
+    (rotation, monitor and, when deployed, the guardrails and admin rotation functions) and `administratorArns`
     (break-glass, and the CLI's audit and revocations) may read the admin key; only the deployers and administrators
-    may move its labels, manage it (policy, rotation, replication, deletion) or change its `keyrot:*` tags.
+    may manage it (policy, rotation, replication, deletion) or change its `keyrot:*` tags; moving its labels is theirs
+    too, and the admin rotation function's, which may also set the one tag `keyrot:promoted`.
 
     Putting a new admin key (PutSecretValue) is NOT capped: `keyrot admin-key set` is run by whoever the platform
     team's IAM allows (administratorArns may be empty), a put discloses nothing, and the put key must pass validation
@@ -307,14 +356,26 @@ def admin_secret_resource_policy(
     """
     admins = list(administrator_arns)
     deployers = _unique([*deployer_arns, *admins])
-    functions = [rotation_role_arn, monitor_role_arn, *([guardrails_role_arn] if guardrails_role_arn else [])]
-    readers = _unique([*functions, *admins])
+    optional = [arn for arn in (guardrails_role_arn, admin_rotation_role_arn) if arn]
+    readers = _unique([rotation_role_arn, monitor_role_arn, *optional, *admins])
+    if admin_rotation_role_arn is None:
+        return {
+            "Version": VERSION,
+            "Statement": [
+                _deny_all_but("OnlyKeyrotReadsTheAdminKey", ["secretsmanager:GetSecretValue"], readers),
+                _deny_all_but("OnlyDeployersManageTheSecret", [*LABEL_WRITES, *MANAGEMENT_WRITES], deployers),
+                *_keyrot_tag_statements(deployers=deployers, promoter_arn=None),
+            ],
+        }
     return {
         "Version": VERSION,
         "Statement": [
             _deny_all_but("OnlyKeyrotReadsTheAdminKey", ["secretsmanager:GetSecretValue"], readers),
-            _deny_all_but("OnlyDeployersManageTheSecret", [*LABEL_WRITES, *MANAGEMENT_WRITES], deployers),
-            *_keyrot_tag_statements(deployers=deployers, promoter_arn=None),
+            _deny_all_but(
+                "OnlyAdminRotationMovesLabels", list(LABEL_WRITES), _unique([*deployers, admin_rotation_role_arn])
+            ),
+            _deny_all_but("OnlyDeployersManageTheSecret", list(MANAGEMENT_WRITES), deployers),
+            *_keyrot_tag_statements(deployers=deployers, promoter_arn=admin_rotation_role_arn),
         ],
     }
 

@@ -20,6 +20,9 @@ RUNBOOK_ANCHORS: dict[str, str] = {
     "costs-read-failed": "the monitor could not read OpenAI's Costs API in consecutive runs (spend unknown)",
     "guardrail-drift": "the OpenAI project's guardrails differ from the declared ones, or could not be applied",
     "hard-spend-limit-reached": "the project's spend this month reached its hard limit (guardrails.spendLimitUsd)",
+    "admin-rotation-failed": "a step of the admin key's own rotation failed, or its function raised",
+    "admin-key-too-old": "the admin key has not rotated within its schedule (AdminKeyAgeHours)",
+    "admin-key-cleanup-failed": "an admin key that is due for deletion is still live (or too many are)",
 }
 # Sections linked from the dashboard rather than from an alarm (no metric says the hard limit was reached).
 DASHBOARD_ANCHORS: tuple[str, ...] = ("hard-spend-limit-reached",)

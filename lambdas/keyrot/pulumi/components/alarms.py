@@ -16,13 +16,14 @@ import pulumi
 import pulumi_aws as aws
 
 from keyrot import metric_names as m
-from keyrot.constants import TAG_ENVIRONMENT
+from keyrot.constants import ADMIN_KEY_AGE_ALARM_SLACK_SECONDS, ADMIN_ROTATION_PURPOSE, TAG_ENVIRONMENT
 from keyrot.names import (
     ENVIRONMENT_ALARM_SUFFIXES,
     INPUT_TOKENS_ANOMALY_ALARM,
     KEY_AGE_ALARM,
     REQUESTS_ANOMALY_ALARM,
     environment_alarm_name,
+    function_name,
     key_alarm_name,
     log_group_name,
 )
@@ -55,6 +56,10 @@ MAX_SHORT_ALARM_RANGE_SECONDS = 24 * 3600
 GAUGE_MISSING_DATA = "ignore"
 # The Costs API failing this many runs in a row (SpendTodayUSD unknown meanwhile) pages.
 COSTS_FAILED_RUNS = 3
+# The admin-key cleanup runs every 5 minutes and publishes the admin key gauges (AdminKeyAgeHours, AdminKeysLive).
+ADMIN_CLEANUP_PERIOD_SECONDS = 300
+# The current admin key, and the previous one during its grace (or a pending one during a rotation).
+ADMIN_KEYS_LIVE_LIMIT = 2
 # The guardrails function failing this many scheduled checks in a row pages (one OpenAI blip does not; a restore
 # OpenAI refuses fails every check).
 GUARDRAILS_FAILED_CHECKS = 2
@@ -382,7 +387,124 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             )
     if config.guardrails is not None:
         specs += guardrails_alarm_specs(config)
+    if config.admin_key_rotation is not None:
+        specs += admin_rotation_alarm_specs(config)
     return specs
+
+
+def admin_key_age_threshold_hours(config: KeyrotConfig) -> int:
+    """An admin key older than its rotation interval plus a day missed its rotation (AdminRotationSettings)."""
+    assert config.admin_key_rotation is not None
+    return config.admin_key_rotation.max_interval_hours + ADMIN_KEY_AGE_ALARM_SLACK_SECONDS // 3600
+
+
+def admin_rotation_alarm_specs(config: KeyrotConfig) -> list[AlarmSpec]:
+    """The admin key's own rotation: a failed step, the function failing, a key past its schedule, an old key that
+    should be gone (or more keyrot admin keys live than a rotation ever needs)."""
+    rotation = config.admin_key_rotation
+    assert rotation is not None
+    describe = partial(_describe, runbook_url=config.runbook_url)
+    env = config.environment
+    dims = m.environment_dimensions(env)
+    function = function_name(env, ADMIN_ROTATION_PURPOSE)
+    threshold = admin_key_age_threshold_hours(config)
+
+    def spec(suffix: str, **fields: Any) -> AlarmSpec:
+        return AlarmSpec(
+            key=suffix,
+            name=_environment_alarm(suffix, env),
+            comparison_operator="GreaterThanThreshold",
+            threshold=fields.pop("threshold", 0),
+            namespace=fields.pop("namespace", m.NAMESPACE),
+            dimensions=fields.pop("dimensions", dims),
+            **fields,
+        )
+
+    return [
+        spec(
+            "admin-rotation-failed",
+            description=describe(
+                f"A step of keyrot {env}'s admin key rotation failed (AdminRotationFailed).",
+                "The admin key in use keeps working; read the step and error class in the admin rotation "
+                f"function's log ({log_group_name(env, ADMIN_ROTATION_PURPOSE)}).",
+                "admin-rotation-failed",
+            ),
+            metric_name=m.ADMIN_ROTATION_FAILED,
+            statistic="Sum",
+            period=FAST_PERIOD_SECONDS,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            treat_missing_data="notBreaching",
+            runbook_anchor="admin-rotation-failed",
+        ),
+        spec(
+            "admin-rotation-lambda-errors",
+            description=describe(
+                f"The keyrot {env} admin rotation function ({function}) failed in consecutive runs.",
+                "A rotation step or the scheduled cleanup raised (or timed out); read its log group.",
+                "admin-rotation-failed",
+            ),
+            namespace=LAMBDA_NAMESPACE,
+            metric_name="Errors",
+            dimensions={"FunctionName": function},
+            statistic="Sum",
+            period=FAST_PERIOD_SECONDS,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            treat_missing_data="notBreaching",
+            runbook_anchor="admin-rotation-failed",
+        ),
+        spec(
+            "admin-key-too-old",
+            description=describe(
+                f"keyrot {env}'s admin key is older than {threshold} h: it missed its rotation ({rotation.schedule}).",
+                "It expires in OpenAI 14 days after its interval: rotate it (keyrot rotate --admin) before then.",
+                "admin-key-too-old",
+            ),
+            metric_name=m.ADMIN_KEY_AGE_HOURS,
+            statistic="Maximum",
+            period=ADMIN_CLEANUP_PERIOD_SECONDS,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            threshold=threshold,
+            # A gauge, published by each cleanup: one that could not run keeps the state.
+            treat_missing_data=GAUGE_MISSING_DATA,
+            runbook_anchor="admin-key-too-old",
+        ),
+        spec(
+            "admin-key-cleanup-failed",
+            description=describe(
+                f"keyrot {env} could not delete an admin key that is due (AdminKeyCleanupFailed) in two cleanups "
+                "in a row.",
+                "An old admin key that should be gone is live; the log line names each key and why.",
+                "admin-key-cleanup-failed",
+            ),
+            metric_name=m.ADMIN_KEY_CLEANUP_FAILED,
+            statistic="Sum",
+            period=ADMIN_CLEANUP_PERIOD_SECONDS,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            treat_missing_data="notBreaching",
+            runbook_anchor="admin-key-cleanup-failed",
+        ),
+        spec(
+            "admin-keys-live",
+            description=describe(
+                f"More keyrot admin keys are live for {env} than a rotation ever needs (AdminKeysLive > "
+                f"{ADMIN_KEYS_LIVE_LIMIT}) for two cleanups in a row.",
+                "Find the extra keys with keyrot status and delete what is not current.",
+                "admin-key-cleanup-failed",
+            ),
+            metric_name=m.ADMIN_KEYS_LIVE,
+            statistic="Maximum",
+            period=ADMIN_CLEANUP_PERIOD_SECONDS,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            threshold=ADMIN_KEYS_LIVE_LIMIT,
+            treat_missing_data=GAUGE_MISSING_DATA,
+            runbook_anchor="admin-key-cleanup-failed",
+        ),
+    ]
 
 
 def guardrails_alarm_specs(config: KeyrotConfig) -> list[AlarmSpec]:

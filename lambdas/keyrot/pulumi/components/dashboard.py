@@ -97,6 +97,7 @@ def dashboard_body(
     daily_spend_alarm_arn: str | None = None,
     guardrails: Any = None,
     runbook_url: str = DEFAULT_RUNBOOK_URL,
+    admin_key_age_threshold_hours: int | None = None,
 ) -> dict[str, Any]:
     def per_key(metric: str) -> list[list[Any]]:
         return [
@@ -237,6 +238,36 @@ def dashboard_body(
             if guardrails is not None
             else []
         ),
+        *(
+            [
+                _metric_widget(
+                    "Admin key",
+                    [
+                        env_metric(m.ADMIN_KEY_AGE_HOURS, "age (hours)", stat="Maximum"),
+                        env_metric(m.ADMIN_KEYS_LIVE, "keyrot admin keys live", stat="Maximum", yAxis="right"),
+                    ],
+                    region,
+                    stat="Maximum",
+                    period=3600,
+                    annotations={"horizontal": [{"label": "alarm", "value": admin_key_age_threshold_hours}]},
+                ),
+                _metric_widget(
+                    "Admin key rotations",
+                    [
+                        env_metric(m.ADMIN_ROTATION_STARTED, "started"),
+                        env_metric(m.ADMIN_ROTATION_SUCCEEDED, "succeeded"),
+                        env_metric(m.ADMIN_ROTATION_FAILED, "failed"),
+                        env_metric(m.ADMIN_KEY_DELETED, "old admin keys deleted"),
+                        env_metric(m.ADMIN_KEY_CLEANUP_FAILED, "cleanup failed"),
+                    ],
+                    region,
+                    stat="Sum",
+                    period=3600,
+                ),
+            ]
+            if admin_key_age_threshold_hours is not None
+            else []
+        ),
         {
             "type": "alarm",
             "width": 24,
@@ -262,6 +293,8 @@ class DashboardArgs:
     # The declared guardrails (hard limit and alerts beside the spend alarm), None when none are declared.
     guardrails: Any = None
     runbook_url: str = DEFAULT_RUNBOOK_URL
+    # With adminKeyRotation: the admin key age alarm's threshold (its widgets are shown).
+    admin_key_age_threshold_hours: int | None = None
 
 
 class Dashboard(pulumi.ComponentResource):
@@ -281,6 +314,7 @@ class Dashboard(pulumi.ComponentResource):
                     daily_spend_alarm_arn=arns.get(DAILY_SPEND_ALARM),
                     guardrails=args.guardrails,
                     runbook_url=args.runbook_url,
+                    admin_key_age_threshold_hours=args.admin_key_age_threshold_hours,
                 )
             )
         )

@@ -41,6 +41,8 @@ class KeySecretsArgs:
     protect: bool = False
     # The guardrails function's role (when guardrails are declared): it reads the admin key too.
     guardrails_role_arn: pulumi.Input[str] | None = None
+    # The admin rotation function's role (with adminKeyRotation): it reads and rotates the admin key.
+    admin_rotation_role_arn: pulumi.Input[str] | None = None
 
 
 class KeySecrets(pulumi.ComponentResource):
@@ -69,9 +71,14 @@ class KeySecrets(pulumi.ComponentResource):
                 tags={TAG_ENVIRONMENT: env, TAG_ADMIN_SECRET: env},
                 opts=child(self, protect=args.protect, retain_on_delete=args.protect),
             )
-            guardrails_reader = (
-                {"guardrails_role_arn": args.guardrails_role_arn} if args.guardrails_role_arn is not None else {}
-            )
+            optional_roles = {
+                key: arn
+                for key, arn in (
+                    ("guardrails_role_arn", args.guardrails_role_arn),
+                    ("admin_rotation_role_arn", args.admin_rotation_role_arn),
+                )
+                if arn is not None
+            }
             self.admin_secret_policy = self._deny_policy(
                 f"{name}-admin-key-policy",
                 admin.arn,
@@ -81,7 +88,7 @@ class KeySecrets(pulumi.ComponentResource):
                     monitor_role_arn=args.monitor_role_arn,
                     administrator_arns=list(args.administrator_arns),
                     deployer_arns=list(args.deployer_arns),
-                    **guardrails_reader,
+                    **optional_roles,
                 ),
             )
             self.admin_secret_arn = admin.arn

@@ -1,4 +1,5 @@
-"""The on-call topic (or an existing one) and the EventBridge rule that reports failed or abandoned rotations."""
+"""The on-call topic (or an existing one) and the EventBridge rule that reports failed or abandoned rotations (of the
+managed keys' secrets and, with the admin key's own rotation, of the admin-key secret)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from keyrot.constants import TAG_ENVIRONMENT
-from keyrot.names import rotation_log_group
+from keyrot.constants import ADMIN_ROTATION_PURPOSE, TAG_ENVIRONMENT
+from keyrot.names import log_group_name, rotation_log_group
 from keyrot.pulumi import policies
 from keyrot.pulumi.components._util import child, policy_json
 from keyrot.pulumi.runbook import runbook_link
@@ -42,11 +43,20 @@ def rotation_event_pattern(secret_arns: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def rotation_event_input_transformer(environment: str, runbook_url: str = DEFAULT_RUNBOOK_URL) -> dict[str, Any]:
-    """A short human message for email and chat: what happened, to which secret, and where to look."""
+def rotation_event_input_transformer(
+    environment: str, runbook_url: str = DEFAULT_RUNBOOK_URL, *, admin_rotation: bool = False
+) -> dict[str, Any]:
+    """A short human message for email and chat: what happened, to which secret, and where to look (with the admin
+    key's own rotation, its log group too: the rule then also matches the admin-key secret)."""
+    admin = (
+        f" (the admin key's: {log_group_name(environment, ADMIN_ROTATION_PURPOSE)}, "
+        f"{runbook_link('admin-rotation-failed', runbook_url)})"
+        if admin_rotation
+        else ""
+    )
     template = (
         f"keyrot {environment}: <eventName> for <secretId> at <time>. Error: <errorMessage>. "
-        f"Rotation Lambda logs: {rotation_log_group(environment)}. "
+        f"Rotation Lambda logs: {rotation_log_group(environment)}.{admin} "
         f"What to do: {runbook_link('rotation-failed', runbook_url)}"
     )
     return {
@@ -71,6 +81,8 @@ class NotificationsArgs:
     https_endpoints: Sequence[str] = ()
     existing_topic_arn: str | None = None
     runbook_url: str = DEFAULT_RUNBOOK_URL
+    # With the admin key's own rotation: its secret, whose failed rotations are reported too.
+    admin_secret_arn: pulumi.Input[str] | None = None
 
 
 class Notifications(pulumi.ComponentResource):
@@ -117,9 +129,9 @@ class Notifications(pulumi.ComponentResource):
             f"{name}-rotation-failures",
             name=f"keyrot-{env}-rotation-failures",
             description=f"keyrot {env}: Secrets Manager rotation failed or was abandoned",
-            event_pattern=pulumi.Output.all(*args.secret_arns.values()).apply(
-                lambda arns: json.dumps(rotation_event_pattern(arns))
-            ),
+            event_pattern=pulumi.Output.all(
+                *args.secret_arns.values(), *([args.admin_secret_arn] if args.admin_secret_arn is not None else [])
+            ).apply(lambda arns: json.dumps(rotation_event_pattern(arns))),
             state="ENABLED",
             tags=tags,
             opts=child(self),
@@ -136,7 +148,9 @@ class Notifications(pulumi.ComponentResource):
                     opts=child(self),
                 )
             )
-        transformer = rotation_event_input_transformer(env, args.runbook_url)
+        transformer = rotation_event_input_transformer(
+            env, args.runbook_url, admin_rotation=args.admin_secret_arn is not None
+        )
         aws.cloudwatch.EventTarget(
             f"{name}-rotation-failures-target",
             rule=rule.name,
