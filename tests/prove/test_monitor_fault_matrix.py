@@ -1,10 +1,10 @@
 """Fault matrix, monitor: every remote call of a monitor run x every fault kind, then the next scheduled run.
 
-The run is recorded once (a cold Lambda: the ledger reads every secret value) and covers usage publication with its
-intent and marker, the cost and inventory reads, a notification (an unmanaged key was used) and the janitor
+The run is recorded once (a cold Lambda: the secrets part reads every secret value) and covers usage publication with
+its intent and marker, the cost and inventory reads, a notification (an unmanaged key was used) and the janitor
 confirming an idle previous key's quiet window and revoking it. Each scenario gets its own environment on one shared
 moto and stand-in, and the clock set back to the same start. Every call is marked with the part of the run that made
-it (lease, ledger, inventory, usage, findings, costs, janitor, state, gauges). Invariants:
+it (lease, secrets, inventory, usage, findings, costs, janitor, state, gauges). Invariants:
 
 - the fault either fails the run with keyrot's typed error, or (inside the janitor's revocation) is reported as a
   revocation failure with a notification naming the error, or (inside the janitor's quiet-window check) leaves the
@@ -13,7 +13,7 @@ it (lease, ledger, inventory, usage, findings, costs, janitor, state, gauges). I
   only after the function's AWS client (built by the production factory, with its retry configuration) made every
   attempt it is configured to make;
 - a failed part is the only part named failed; every other part ran (the janitor and the key-age gauge too), except
-  those that need an input (ledger, inventory) that failed; the heartbeat is published exactly when the run
+  those that need an input (secrets, inventory) that failed; the heartbeat is published exactly when the run
   completes;
 - right after the failed run no bucket is counted twice (every per-bucket sum is at most the usage);
 - after the next scheduled run every bucket is counted exactly once and none is skipped (exact per-bucket sums,
@@ -30,10 +30,11 @@ from typing import Any
 import pytest
 import requests
 
+from keyrot import inventory
 from keyrot import metric_names as m
 from keyrot.constants import STAGE_REVOKED
 from keyrot.errors import AwsCallError, KeyrotError
-from keyrot.monitor import ledger, publisher
+from keyrot.monitor import publisher
 from keyrot.monitor import run as monitor_run
 from keyrot.monitor.run import MonitorReport, MonitorRun, run_monitor
 from keyrot.monitor.state import POISON_STRIKES
@@ -65,8 +66,8 @@ JANITOR_CHECK_PHASE = "janitor quiet-window check"
 # The methods of MonitorRun that make each part's calls; the janitor's two phases above are nested in "janitor".
 PART_METHODS = {
     "lease": "_take_lease",
-    "ledger": "_load_ledger",
-    "inventory": "_load_inventory",
+    "secrets": "_read_secrets",
+    "inventory": "_take_inventory",
     "usage": "publish_usage",
     "findings": "report_findings",
     "costs": "read_costs",
@@ -74,7 +75,7 @@ PART_METHODS = {
     "state": "_release",
     "gauges": "publish_gauges",
 }
-NEED_LEDGER_AND_INVENTORY = ["usage", "findings", "janitor"]
+NEED_INVENTORY = ["usage", "findings", "janitor"]
 SCHEDULE_SECONDS = 300
 SCHEDULED_RUNS = 3
 
@@ -101,7 +102,7 @@ def phases(monkeypatch: pytest.MonkeyPatch) -> dict[str, FaultLog]:
 
     for part, method in PART_METHODS.items():
         monkeypatch.setattr(monitor_run.MonitorRun, method, marked(part, getattr(monitor_run.MonitorRun, method)))
-    monkeypatch.setattr(monitor_run, "revoke_previous", marked(JANITOR_PHASE, monitor_run.revoke_previous))
+    monkeypatch.setattr(monitor_run, "carry_out", marked(JANITOR_PHASE, monitor_run.carry_out))
     monkeypatch.setattr(
         monitor_run.MonitorRun, "_recent_use", marked(JANITOR_CHECK_PHASE, monitor_run.MonitorRun._recent_use)
     )
@@ -213,7 +214,7 @@ def _next_runs(matrix: MonitorLab, world: MonitorWorld) -> MonitorReport:
     """Scheduled runs, every five minutes, until one is not skipped (a dead run's lease lapses on its own)."""
     for _ in range(SCHEDULED_RUNS):
         matrix.clock.advance(SCHEDULE_SECONDS)
-        ledger.clear_cache()  # each run may land on a fresh Lambda container
+        inventory.clear_cache()  # each run may land on a fresh Lambda container
         report = world.run()
         if report.skipped is None:
             break
@@ -256,11 +257,11 @@ def _check_costs_failure(
 
 
 def _check_other_parts_ran(checks: Checks, world: MonitorWorld, report: MonitorReport, part: str | None) -> None:
-    """The failed part is the only one named; the others ran, unless their input (ledger, inventory) failed."""
+    """The failed part is the only one named; the others ran, unless their input (secrets, inventory) failed."""
     checks.check(list(report.failed_parts) == [part], f"failed parts {list(report.failed_parts)}, not [{part}]")
-    wanted_not_run = NEED_LEDGER_AND_INVENTORY if part in ("ledger", "inventory") else []
+    wanted_not_run = {"secrets": ["inventory", *NEED_INVENTORY], "inventory": NEED_INVENTORY}.get(part or "", [])
     checks.check(report.parts_not_run == wanted_not_run, f"parts not run {report.parts_not_run}")
-    if part not in ("ledger", "gauges"):
+    if part not in ("secrets", "gauges"):
         checks.check(len(gauge_points(world, m.KEY_AGE_HOURS)) == 1, f"no KeyAgeHours after the {part} failed")
     if part != "gauges":
         checks.check(gauge_points(world, m.SPEND_TODAY_USD, None) == [SPEND], f"no spend after the {part} failed")
@@ -332,7 +333,7 @@ def _costs_best_effort(checks: Checks, matrix: MonitorLab, prepared: Prepared, r
         if number == 1:
             checks.check(report.revoked == [prepared.previous.key_id], f"the janitor revoked {report.revoked}")
         matrix.clock.advance(SCHEDULE_SECONDS)
-        ledger.clear_cache()
+        inventory.clear_cache()
     checks.check(published_sums(world) == expected_sums(world), f"usage: {published_sums(world)}")
     checks.check(matrix.status(prepared.previous.api_key) is KeyStatus.DEAD, "the previous key is alive")
 

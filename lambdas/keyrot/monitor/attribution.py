@@ -1,21 +1,26 @@
 """Attribute usage to key names, and find usage by keys keyrot does not manage or has retired.
 
-What a key *is* comes from the inventory (keyrot.inventory): `is_foreign` and `reportable_keys` only ask it.
+What a key *is* comes from the inventory (keyrot.inventory): this module only reads the states it decided.
+
+- current, pending, an attempt in progress, a key whose secret could not be read this run: its key name's usage;
+- previous: its key name's usage, and retired-key usage once its grace period (counted from the promotion of its
+  successor) is over;
+- revoked, displaced (no label accounts for it, or labelled revoked while OpenAI still lists it): its key name's
+  usage, and retired-key usage at once (nobody should hold it: an emergency revokes with no grace at all);
+- an abandoned attempt's key, an unmanaged key, a key OpenAI does not list: unmanaged usage;
+- another environment's key (declared to share the project): nobody's concern here.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import Counter, defaultdict
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from keyrot import metric_names as m
 from keyrot.inventory import DisplacedReason, Inventory, InventoryEntry, KeyState
-from keyrot.monitor.ledger import KeyRole, Ledger
 from keyrot.monitor.publisher import Datum
 from keyrot.monitor.usage import BUCKET_SECONDS, UsageTotals
-from keyrot.openai_admin import ProjectApiKey
-from keyrot.rotation.naming import ServiceAccountName
 
 
 @dataclass
@@ -34,7 +39,7 @@ class KeyActivity:
 @dataclass
 class RetiredActivity(KeyActivity):
     key_name: str = ""
-    role: KeyRole = KeyRole.PREVIOUS
+    role: str = "previous"  # "previous" (past its grace), "revoked" (labelled so) or "displaced"
 
 
 @dataclass
@@ -45,19 +50,26 @@ class Attribution:
     last_active: dict[str, int] = field(default_factory=dict)  # key id -> end of its latest active bucket
 
 
-def is_foreign(
-    key: ProjectApiKey | None, environment: str, shared_environments: Collection[str] | None = None
-) -> bool:
-    """A key minted by keyrot for another environment declared to share this project: not ours to report.
+class Use(enum.Enum):
+    """What a key's usage counts as."""
 
-    `shared_environments` None (an older deployment that declares none): any other keyrot environment counts.
-    """
-    if key is None or key.owner_type != "service_account" or not key.owner_name:
-        return False
-    name = ServiceAccountName.parse(key.owner_name)
-    if name is None or name.environment == environment:
-        return False
-    return shared_environments is None or name.environment in shared_environments
+    IN_SERVICE = "in-service"  # its key name's usage, nothing more
+    RETIRED = "retired"  # its key name's usage, and retired-key usage (past grace, if any)
+    UNMANAGED = "unmanaged"
+    IGNORED = "ignored"
+
+
+def use_of(entry: InventoryEntry | None) -> Use:
+    """How the usage of a key in `entry`'s state is counted (None: OpenAI does not list the key)."""
+    if entry is None or entry.state is KeyState.UNMANAGED:
+        return Use.UNMANAGED
+    if entry.state is KeyState.OTHER_ENVIRONMENT:
+        return Use.IGNORED
+    if entry.state is KeyState.DISPLACED and entry.reason is DisplacedReason.ABANDONED_ATTEMPT:
+        return Use.UNMANAGED  # no version ever stored it: nobody was given this key
+    if entry.state in (KeyState.PREVIOUS, KeyState.REVOKED, KeyState.DISPLACED):
+        return Use.RETIRED
+    return Use.IN_SERVICE
 
 
 def reportable_keys(inventory: Inventory) -> dict[str, InventoryEntry]:
@@ -75,15 +87,7 @@ def reportable_keys(inventory: Inventory) -> dict[str, InventoryEntry]:
     return found
 
 
-def attribute(
-    totals: UsageTotals,
-    ledger: Ledger,
-    inventory: Mapping[str, ProjectApiKey],
-    *,
-    environment: str,
-    grace_period_seconds: int,
-    shared_environments: Collection[str] | None = None,
-) -> Attribution:
+def attribute(totals: UsageTotals, inventory: Inventory, *, environment: str, grace_period_seconds: int) -> Attribution:
     """Per key name and minute: usage datums. Per environment and minute: unmanaged and retired requests."""
     result = Attribution()
     per_key_name: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
@@ -95,25 +99,20 @@ def attribute(
         requests = counts.get(m.REQUESTS, 0)
         if requests:
             result.last_active[key_id] = max(result.last_active.get(key_id, 0), bucket_start + BUCKET_SECONDS)
-        entry = ledger.lookup(key_id)
-        if entry is None:
-            if is_foreign(inventory.get(key_id), environment, shared_environments):
-                continue
+        entry = inventory.by_key_id(key_id)
+        use = use_of(entry)
+        if use is Use.IGNORED:
+            continue
+        if use is Use.UNMANAGED or entry is None or not entry.key_name:
             result.unmanaged.setdefault(key_id, KeyActivity(key_id)).add(bucket_start, requests)
             unmanaged_requests[bucket_start] += requests
             continue
         per_key_name[(bucket_start, entry.key_name)].update(counts)
-        if entry.role in (KeyRole.PREVIOUS, KeyRole.REVOKED) and requests:
-            # A previous key should be idle once its grace period is over. A revoked key has no grace left: it may
-            # have been revoked at the rotation itself (emergency, the leaked-key path), so any use since is news.
-            grace = grace_period_seconds if entry.role is KeyRole.PREVIOUS else 0
-            retired_since = entry.retired_at.timestamp() + grace if entry.retired_at else 0
-            if bucket_start >= retired_since:
-                activity = result.retired.setdefault(
-                    key_id, RetiredActivity(key_id, key_name=entry.key_name, role=entry.role)
-                )
-                activity.add(bucket_start, requests)
-                retired_requests[bucket_start] += requests
+        if use is Use.RETIRED and requests and bucket_start >= _retired_since(entry, grace_period_seconds):
+            role = _role(entry)
+            activity = result.retired.setdefault(key_id, RetiredActivity(key_id, key_name=entry.key_name, role=role))
+            activity.add(bucket_start, requests)
+            retired_requests[bucket_start] += requests
     for (bucket_start, key_name), counts in per_key_name.items():
         dims = m.key_dimensions(environment, key_name)
         for metric in m.PER_KEY_USAGE_METRICS:
@@ -126,3 +125,18 @@ def attribute(
     for bucket_start, requests in retired_requests.items():
         result.datums.append(Datum.of(m.RETIRED_KEY_REQUESTS, env_dims, bucket_start, requests))
     return result
+
+
+def _retired_since(entry: InventoryEntry, grace_period_seconds: int) -> float:
+    """From when a retired key's use is news: a previous key's grace runs from its successor's promotion; a revoked
+    or displaced key has no grace left (it may have been revoked at the rotation itself: an emergency)."""
+    if entry.retired_at is None:
+        return 0
+    grace = grace_period_seconds if entry.state is KeyState.PREVIOUS else 0
+    return entry.retired_at.timestamp() + grace
+
+
+def _role(entry: InventoryEntry) -> str:
+    if entry.state is KeyState.REVOKED or entry.reason is DisplacedReason.REVOKED_BUT_LIVE:
+        return "revoked"
+    return "displaced" if entry.state is KeyState.DISPLACED else "previous"

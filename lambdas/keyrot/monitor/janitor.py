@@ -6,8 +6,10 @@
 - A displaced key (pushed out of AWSPREVIOUS before its grace ended, labelled revoked while OpenAI still lists it, or
   minted by an attempt that ended without storing it): revoke it at once. Nobody should hold it.
 
-`plan()` decides from the inventory; `carry_out()` acts on one decision through the rotation engine's revocation.
-`decide()` is the same rule for one secret of the monitor's ledger (the monitor's current call site).
+`plan()` decides from the inventory; `redecide()` decides a previous key again once the usage of its quiet window
+is known (the monitor reads it before revoking); `carry_out()` acts on one decision through the rotation engine's
+revocation. The monitor's janitor part and the stateful lifecycle proof run exactly these. `decide()` is the same rule
+for one secret of the older ledger view, kept for its callers.
 """
 
 from __future__ import annotations
@@ -100,6 +102,15 @@ def decide_entry(
         action = previous_key_action(entry.retired_at, now=now, last_used=last_used, settings=settings)
         return JanitorDecision(secret, entry.key_id or "", entry.version_id, action, entry.retired_at, last_used, entry)
     return None
+
+
+def redecide(decision: JanitorDecision, seen: int | None, *, now: int, settings: MonitorSettings) -> JanitorDecision:
+    """`decision` again, knowing its key was active until `seen` (None: not seen in the quiet window)."""
+    if seen is None or decision.entry is None or not isinstance(decision.secret, SecretInventory):
+        return decision
+    last_used = max(seen, decision.last_used or 0)
+    again = decide_entry(decision.secret, decision.entry, now=now, last_used=last_used, settings=settings)
+    return again or decision
 
 
 def carry_out(ctx: RotationContext, decision: JanitorDecision) -> RevocationResult:

@@ -2,7 +2,7 @@
 gauges.
 
 `MonitorRun` holds everything one run needs and learns (settings, clients, clock, state, publisher, notifier,
-ledger, inventory, report), as Powertools' `IdempotencyHandler` holds one idempotent call: its methods are the
+managed secrets, inventory, report), as Powertools' `IdempotencyHandler` holds one idempotent call: its methods are the
 run's steps and share that state instead of passing it along.
 
 The run is made of parts (`PARTS`) that each run whatever the others did: a Costs API outage must not stop the
@@ -10,8 +10,9 @@ janitor, a failed usage read must not silence the key-age gauge. A failed part i
 in the report (the handler counts it as MonitorPartFailed); once every part has had its turn, the run raises the
 first failure, so the function's error alarm and MonitorRunFailed see it. Costs are best-effort: their failure is
 reported (CostsReadFailed) without failing the run. The heartbeat goes out only when every other part succeeded.
-The ledger and the OpenAI inventory are the parts' shared inputs: a part that needs one that could not be read
-does not run (`MonitorReport.parts_not_run`).
+The managed secrets and the inventory (keyrot.inventory: every key's state, the one answer the rotation steps, the
+janitor and the CLI get too) are the parts' shared inputs: a part that needs one that could not be read does not run
+(`MonitorReport.parts_not_run`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,19 @@ from typing import Any
 
 from keyrot import metric_names as m
 from keyrot.errors import KeyrotError
+from keyrot.inventory import (
+    Inventory,
+    KeyState,
+    SecretRecord,
+    add_unlabelled_versions,
+    classify,
+    promotion_time,
+    read_openai,
+    read_secrets,
+)
 from keyrot.monitor import notifications as notes
-from keyrot.monitor.attribution import Attribution, attribute, is_foreign
-from keyrot.monitor.janitor import JanitorAction, JanitorDecision, decide
-from keyrot.monitor.ledger import Ledger, ManagedSecret, load_ledger
+from keyrot.monitor.attribution import Attribution, attribute, reportable_keys
+from keyrot.monitor.janitor import JanitorAction, JanitorDecision, carry_out, plan, redecide
 from keyrot.monitor.notifications import Notifier
 from keyrot.monitor.publisher import Datum, MetricPublisher, heartbeat, publish_marker, select_batch, split_usage
 from keyrot.monitor.secret_reads import SecretReads
@@ -47,9 +57,8 @@ from keyrot.monitor.state import (
 from keyrot.monitor.usage import BUCKET_SECONDS, CostsToday, MalformedUsageError, fetch_costs_today, fetch_usage
 from keyrot.openai_admin import OpenAIAdminClient, ProjectApiKey
 from keyrot.redaction import scrub
-from keyrot.rotation import RotationContext, revoke_previous
+from keyrot.rotation import RotationContext
 from keyrot.rotation.context import admin_errors
-from keyrot.rotation.naming import ServiceAccountName
 from keyrot.settings import MonitorSettings
 
 logger = logging.getLogger(__name__)
@@ -64,10 +73,8 @@ INTENT_MAX_CHARS = 5000
 MAX_BACKFILL_SECONDS = 14 * 86400 - 3600
 # A publish marker may take a while to become readable; only decide "it did not land" after this long.
 RESOLVE_INTENT_AFTER_SECONDS = 180
-# A keyrot-named account not yet in any secret may belong to a rotation in progress.
-ORPHAN_AFTER_SECONDS = 3600
 # The parts of a run, in order. Costs are best-effort: reported, never failing the run or holding the heartbeat.
-PARTS = ("ledger", "inventory", "usage", "findings", "costs", "janitor", "state", "gauges")
+PARTS = ("secrets", "inventory", "usage", "findings", "costs", "janitor", "state", "gauges")
 BEST_EFFORT_PARTS = frozenset({"costs"})
 # What an operator may ask of the set-aside usage buckets (the handler's `setAside` input).
 SET_ASIDE_ACTIONS = ("replay", "drop")
@@ -102,7 +109,7 @@ class MonitorReport:
     metric_calls: int = 0
     skipped: str | None = None  # why this run did nothing (another run holds the state)
     failed_parts: dict[str, str] = field(default_factory=dict)  # part -> "ErrorClass: message"
-    parts_not_run: list[str] = field(default_factory=list)  # their input (ledger, inventory) could not be read
+    parts_not_run: list[str] = field(default_factory=list)  # their input (secrets, inventory) could not be read
     heartbeat: bool = False  # every part (costs aside) succeeded and the heartbeat was published
     set_aside: list[str] = field(default_factory=list)  # usage buckets ("kind time") set aside by this run
     replayed: list[str] = field(default_factory=list)  # set-aside buckets published by this run (setAside=replay)
@@ -131,7 +138,7 @@ def run_monitor(deps: MonitorDependencies, *, set_aside_action: str | None = Non
 
 class MonitorRun:
     """One monitor run and everything it holds: dependencies, the clock reading, state, publisher, notifier,
-    ledger, inventory, the usage attribution and the report. Use once: `MonitorRun(deps).execute()`."""
+    managed secrets, inventory, the usage attribution and the report. Use once: `MonitorRun(deps).execute()`."""
 
     def __init__(self, deps: MonitorDependencies, *, set_aside_action: str | None = None) -> None:
         if set_aside_action not in (None, *SET_ASIDE_ACTIONS):
@@ -149,9 +156,9 @@ class MonitorRun:
         self.publisher = MetricPublisher(deps.cloudwatch)
         self.state = MonitorState(watermark=align(self.now - self.settings.settle_delay_seconds))
         self.notifier = Notifier(deps.sns, self.settings.topic_arn, self.state, self.settings.notify_dedup_seconds, 0)
-        self.ledger: Ledger | None = None
-        self.inventory: dict[str, ProjectApiKey] | None = None
-        self.unmanaged: dict[str, ProjectApiKey] = {}
+        self.records: list[SecretRecord] | None = None  # the managed secrets as read (the secrets part)
+        self.inventory: Inventory | None = None  # every key's state (the inventory part)
+        self.listed: dict[str, ProjectApiKey] = {}  # OpenAI's project keys by id, for on-call's notes
         self.attribution = Attribution()
         self.costs: CostsToday | None = None
         self.errors: list[Exception] = []  # the failures of the parts that are not best-effort, in order
@@ -194,9 +201,9 @@ class MonitorRun:
     def _run(self) -> None:
         deps, settings = self.deps, self.settings
         self.notifier = Notifier(deps.sns, settings.topic_arn, self.state, settings.notify_dedup_seconds, self.now)
-        self._part("ledger", self._load_ledger)
-        self._part("inventory", self._load_inventory)
-        known = self.ledger is not None and self.inventory is not None
+        self._part("secrets", self._read_secrets)
+        self._part("inventory", self._take_inventory, needs=self.records is not None)
+        known = self.inventory is not None
         # Findings right after the usage is committed: a later failure (costs, janitor) must not lose them, since
         # the usage they come from will not be read again.
         self._part("usage", self.publish_usage, needs=known)
@@ -215,7 +222,7 @@ class MonitorRun:
         """Run one part; a failure is logged with the part's name, reported and kept for the end of the run."""
         if not needs:
             self.report.parts_not_run.append(name)
-            logger.error("monitor part %s did not run: the ledger or the OpenAI inventory could not be read", name)
+            logger.error("monitor part %s did not run: the managed secrets or the inventory could not be read", name)
             return
         try:
             action()
@@ -225,22 +232,35 @@ class MonitorRun:
             if name not in BEST_EFFORT_PARTS:
                 self.errors.append(exc)
 
-    def _load_ledger(self) -> None:
-        """This environment's managed keys (the secrets the deployment declares, else those tagged for it). A secret
+    def _read_secrets(self) -> None:
+        """This environment's managed secrets (those the deployment declares, else those tagged for it). A secret
         the monitor may not read is a problem of that secret; a read AWS failed is this run's failure."""
         reads = SecretReads(self.deps.rotation.store)
-        ledger = load_ledger(reads, self.settings.environment, deployment=self.settings.deployment)
+        records = read_secrets(reads, self.settings.environment, self.settings.deployment)
         if reads.transient:
             raise reads.transient[0]
-        self.ledger = ledger
+        self.records = records
 
-    def _load_inventory(self) -> None:
-        """The project's keys as OpenAI lists them, and those keyrot did not mint."""
-        with admin_errors():
-            keys = list(self.deps.admin.iter_project_api_keys(self.settings.project_id))
-        self.inventory = {key.id: key for key in keys}
-        if self.ledger is not None:
-            self.unmanaged = _unmanaged_inventory(self.ledger, self.inventory, self.settings.environment, self.now)
+    def _take_inventory(self) -> None:
+        """The project's keys as OpenAI lists them, the versions their accounts are named for that no label points
+        at, then every key's state (keyrot.inventory.classify, with the environments the deployment declares to
+        share the project)."""
+        assert self.records is not None
+        settings = self.settings
+        listing = read_openai(self.deps.admin, [settings.project_id], accounts=False, keys=True)
+        reads = SecretReads(self.deps.rotation.store)
+        records = add_unlabelled_versions(reads, self.records, listing, settings.environment)
+        if reads.transient:
+            raise reads.transient[0]
+        self.records, self.listed = records, {key.id: key for key in listing.keys or ()}
+        self.inventory = classify(
+            records,
+            listing,
+            environment=settings.environment,
+            shared_environments=settings.shared_environments,
+            now=self.moment,
+            grace_period_seconds=settings.grace_period_seconds,
+        )
 
     def read_costs(self) -> None:
         """Today's spend (best-effort: without it, the spend gauges are not published this run)."""
@@ -256,7 +276,7 @@ class MonitorRun:
         """Key ages, spend, unmanaged keys and the janitor's counts; the heartbeat when every other part succeeded."""
         settings, report = self.settings, self.report
         env_dims = m.environment_dimensions(settings.environment)
-        datums = _gauges(settings.environment, self.ledger, self.costs, self.unmanaged, self.now)
+        datums = _gauges(settings.environment, self.records, self.inventory, self.costs, self.now)
         if report.revoked:
             datums.append(Datum.of(m.KEY_REVOKED, env_dims, self.now, len(report.revoked)))
         if report.revocation_failures:
@@ -290,26 +310,22 @@ class MonitorRun:
             self._replay_set_aside()
         self._publish_new_usage()
 
-    def _known(self) -> tuple[Ledger, dict[str, ProjectApiKey]]:
-        """The ledger and the inventory, for the parts that only run when both were read."""
-        assert self.ledger is not None and self.inventory is not None
-        return self.ledger, self.inventory
+    def _known(self) -> Inventory:
+        """The inventory, for the parts that only run when it was taken."""
+        assert self.inventory is not None
+        return self.inventory
 
     def _usage_datums(
         self, start: int, end: int, *, kind: str | None = None, skip: Collection[tuple[str, int]] = ()
     ) -> Attribution:
         """Usage of [start, end) attributed to key names: every configured kind (or only `kind`), but `skip`."""
         settings = self.settings
-        ledger, inventory = self._known()
+        inventory = self._known()
         kinds = (kind,) if kind else settings.usage_kinds
         with admin_errors():
             totals = fetch_usage(self.deps.admin, kinds, settings.project_id, start, end, skip=skip)
         return attribute(
-            totals,
-            ledger,
-            inventory,
-            environment=settings.environment,
-            grace_period_seconds=settings.grace_period_seconds,
+            totals, inventory, environment=settings.environment, grace_period_seconds=settings.grace_period_seconds
         )
 
     def _resume(self) -> bool:
@@ -477,68 +493,55 @@ class MonitorRun:
     # --- findings --------------------------------------------------------------------------------------------
 
     def report_findings(self) -> None:
-        """Notify on-call of unmanaged and orphaned keys, retired keys in use and malformed secrets."""
-        ledger, inventory = self._known()
+        """Notify on-call of what the inventory says nobody accounts for: unmanaged keys, and keyrot keys no label
+        accounts for (a displaced version's key, an abandoned attempt's: orphans, which the janitor revokes); of
+        retired keys in use and malformed secrets. `keyrot audit` reports the same keys (attribution.reportable_keys).
+        Keys of an attempt in progress and of another environment declared to share the project are not reported."""
+        inventory = self._known()
         settings, attribution, notifier, report = self.settings, self.attribution, self.notifier, self.report
         env, runbook = settings.environment, settings.runbook_url
-        for key_id in sorted(set(self.unmanaged) | set(attribution.unmanaged)):
-            key = inventory.get(key_id)
+        reported = reportable_keys(inventory)
+        for key_id in sorted(set(reported) | set(attribution.unmanaged)):
+            entry = reported.get(key_id) or inventory.by_key_id(key_id)
             activity = attribution.unmanaged.get(key_id)
-            name = (
-                ServiceAccountName.parse(key.owner_name or "") if key and key.owner_type == "service_account" else None
-            )
-            if key is not None and name is not None and name.environment == env:
-                notifier.notify(notes.orphaned_account(env, key_id, key.owner_name or "", runbook))
+            if entry is not None and entry.state is KeyState.DISPLACED:
+                notifier.notify(notes.orphaned_account(env, key_id, entry.account_name or "", runbook))
             else:
-                notifier.notify(
-                    notes.unmanaged_key(
-                        env, settings.project_id, key_id, key, activity.requests if activity else 0, runbook
-                    )
-                )
+                requests = activity.requests if activity else 0
+                key = self.listed.get(key_id)
+                notifier.notify(notes.unmanaged_key(env, settings.project_id, key_id, key, requests, runbook))
             report.unmanaged_keys.append(key_id)
         for key_id, retired in sorted(attribution.retired.items()):
             notifier.notify(
                 notes.retired_key_in_use(
-                    env, retired.key_name, key_id, retired.role.value, retired.requests, retired.last_active, runbook
+                    env, retired.key_name, key_id, retired.role, retired.requests, retired.last_active, runbook
                 )
             )
             report.retired_keys.append(key_id)
-        for secret_name, problem in ledger.problems:
+        for secret_name, problem in inventory.problems:
             notifier.notify(notes.malformed_secret(env, secret_name, problem, runbook))
 
     # --- the janitor -----------------------------------------------------------------------------------------
 
     def run_janitor(self) -> None:
-        """Revoke previous keys whose time has come. Failures are reported and retried next run, never dropped.
+        """Revoke the keys whose time has come, as keyrot.monitor.janitor decides from the inventory: a previous key
+        by its grace period (counted from its successor's promotion), quiet window, maximum grace and in-use policy; a
+        displaced key (no label accounts for it, an abandoned attempt, labelled revoked while OpenAI still lists it)
+        at once. Failures are reported and retried next run, never dropped.
 
-        A key looks quiet from its `last_used_at` and the usage this run read. Before revoking one, the janitor
-        reads the usage of the whole quiet window: an earlier run may have seen use that `last_used_at` does not
-        show yet. Its counts (keys revoked, revocations failed) go out with the gauges.
+        A previous key looks quiet from its `last_used_at` and the usage this run read. Before revoking one, the
+        janitor reads the usage of the whole quiet window: an earlier run may have seen use that `last_used_at` does
+        not show yet. Its counts (keys revoked, revocations failed) go out with the gauges.
         """
         settings, now, report = self.settings, self.now, self.report
-        ledger, inventory = self._known()
-        decisions: list[JanitorDecision] = []
-        for secret in ledger.secrets:
-            previous = secret.previous
-            if previous is None:
-                continue
-            listed = inventory.get(previous.key_id)
-            last_used = max(
-                filter(
-                    None, [listed.last_used_at if listed else None, self.attribution.last_active.get(previous.key_id)]
-                ),
-                default=None,
-            )
-            decision = decide(secret, now=now, last_used=last_used, settings=settings)
-            if decision is not None:
-                decisions.append(decision)
+        decisions = plan(self._known(), now=now, last_used=self.attribution.last_active, settings=settings)
         quiet = {d.key_id for d in decisions if d.action is JanitorAction.REVOKE}
         if quiet and settings.quiet_window_seconds:
             recent = self._recent_use(quiet)
             if recent is None:  # usage unreadable: revoke nothing on a guess; the next run decides again
-                decisions = [d for d in decisions if d.key_id not in quiet]
+                decisions = [d for d in decisions if d.action is not JanitorAction.REVOKE]
             else:
-                decisions = [_redecide(d, recent.get(d.key_id), now, settings) for d in decisions]
+                decisions = [redecide(d, recent.get(d.key_id), now=now, settings=settings) for d in decisions]
         for decision in decisions:
             key_name, last_used = decision.secret.key_name, decision.last_used
             if decision.action in (JanitorAction.WAIT_GRACE, JanitorAction.WAIT_QUIET):
@@ -580,7 +583,7 @@ class MonitorRun:
     def _revoke(self, decision: JanitorDecision) -> None:
         settings, report = self.settings, self.report
         try:
-            result = revoke_previous(self.deps.rotation, decision.secret.arn, expected_version=decision.version_id)
+            result = carry_out(self.deps.rotation, decision)
         except KeyrotError as exc:
             logger.error("revoking %s of %s failed: %s", decision.key_id, decision.secret.key_name, exc)
             report.revocation_failures.append(decision.key_id)
@@ -590,7 +593,7 @@ class MonitorRun:
                 )
             )
             return
-        if result.status == "revoked":
+        if result.status in ("revoked", "attempt-deleted"):
             report.revoked.append(decision.key_id)
             logger.info(
                 "janitor revoked %s of %s (%s)", decision.key_id, decision.secret.key_name, decision.action.value
@@ -633,49 +636,35 @@ def _fit(datums: list[Datum], start: int, end: int) -> tuple[int, list[Datum], l
     return end, datums, batches
 
 
-def _unmanaged_inventory(
-    ledger: Ledger, inventory: dict[str, ProjectApiKey], environment: str, now: int
-) -> dict[str, ProjectApiKey]:
-    """Project keys keyrot did not mint for this environment (young keyrot accounts may be mid-rotation)."""
-    found = {}
-    for key_id, key in inventory.items():
-        if ledger.lookup(key_id) is not None or is_foreign(key, environment):
-            continue
-        name = ServiceAccountName.parse(key.owner_name or "") if key.owner_type == "service_account" else None
-        if name is not None and now - key.created_at < ORPHAN_AFTER_SECONDS:
-            continue
-        found[key_id] = key
-    return found
-
-
 def _gauges(
-    environment: str, ledger: Ledger | None, costs: CostsToday | None, unmanaged: dict[str, ProjectApiKey], now: int
+    environment: str,
+    records: list[SecretRecord] | None,
+    inventory: Inventory | None,
+    costs: CostsToday | None,
+    now: int,
 ) -> list[Datum]:
-    """The gauges this run knows: spend only when the costs were read (never a made-up 0), key ages only with the
-    ledger."""
+    """The gauges this run knows: spend only when the costs were read (never a made-up 0), key ages with the managed
+    secrets, the count of reportable keys with the inventory."""
     env_dims = m.environment_dimensions(environment)
     datums = []
     if costs is not None:
         datums.append(Datum.of(m.SPEND_TODAY_USD, env_dims, now, round(costs.total, 6), "None"))
-    if unmanaged:
-        datums.append(Datum.of(m.UNMANAGED_KEYS, env_dims, now, len(unmanaged)))
-    for secret in ledger.secrets if ledger is not None else ():
-        dims = m.key_dimensions(environment, secret.key_name)
+    reported = reportable_keys(inventory) if inventory is not None else {}
+    if reported:
+        datums.append(Datum.of(m.UNMANAGED_KEYS, env_dims, now, len(reported)))
+    for record in records or ():
+        if record.problem:
+            continue  # a finding of its own; its keys cannot be told apart
+        dims = m.key_dimensions(environment, record.key_name)
+        # The current key ages from its promotion (a rotation that sat in AWSPENDING for days minted it long before).
         # A secret with no key yet (its first rotation never ran or never succeeded) ages from its own creation, so
         # the key-age alarm fires for it too instead of staying silent for want of data.
-        born = secret.current.created_at if secret.current is not None else secret.created_at
+        born = promotion_time(record) or record.created_at
         if born is not None:
             age_hours = (now - born.timestamp()) / 3600
             datums.append(Datum.of(m.KEY_AGE_HOURS, dims, now, round(max(age_hours, 0.0), 3), "None"))
-        spend = sum(costs.per_key.get(meta.key_id, 0.0) for meta in secret.keys.values()) if costs else 0.0
+        key_ids = {version.key.key_id for version in record.versions.values() if version.key is not None}
+        spend = sum(costs.per_key.get(key_id, 0.0) for key_id in key_ids) if costs else 0.0
         if spend:
             datums.append(Datum.of(m.COST_TODAY_USD, dims, now, round(spend, 6), "None"))
     return datums
-
-
-def _redecide(decision: JanitorDecision, seen: int | None, now: int, settings: MonitorSettings) -> JanitorDecision:
-    """The decision again, knowing the key was active until `seen` (None: not seen in the quiet window)."""
-    if seen is None or not isinstance(decision.secret, ManagedSecret):
-        return decision
-    last_used = max(seen, decision.last_used or 0)
-    return decide(decision.secret, now=now, last_used=last_used, settings=settings) or decision

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from keyrot.monitor import ledger
+from keyrot import inventory
 from lab.monitor_scenario import MonitorWorld
 from lab.openai_standin import ManualClock, OpenAIStandIn
 
@@ -28,18 +28,18 @@ def monitor_standin(clock: ManualClock) -> Iterator[OpenAIStandIn]:
 
 @pytest.fixture
 def monitor(aws: None, monitor_standin: OpenAIStandIn, clock: ManualClock) -> Iterator[MonitorWorld]:
-    ledger.clear_cache()
+    inventory.clear_cache()
     yield MonitorWorld.create(monitor_standin, clock)
-    ledger.clear_cache()
+    inventory.clear_cache()
 
 
 @pytest.fixture
 def new_monitor(aws: None, monitor_standin: OpenAIStandIn, clock: ManualClock) -> Iterator[Callable[[], MonitorWorld]]:
     """Makes isolated monitor worlds (one environment each) sharing moto, the stand-in and the clock."""
     count = itertools.count(1)
-    ledger.clear_cache()
+    inventory.clear_cache()
     yield lambda: MonitorWorld.create(monitor_standin, clock, environment=f"env{next(count)}")
-    ledger.clear_cache()
+    inventory.clear_cache()
 
 
 def rotated(world: MonitorWorld, key_name: str, times: int = 1) -> str:

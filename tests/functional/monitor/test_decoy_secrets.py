@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from keyrot import inventory
 from keyrot import metric_names as m
 from keyrot.constants import TAG_ENVIRONMENT, TAG_KEY_NAME, TAG_PROJECT_ID
 from keyrot.errors import AwsCallError
-from keyrot.monitor import ledger
 from keyrot.monitor.run import MonitorRun
 from lab.monitor_scenario import MonitorWorld
 
@@ -122,13 +122,13 @@ def test_a_throttled_secret_read_fails_the_run_instead_of_publishing_its_keys_us
     monitor.run()
     usage(monitor, current_key_id(monitor, arn), 1, num_model_requests=3, input_tokens=1, output_tokens=1)
     monitor.clock.advance(3 * 60 + SETTLE)
-    ledger.clear_cache()  # a fresh Lambda container reads every secret value
+    inventory.clear_cache()  # a fresh Lambda container reads every secret value
     refusal = refuse("ThrottlingException", arn)
-    # WHEN the monitor runs THEN its ledger part fails with AWS's error, and the usage waits
+    # WHEN the monitor runs THEN its secrets part fails with AWS's error, and the usage waits
     run = MonitorRun(monitor.dependencies())
     with pytest.raises(AwsCallError, match="ThrottlingException"):
         run.execute()
-    assert list(run.report.failed_parts) == ["ledger"]
+    assert list(run.report.failed_parts) == ["secrets"]
     t, env = monitor.start, m.environment_dimensions("dev")
     assert monitor.sums(m.UNMANAGED_KEY_REQUESTS, env, t - SETTLE, t + 3600) == {}
     assert monitor.notifications() == []

@@ -159,7 +159,7 @@ def test_usage_batches_carry_publish_markers_not_heartbeats(monitor: MonitorWorl
     assert report.usage_datums and _heartbeats(world) == beats + 1
 
 
-def test_an_unreadable_ledger_still_publishes_the_spend_and_names_the_parts_that_could_not_run(
+def test_unreadable_secrets_still_publish_the_spend_and_name_the_parts_that_could_not_run(
     monitor: MonitorWorld,
 ) -> None:
     # GIVEN Secrets Manager refusing to list secrets
@@ -177,7 +177,7 @@ def test_an_unreadable_ledger_still_publishes_the_spend_and_names_the_parts_that
             run.execute()
     finally:
         secrets.meta.events.unregister("before-call.secrets-manager.ListSecrets", refuse)
-    # THEN the parts that need the ledger did not run, the spend was published all the same
-    assert list(run.report.failed_parts) == ["ledger"]
-    assert run.report.parts_not_run == ["usage", "findings", "janitor"]
+    # THEN the parts that need the managed secrets did not run, the spend was published all the same
+    assert list(run.report.failed_parts) == ["secrets"]
+    assert run.report.parts_not_run == ["inventory", "usage", "findings", "janitor"]
     assert world.maxima(m.SPEND_TODAY_USD, m.environment_dimensions("dev"))[-1] == 1.25
