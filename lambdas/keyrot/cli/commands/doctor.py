@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from keyrot.cli import checks, guardrails_view, output, scopes_view
+from keyrot.cli import audit_log_check, checks, guardrails_view, output, scopes_view
 from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.options import Environment, Json, KeyName, StuckAfter, cli_of
 
@@ -52,6 +52,7 @@ def doctor(
             findings += checks.rotation_health(cli, target, now, timedelta(minutes=stuck_after))
             findings.append(checks.admin_key(cli, env))
             findings.append(guardrails_view.doctor_finding(cli, env))
+            findings.append(audit_log_check.doctor_finding(cli, env))  # the monitor's tripwire (issue 14)
     failed = any(finding.status == "fail" for finding in findings)
     if json_output:
         output.emit_json(
