@@ -18,7 +18,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 
 from lab.demo.emulator import ACCOUNT, REGION, AwsEmulator
-from lab.demo.lambda_runtime import LambdaWorker
+from lab.demo.lambda_runtime import FunctionError, LambdaWorker
 from lab.pulumi_program import (
     Deployment,
     answer_data_source,
@@ -30,7 +30,8 @@ from lab.pulumi_program import (
 
 NOT_EMULATED = (
     "Secrets Manager rotation schedules do not fire: rotations start with `keyrot rotate`.",
-    "EventBridge Scheduler does not fire: the rehearsal invokes the monitor function as its schedule would.",
+    "EventBridge Scheduler does not fire: the rehearsal invokes the monitor function as its schedule would "
+    "(the guardrails check's schedule is stored only).",
     "CloudWatch alarms are stored but never evaluated (anomaly bands also need two weeks of history).",
     "EventBridge does not deliver to SNS: the rotation-failure rule is stored only.",
     "SNS e-mail subscriptions send nothing: the rehearsal reads notifications from an SQS queue it subscribes.",
@@ -50,12 +51,41 @@ class Created:
 
 
 @dataclass
+class PendingInvocation:
+    """A deploy-time invocation the function refused (as `pulumi up` would report it): the next `pulumi up` retries it.
+
+    The guardrails apply is one when the stack creates its admin-key secret: the secret is empty until the operator
+    puts the admin key, so the first update stops there (docs/deploy.md, section 15)."""
+
+    name: str
+    function_name: str
+    event: dict[str, Any]
+    error: str
+
+
+@dataclass
 class Provisioned:
     deployment: Deployment | None = None
     created: list[Created] = field(default_factory=list)
     external: list[str] = field(default_factory=list)  # resources the stack refers to but does not own
     unsupported: list[str] = field(default_factory=list)
     workers: dict[str, LambdaWorker] = field(default_factory=dict)  # function name -> worker
+    # Deploy-time invocations that failed (the update that declared them stopped there), in declaration order.
+    pending: list[PendingInvocation] = field(default_factory=list)
+    # What each deploy-time invocation returned (its `result` in the state), by resource name.
+    invocation_results: dict[str, Any] = field(default_factory=dict)
+
+    def apply_pending(self) -> dict[str, Any]:
+        """What a second `pulumi up` does once the cause is fixed: invoke each failed one again. Returns the results by
+        resource name; an invocation that fails again stays pending (FunctionError propagates, as the update fails)."""
+        done: dict[str, Any] = {}
+        while self.pending:
+            invocation = self.pending[0]
+            done[invocation.name] = self.workers[invocation.function_name].invoke(invocation.event)
+            self.pending.pop(0)
+            self.invocation_results[invocation.name] = done[invocation.name]
+            self.created.append(Created("aws:lambda/invocation:Invocation", invocation.name, invocation.name))
+        return done
 
     def count_by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -104,6 +134,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             "aws:cloudwatch/metricAlarm:MetricAlarm": self._alarm,
             "aws:cloudwatch/dashboard:Dashboard": self._dashboard,
             "aws:ssm/parameter:Parameter": self._parameter,
+            "aws:lambda/invocation:Invocation": self._invocation,
         }
 
     def client(self, service: str) -> Any:
@@ -125,6 +156,8 @@ class EmulatorMocks(pulumi.runtime.Mocks):
                 self.result.unsupported.append(f"{args.typ} {args.name}")
             return f"{args.name}_id", inputs
         physical_id, outputs = handler(args.name, inputs)
+        if outputs.pop("_pending", False):
+            return physical_id, {**inputs, **outputs}
         self.result.created.append(Created(args.typ, args.name, physical_id))
         return physical_id, {**inputs, **outputs}
 
@@ -264,6 +297,19 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             "name": function_name,
             "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/functions/{created['FunctionArn']}/invocations",
         }
+
+    def _invocation(self, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """aws.lambda_.Invocation: invoke the function with the input, synchronously, as the provider does. A failure
+        is what `pulumi up` would stop at: kept pending for `Provisioned.apply_pending` (the next update)."""
+        function_name = i["functionName"]
+        event = json.loads(i["input"])
+        try:
+            result = self.result.workers[function_name].invoke(event)
+        except FunctionError as exc:
+            self.result.pending.append(PendingInvocation(name, function_name, event, str(exc)))
+            return f"{name}_id", {"_pending": True}
+        self.result.invocation_results[name] = result
+        return f"{name}_id", {"result": json.dumps(result)}
 
     def _permission(self, name: str, i: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         kwargs = {
@@ -428,7 +474,9 @@ def provision(
     try:
         result.deployment = run_program(stack, stack_config(stack, dict(overrides)), mocks, account=ACCOUNT)
     except BaseException:
-        for worker in result.workers.values():  # functions provisioned before the failure: leave no process behind
+        # Functions provisioned before the failure: leave no process behind (a copy: registrations still in flight
+        # on Pulumi's threads may add workers while this runs).
+        for worker in list(result.workers.values()):
             worker.stop()
         raise
     return result
