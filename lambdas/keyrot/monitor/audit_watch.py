@@ -424,10 +424,13 @@ class AuditWatch:
             for reason, count in sorted(judgement.skipped.items()):
                 logger.warning("audit log: %d entr%s not judged: %s", count, "y" if count == 1 else "ies", reason)
         logger.info(
-            "audit log: %d entries read, %d finding(s), %d notified, keys %s, %d read again",
+            "audit log: %d entries read, %d finding(s), %d notified, %d unverified, %d of other projects; keys %s, "
+            "%d read again",
             summary.read,
             len(summary.findings),
             summary.notified,
+            summary.unverified,
+            summary.elsewhere,
             f"listed in full ({summary.listing})" if summary.listing else "kept up to date",
             summary.refreshed,
         )

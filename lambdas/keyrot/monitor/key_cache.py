@@ -9,9 +9,10 @@ run trusts the copy only when the two match. So a copy can be ahead of the curso
 before saving the cursor: the next run applies those events again, which changes nothing, since a refresh reads what
 OpenAI says now), never behind it.
 
-The state parameter (4-8 KB) cannot hold the keys themselves: a key takes 150-250 characters here (its owner's
-name, times, redacted value), so 8 KB would hold about 40 keys beside the rest of the state. See
-docs/architecture.md#audit-log for the choice and its cost on a cold container.
+The state parameter (4-8 KB) cannot hold the keys themselves: a key keyrot minted takes about 320 characters as
+listed and still about 150 in a compact form (id, owner id, the account's keyrot name, times), so the 2-3 KB the state
+can spare beside a publish intent would hold about 20 keys. See docs/architecture.md#audit-log for the choice and
+what a cold container costs.
 """
 
 from __future__ import annotations
