@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -34,13 +35,14 @@ from keyrot import inventory
 from keyrot import metric_names as m
 from keyrot.constants import STAGE_REVOKED
 from keyrot.errors import AwsCallError, KeyrotError
-from keyrot.monitor import publisher
+from keyrot.monitor import audit_watch, publisher
 from keyrot.monitor import run as monitor_run
 from keyrot.monitor.run import MonitorReport, MonitorRun, run_monitor
 from keyrot.monitor.state import POISON_STRIKES
 from keyrot.openai_admin import KeyStatus
 from lab.monitor_scenario import MonitorWorld
 from lab.openai_standin import ManualClock, OpenAIStandIn
+from lab.openai_standin.audit import AuditLog
 from lab.remote_calls import SimulatedCrash
 from lab.scenario import FAST_RETRY
 from tests.prove.faultkit import (
@@ -70,6 +72,7 @@ PART_METHODS = {
     "inventory": "_take_inventory",
     "usage": "publish_usage",
     "findings": "report_findings",
+    "tripwire": "watch_audit_log",
     "costs": "read_costs",
     "janitor": "run_janitor",
     "state": "_release",
@@ -102,11 +105,29 @@ def phases(monkeypatch: pytest.MonkeyPatch) -> dict[str, FaultLog]:
 
     for part, method in PART_METHODS.items():
         monkeypatch.setattr(monitor_run.MonitorRun, method, marked(part, getattr(monitor_run.MonitorRun, method)))
+    # The audit log is read (and keys read again) inside the inventory part; those calls' failures are the tripwire's
+    for method in ("_read", "_apply", "_refresh_held", "_judge"):
+        watch = audit_watch.AuditWatch
+        monkeypatch.setattr(watch, method, marked("tripwire", getattr(watch, method)))
     monkeypatch.setattr(monitor_run, "carry_out", marked(JANITOR_PHASE, monitor_run.carry_out))
     monkeypatch.setattr(
         monitor_run.MonitorRun, "_recent_use", marked(JANITOR_CHECK_PHASE, monitor_run.MonitorRun._recent_use)
     )
     return active
+
+
+def _fresh_audit_log(matrix: MonitorLab) -> None:
+    """Each scenario starts with an empty audit log: the lab sets its clock back for every scenario, so the events of
+    earlier scenarios (their admin keys made by the owner) would lie in this one's future, and the tripwire would
+    report them."""
+    prepare = matrix.prepare
+
+    def fresh() -> Prepared:
+        prepared = prepare()
+        matrix.openai.state.audit = AuditLog(matrix.clock, lambda size: uuid.uuid4().hex[:size])
+        return prepared
+
+    matrix.prepare = fresh  # type: ignore[method-assign]
 
 
 def record(matrix: MonitorLab, phases: dict[str, FaultLog]) -> list[Call]:
@@ -276,6 +297,7 @@ def test_a_fault_at_any_call_of_a_monitor_run_loses_and_doubles_nothing(
     with OpenAIStandIn(clock=clock) as openai:
         # GIVEN the remote calls of a monitor run that publishes usage, notifies and revokes, recorded
         matrix = MonitorLab(openai, clock)
+        _fresh_audit_log(matrix)
         calls = record(matrix, phases)
         names = [call.name for call in calls]
         assert {"aws:PutParameter", "aws:Publish", "aws:UpdateSecretVersionStage"} <= set(names)

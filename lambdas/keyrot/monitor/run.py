@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable, Collection
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,11 +35,11 @@ from keyrot.inventory import (
     add_unlabelled_versions,
     classify,
     promotion_time,
-    read_openai,
     read_secrets,
 )
 from keyrot.monitor import notifications as notes
 from keyrot.monitor.attribution import Attribution, attribute, reportable_keys
+from keyrot.monitor.audit_watch import project_listing, watch_of
 from keyrot.monitor.janitor import JanitorAction, JanitorDecision, carry_out, plan, redecide
 from keyrot.monitor.notifications import Notifier
 from keyrot.monitor.publisher import Datum, MetricPublisher, heartbeat, publish_marker, select_batch, split_usage
@@ -74,7 +74,7 @@ MAX_BACKFILL_SECONDS = 14 * 86400 - 3600
 # A publish marker may take a while to become readable; only decide "it did not land" after this long.
 RESOLVE_INTENT_AFTER_SECONDS = 180
 # The parts of a run, in order. Costs are best-effort: reported, never failing the run or holding the heartbeat.
-PARTS = ("secrets", "inventory", "usage", "findings", "costs", "janitor", "state", "gauges")
+PARTS = ("secrets", "inventory", "usage", "findings", "tripwire", "costs", "janitor", "state", "gauges")
 BEST_EFFORT_PARTS = frozenset({"costs"})
 # What an operator may ask of the set-aside usage buckets (the handler's `setAside` input).
 SET_ASIDE_ACTIONS = ("replay", "drop")
@@ -115,6 +115,7 @@ class MonitorReport:
     replayed: list[str] = field(default_factory=list)  # set-aside buckets published by this run (setAside=replay)
     dropped: list[str] = field(default_factory=list)  # set-aside buckets forgotten by this run (setAside=drop)
     still_set_aside: int = 0
+    audit_log: dict[str, Any] = field(default_factory=dict)  # what the audit log gave (audit_watch.WatchSummary)
 
     @property
     def complete(self) -> bool:
@@ -208,6 +209,7 @@ class MonitorRun:
         # the usage they come from will not be read again.
         self._part("usage", self.publish_usage, needs=known)
         self._part("findings", self.report_findings, needs=known)
+        self._part("tripwire", self.watch_audit_log)
         self._part("costs", self.read_costs)
         self._part("janitor", self.run_janitor, needs=known)
         # The state (dedup marks, lease released) is saved whatever failed before: everything in it is true.
@@ -247,7 +249,7 @@ class MonitorRun:
         share the project)."""
         assert self.records is not None
         settings = self.settings
-        listing = read_openai(self.deps.admin, [settings.project_id], accounts=False, keys=True)
+        listing = project_listing(self)  # kept up to date from the audit log (audit_watch.py)
         reads = SecretReads(self.deps.rotation.store)
         records = add_unlabelled_versions(reads, self.records, listing, settings.environment)
         if reads.transient:
@@ -266,6 +268,15 @@ class MonitorRun:
         """Today's spend (best-effort: without it, the spend gauges are not published this run)."""
         with admin_errors():
             self.costs = fetch_costs_today(self.deps.admin, self.settings.project_id, self.moment)
+
+    def watch_audit_log(self) -> None:
+        """The tripwire: tell on-call of keys, accounts and admin keys others created or deleted (the findings already
+        named the creators of the unmanaged keys they reported), then advance the audit log's cursor."""
+        watch = watch_of(self)
+        try:
+            watch.commit()
+        finally:
+            self.report.audit_log = asdict(watch.summary)
 
     def _release(self) -> None:
         self.state.prune_notified(self.now)
