@@ -2,7 +2,10 @@
 
 Every state comes from keyrot.inventory.classify (the same answer the monitor and the janitor get): this module only
 groups it. An account for a rotation counts as in progress while its token is AWSPENDING or while it is younger
-than the rotation function can live; after that it is an orphan (an abandoned attempt).
+than the rotation function can live; after that it is an orphan (an abandoned attempt). Orphans (displaced keys and
+abandoned attempts) and keys labelled revoked that OpenAI still lists are drift the janitor clears by revoking them.
+`keyrot audit` groups the inventory keyrot.cli.inventory reads (`drift_of`); `find_drift` classifies secret records
+handed over as a ledger (the older call, kept for its callers).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from keyrot.inventory import (
     DisplacedReason,
@@ -20,8 +24,10 @@ from keyrot.inventory import (
     ServiceAccountName,
     classify,
 )
-from keyrot.monitor.ledger import Ledger
 from keyrot.openai_admin import ProjectApiKey, ServiceAccount
+
+if TYPE_CHECKING:
+    from keyrot.monitor.ledger import Ledger
 
 
 @dataclass(frozen=True)

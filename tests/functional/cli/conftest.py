@@ -21,14 +21,13 @@ import pytest
 from botocore.exceptions import ClientError
 from typer.testing import CliRunner, Result
 
-from keyrot import observability
+from keyrot import inventory, observability
 from keyrot.cli import context as cli_context
 from keyrot.cli import interaction
 from keyrot.cli.app import app
 from keyrot.cli.follow import rotation_log_group
 from keyrot.constants import ENV_OPENAI_ADMIN_BASE_URL
 from keyrot.handlers import rotate as rotate_handler
-from keyrot.monitor import ledger
 from lab.rotation_service import RotationService, installed
 from lab.scenario import ROTATION_LAMBDA_ARN, RotationWorld
 
@@ -70,9 +69,9 @@ def lambda_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaLogs]:
         sink.write(handler.format(record), record.created)
 
     monkeypatch.setattr(observability._CurrentStdoutHandler, "emit", emit)
-    ledger.clear_cache()
+    inventory.clear_cache()
     yield sink
-    ledger.clear_cache()
+    inventory.clear_cache()
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keyrot.cli import output
+from keyrot.redaction import scrub
 from lab.rotation_service import RotationService
 from lab.scenario import RotationWorld
 
@@ -25,7 +26,10 @@ from .test_structure import command_paths
 FAST = ("--poll-interval", "0.02")
 KEY = ("--env", "dev", "--key", "chat-backend")
 NARROW = {"COLUMNS": "40"}  # what an unexported or small COLUMNS would make Rich use
-_TOKENS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-_/:."), min_size=1, max_size=120)
+# Ids, ARNs and tokens; never key-shaped (`sk-…`: output redacts those by design, keyrot.redaction)
+_TOKENS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-_/:."), min_size=1, max_size=120).filter(
+    lambda token: scrub(token) == token
+)
 
 
 @pytest.fixture
@@ -137,14 +141,19 @@ def test_rotate_json_is_one_document_with_progress_on_stderr(
     assert "Rotation complete" in result.stderr
 
 
-def test_rotate_emergency_json_reports_the_revocation(
+def test_rotate_emergency_json_reports_the_containment(
     world: RotationWorld, cli: Cli, rotation: RotationService
 ) -> None:
+    # GIVEN a key in service
     arn = rotated(world, "chat-backend")
     before = world.current(arn).key_id
+    # WHEN an emergency rotation runs with --json
     document = json.loads(cli("rotate", *KEY, *FAST, "--emergency", "--yes", "--json").stdout)
-    assert document["revocation"]["status"] == "revoked"
-    assert document["revocation"]["key_id"] == before
+    # THEN the document names the key it revoked and says exactly one live key is left: the new one
+    revocation = document["revocation"]
+    assert (revocation["leaked_key_id"], revocation["revoked"]) == (before, [before])
+    assert revocation["leaked_key_dead"] is True and revocation["one_live_key"] is True
+    assert revocation["live_keys"] == [world.current(arn).key_id] == [document["current_key_id"]]
 
 
 def test_rotate_json_failure_is_a_document_and_exit_6(

@@ -148,7 +148,8 @@ def test_rotate_emergency_revokes_the_previous_key_once_the_new_one_is_live(
     # THEN a new key is current and the leaked one is revoked at OpenAI and marked on its version
     assert result.exit_code == 0, result.output
     assert world.current(arn).key_id != leaked.key_id
-    assert f"Revoked previous key {leaked.key_id}" in result.stdout
+    assert f"Revoked {leaked.key_id} (every key of keyrot/dev/chat-backend but the new one)" in result.stdout
+    assert f"Exactly one live key is left: {world.current(arn).key_id} (the new one)" in result.stdout
     assert not world.openai.state.key_is_live(leaked.key_id)
     previous_version = next(v for v, stages in world.stages(arn).items() if "AWSPREVIOUS" in stages)
     assert STAGE_REVOKED in world.stages(arn)[previous_version]

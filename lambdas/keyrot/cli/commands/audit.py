@@ -1,4 +1,8 @@
-"""`keyrot audit`: drift between OpenAI and the secrets. Exit 0 when clean, 1 when drift is found."""
+"""`keyrot audit`: drift between OpenAI and the secrets. Exit 0 when clean, 1 when drift is found.
+
+Drift is the inventory's answer (keyrot.cli.inventory, the rules the monitor and the janitor apply), grouped by
+keyrot.cli.drift: the keys it reports are the keys the monitor's findings report for the same state.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
-from keyrot.cli import output
-from keyrot.cli.drift import Drift, find_drift
+from keyrot.cli import inventory, output
+from keyrot.cli.drift import Drift, drift_of
 from keyrot.cli.exit_codes import ExitCode
 from keyrot.cli.options import Environment, Json, cli_of
-from keyrot.rotation.context import admin_errors
 
 _MASK = re.compile(r"\.\.\.|\*|…")
 _PREFIX_LENGTH = 8
@@ -28,15 +31,17 @@ def audit(
         typer.Option("--grace-hours", min=0, help="A previous key younger than this is not yet drift."),
     ] = 24,
 ) -> None:
-    """Orphaned service accounts, unmanaged keys, expired or missing managed keys, unrevoked previous keys."""
+    """Orphaned service accounts, unmanaged keys, expired or missing managed keys, unrevoked previous keys (and keys
+    labelled revoked that OpenAI still lists)."""
     cli = cli_of(ctx)
-    ledger = cli.ledger(env)
+    inventory.deployment(cli, env)  # an unknown environment: exit 4 before the admin key is read
     admin = cli.admin_client(env)
-    projects = sorted({secret.identity.project_id for secret in ledger.secrets})
-    with admin_errors():
-        accounts = {project: list(admin.iter_service_accounts(project)) for project in projects}
-        keys = {project: list(admin.iter_project_api_keys(project, owner_project_access="any")) for project in projects}
-    drift = find_drift(ledger, accounts, keys, environment=env, now=cli.now(), grace=timedelta(hours=grace_hours))
+    grace = int(timedelta(hours=grace_hours).total_seconds())
+    found = inventory.load(cli, env, grace_period_seconds=grace, admin=admin)
+    drift = drift_of(
+        found.inventory, found.keys.values(), found.project_of, found.project_of, problems=found.inventory.problems
+    )
+    projects = list(found.projects)
     if json_output:
         output.emit_json("audit", _json(env, projects, drift))
     else:
@@ -122,9 +127,15 @@ def _print(env: str, drift: Drift) -> None:
     if drift.unrevoked:
         output.table(
             f"Previous keys not revoked ({env})",
-            ("Key", "Key id", "Retired", "Drift"),
+            ("Key", "Key id", "State", "Retired", "Drift"),
             (
-                (i.key_name, i.key_id, output.when(i.at), "no (within grace)" if i.within_grace else "yes")
+                (
+                    i.key_name,
+                    i.key_id,
+                    "labelled revoked, OpenAI still lists it" if i.role == "revoked-but-live" else i.role,
+                    output.when(i.at) if i.at else "—",
+                    "no (within grace)" if i.within_grace else "yes",
+                )
                 for i in drift.unrevoked
             ),
         )

@@ -1,4 +1,9 @@
-"""`keyrot revoke-previous`: revoke the AWSPREVIOUS key now, without waiting for the janitor."""
+"""`keyrot revoke-previous`: revoke the AWSPREVIOUS key now, without waiting for the janitor.
+
+The command decides on the version it shows the operator and revokes exactly that one (`expected_version`, as the
+janitor does): if a rotation moves AWSPREVIOUS between the prompt and the revocation, it refuses rather than revoke a
+key nobody was asked about.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ from keyrot.cli.interaction import confirm
 from keyrot.cli.key_state import read_key_metas
 from keyrot.cli.options import Environment, Json, KeyName, Yes, cli_of
 from keyrot.constants import STAGE_PREVIOUS, STAGE_REVOKED
-from keyrot.monitor.ledger import KeyRole
-from keyrot.rotation import revoke
+from keyrot.rotation import RevocationResult
+from keyrot.rotation import revoke_previous as revoke
 
 
 def revoke_previous(
@@ -24,14 +29,21 @@ def revoke_previous(
     cli = cli_of(ctx)
     target = cli.key(env, key)
     previous_version = target.description.version_with(STAGE_PREVIOUS)
-    previous = read_key_metas(cli.secrets, target.description).get(KeyRole.PREVIOUS)
-    if previous is not None and STAGE_REVOKED not in target.description.stages_of(previous_version or ""):
-        confirm(
-            f"Revoke the previous key {previous.key_id} of {target.name} now? Processes still using it will fail.",
-            yes=yes,
-            action="revocation",
-        )
-    result = revoke.revoke_previous(cli.rotation_context(env, grace_period_seconds=0), target.arn)
+    metas = read_key_metas(cli.secrets, target.description)
+    previous = metas.get(STAGE_PREVIOUS) or metas.get(STAGE_REVOKED)
+    if previous_version is None:
+        result = RevocationResult("nothing-to-revoke")  # nothing shown, nothing decided: a later previous is not ours
+    else:
+        if STAGE_REVOKED not in target.description.stages_of(previous_version):
+            shown = previous.key_id if previous else "(unreadable)"
+            confirm(
+                f"Revoke the previous key {shown} (version {previous_version}) of {target.name} now? Processes "
+                "still using it will fail.",
+                yes=yes,
+                action="revocation",
+            )
+        context = cli.rotation_context(env, grace_period_seconds=0)
+        result = revoke(context, target.arn, expected_version=previous_version)
     if json_output:
         output.emit_json(
             "revoke-previous",

@@ -1,15 +1,17 @@
 """`keyrot rotate`: start (or resume) a rotation through Secrets Manager and follow it to the end.
 
---emergency revokes the previous key from this machine as soon as the new key is live; --discard-pending drops a
-stuck attempt (its AWSPENDING label and its service account) before starting a fresh one. --json prints one
-document on stdout when the rotation ends (also when it fails) and the progress lines on stderr. --admin rotates the
-environment's OpenAI admin key instead (through its own rotation function), and shows its id, age and next rotation.
+--emergency, once the new key is live, revokes from this machine every other key of the secret (the key that was
+current, a previous key still in its grace, displaced keys, abandoned attempts: keyrot.cli.emergency) and says whether
+exactly one live key is left; --discard-pending drops a stuck attempt (its AWSPENDING label and its service account)
+before starting a fresh one. --json prints one document on stdout when the rotation ends (also when it fails) and the
+progress lines on stderr. --admin rotates the environment's OpenAI admin key instead (through its own rotation
+function), and shows its id, age and next rotation.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
@@ -25,19 +27,18 @@ from keyrot.admin_rotation.keys import delete_attempt_keys, live_admin_keys
 from keyrot.aws.errors import aws_errors
 from keyrot.cli import output
 from keyrot.cli.context import CliContext, KeyTarget, check_environment
+from keyrot.cli.emergency import contain_leak
 from keyrot.cli.errors import CliError, RotationFailedError, UsageError, classify, one_line
 from keyrot.cli.follow import Progress, RotationFollower, RotationLog
 from keyrot.cli.interaction import confirm
 from keyrot.cli.key_state import KeyState, PendingRotation, build_key_state, read_key_metas
 from keyrot.cli.options import Environment, Json, Yes, cli_of
 from keyrot.constants import ADMIN_ROTATION_PURPOSE, STAGE_CURRENT, STAGE_PENDING, TAG_PROJECT_ID
-from keyrot.errors import AdminKeyError, AwsCallError, KeyrotError, RevocationError
-from keyrot.monitor.ledger import KeyRole
+from keyrot.errors import AdminKeyError, AwsCallError, KeyrotError
 from keyrot.names import log_group_name, tag_map
 from keyrot.rotation.attempts import delete_attempt_accounts
 from keyrot.rotation.context import admin_errors
 from keyrot.rotation.naming import ServiceAccountName
-from keyrot.rotation.revoke import RevocationResult, revoke_previous
 from keyrot.settings import AdminRotationSettings
 
 # Log lines are read from just before RotateSecret: allow this much clock difference between here and AWS.
@@ -73,7 +74,11 @@ def rotate(
         bool, typer.Option("--admin", help="Rotate the environment's OpenAI admin key instead of a managed key.")
     ] = False,
     emergency: Annotated[
-        bool, typer.Option("--emergency", help="Revoke the previous key as soon as the new one is live.")
+        bool,
+        typer.Option(
+            "--emergency",
+            help="Once the new key is live, revoke every other key of the secret: exactly one live key is left.",
+        ),
     ] = False,
     yes: Yes = False,
     discard_pending: Annotated[
@@ -140,9 +145,11 @@ def _rotate(
 ) -> None:
     if emergency:
         current = state.current.key_id if state.current else "(none)"
+        version = f" (version {state.current_version})" if state.current_version else ""
         confirm(
-            f"Emergency rotation of {target.name}: a new key is minted, then the current key {current} is revoked "
-            "at once (no grace period); processes still using it will fail. Continue?",
+            f"Emergency rotation of {target.name}: a new key is minted, then the current key {current}{version} and "
+            "every other key of the secret but the new one are revoked at once (no grace period); processes still "
+            "using them will fail. Continue?",
             yes=yes,
             action="emergency rotation",
         )
@@ -169,12 +176,12 @@ def _rotate(
         timeout_seconds=timeout,
         report=narration.step,
     ).run()
-    new = read_key_metas(cli.secrets, cli.store.describe(target.arn)).get(KeyRole.CURRENT)
+    new = read_key_metas(cli.secrets, cli.store.describe(target.arn)).get(STAGE_CURRENT)
     document["current_key_id"] = new.key_id if new else None
     was = f" (was {state.current.key_id})" if state.current else ""
     narration.say(f"Rotation complete: current key {new.key_id if new else '?'}{was}", style="green")
     if emergency:
-        document["revocation"] = asdict(_revoke(cli, target, narration))
+        document["revocation"] = _contain(cli, target, state, narration)
 
 
 def _start(cli: CliContext, arn: str, name: str, environment: str, token: str | None) -> str:
@@ -233,20 +240,38 @@ def _discard(cli: CliContext, target: KeyTarget, pending: PendingRotation, narra
     }
 
 
-def _revoke(cli: CliContext, target: KeyTarget, narration: _Narration) -> RevocationResult:
+def _contain(cli: CliContext, target: KeyTarget, state: KeyState, narration: _Narration) -> dict[str, Any]:
+    """Revoke every key of the secret but the new one (keyrot.cli.emergency), and say what is left live."""
     rotation = cli.rotation_context(target.environment, grace_period_seconds=0)
+    leaked = state.current.key_id if state.current else None
+    retry = (
+        f"retry with `keyrot revoke-previous --env {target.environment} --key {target.key_name}` (the monitor's "
+        "janitor revokes any other leftover at its next run)"
+    )
     try:
-        result = revoke_previous(rotation, target.arn)
-    except RevocationError as exc:
-        raise RotationFailedError(
-            f"the new key is live but revoking the previous key failed: {exc}; retry with "
-            f"`keyrot revoke-previous --env {target.environment} --key {target.key_name}`"
-        ) from exc
-    if result.status == "nothing-to-revoke":
-        narration.say("No previous key to revoke (this was the first rotation).")
+        containment = contain_leak(rotation, target.arn, leaked_version=state.current_version, leaked_key_id=leaked)
+    except KeyrotError as exc:
+        raise RotationFailedError(f"the new key is live but containing the old keys failed: {exc}; {retry}") from exc
+    if containment.revoked:
+        narration.say(
+            f"Revoked {', '.join(containment.revoked)} (every key of {target.name} but the new one); OpenAI now "
+            "rejects them",
+            style="green",
+        )
     else:
-        narration.say(f"Revoked previous key {result.key_id} ({result.status}); OpenAI now rejects it", style="green")
-    return result
+        narration.say("No other key to revoke (this was the first rotation).")
+    if containment.in_progress:
+        narration.say(
+            f"Left alone: service account(s) {', '.join(containment.in_progress)} of a newer rotation under way",
+            style="yellow",
+        )
+    if not (containment.one_live_key and containment.leaked_key_dead):
+        raise RotationFailedError(
+            f"the new key is live but {len(containment.live)} keys of {target.name} still authenticate at OpenAI "
+            f"({', '.join(containment.live)}); {retry}"
+        )
+    narration.say(f"Exactly one live key is left: {containment.current_key_id} (the new one)", style="green")
+    return containment.as_json()
 
 
 # --- the admin key ----------------------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """`keyrot status`: every key's current key, age, rotations, pending or stuck rotation, previous key and alarms; and
-the environment's admin key: its id, age and next rotation."""
+the environment's admin key: its id, age and next rotation.
+
+Each key's state is the inventory's (keyrot.cli.inventory): a previous key is shown as revoked only once OpenAI no
+longer lists it; labelled revoked while OpenAI still lists it, it is shown as live (the janitor revokes it again).
+Without the admin key (or OpenAI) the keys are still shown, the revocations as unconfirmed, with the reason.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import typer
 from rich.text import Text
 
 from keyrot.admin_rotation import AdminKeyState, read_admin_key_state
-from keyrot.cli import output
+from keyrot.cli import inventory, output
 from keyrot.cli.alarms import Alarm, EnvironmentAlarms, load_alarms, summarise
 from keyrot.cli.context import CliContext, check_environment
 from keyrot.cli.errors import NotFoundError, classify
@@ -45,14 +50,18 @@ def status(
 
 
 def _environment_report(cli: CliContext, environment: str, now: datetime, threshold: timedelta) -> dict[str, Any]:
-    ledger = cli.ledger(environment)
-    states = [build_key_state(cli.secrets, cli.store.describe(secret.arn), secret.keys) for secret in ledger.secrets]
+    found = inventory.load_best_effort(cli, environment, grace_period_seconds=inventory.DEFAULT_GRACE_PERIOD_SECONDS)
+    states = [
+        build_key_state(cli.secrets, cli.store.describe(secret.arn), inventory=secret)
+        for secret in found.readable_secrets
+    ]
     alarms, alarms_error = _alarms(cli, environment, [state.key_name for state in states])
     keys = [_key_json(state, alarms.of_key(state.key_name), now, threshold) for state in states]
     document: dict[str, Any] = {
         "environment": environment,
         "keys": keys,
-        "problems": [{"secret": name, "problem": problem} for name, problem in ledger.problems],
+        "problems": [{"secret": name, "problem": problem} for name, problem in found.inventory.problems],
+        "openai": {"checked": found.openai_read, "error": found.openai_error},
         "alarms": {
             "available": alarms_error is None,
             "error": alarms_error,
@@ -61,11 +70,17 @@ def _environment_report(cli: CliContext, environment: str, now: datetime, thresh
         },
     }
     # OpenAI's hard spend limit and alerts beside the monitor's spend alarm (keyrot.cli.guardrails_view)
-    projects = sorted({secret.identity.project_id for secret in ledger.secrets})
-    document["openai_spend"], spend_text = spend_summary(cli, environment, projects)
+    document["openai_spend"], spend_text = spend_summary(cli, environment, list(found.projects))
     admin = _admin_key(cli, environment)
     document["admin_key"] = admin.as_json(now) if admin is not None else None
-    report = {"json": document, "states": states, "alarms": alarms, "alarms_error": alarms_error, "spend": spend_text}
+    report = {
+        "json": document,
+        "states": states,
+        "alarms": alarms,
+        "alarms_error": alarms_error,
+        "spend": spend_text,
+        "openai_error": found.openai_error,
+    }
     return {**report, "admin": admin}
 
 
@@ -98,6 +113,8 @@ def health(state: KeyState, alarms: list[Alarm], now: datetime, threshold: timed
     age, interval = state.key_age(now), state.interval
     if state.pending is not None or (age is not None and interval is not None and age > interval + timedelta(days=1)):
         return "warn"
+    if state.displaced or state.previous_labelled_revoked_but_live:
+        return "warn"  # a key nobody should hold still authenticates (the janitor revokes it)
     return "ok"
 
 
@@ -140,8 +157,11 @@ def _key_json(state: KeyState, alarms: list[Alarm], now: datetime, threshold: ti
         else {
             "key_id": state.previous.key_id if state.previous else None,
             "version_id": state.previous_version,
-            "revoked": state.previous_revoked,
+            "revoked": state.previous_revoked and state.previous_confirmed,
+            "state": state.previous_state,
+            "checked_at_openai": state.previous_confirmed,
         },
+        "displaced_keys": list(state.displaced),
         "alarms": [alarm.as_json() for alarm in alarms],
     }
 
@@ -170,6 +190,15 @@ def _print_environment(report: dict[str, Any], now: datetime, threshold: timedel
     else:
         output.line(f"Environment alarms: {summarise(report['alarms'].environment_wide)}")
     output.line(report["spend"])
+    if report["openai_error"]:
+        output.line(f"Revocations not checked at OpenAI: {report['openai_error']}", style="yellow")
+    for state in report["states"]:
+        if state.displaced:
+            output.line(
+                f"Displaced keys of {state.key_name} still live at OpenAI: {', '.join(state.displaced)} "
+                "(no label accounts for them; the janitor revokes them)",
+                style="red",
+            )
     for problem in document["problems"]:
         output.line(f"Malformed secret {problem['secret']}: {problem['problem']}", style="red")
     if report["admin"] is not None:
@@ -223,6 +252,10 @@ def _previous(state: KeyState) -> Text | None:
     if state.previous_version is None:
         return None
     key_id = state.previous.key_id if state.previous else "?"
-    if state.previous_revoked:
+    if state.previous_labelled_revoked_but_live:
+        return output.styled(f"{key_id} (labelled revoked, still live at OpenAI)", "fail")
+    if state.previous_revoked and state.previous_confirmed:
         return output.styled(f"{key_id} (revoked)", "ok")
+    if state.previous_revoked:
+        return output.styled(f"{key_id} (labelled revoked, not checked at OpenAI)", "warn")
     return output.styled(f"{key_id} (not revoked)", "warn")
