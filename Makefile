@@ -14,7 +14,7 @@ PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashe
 # keyrot itself, from this checkout, built by the locked setuptools: nothing unpinned is fetched.
 PIP_SELF   := -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation
 
-.PHONY: test demo sandbox sandbox-down demo-soak bench lint lock lock-upgrade clean manifest verify-aws
+.PHONY: test demo sandbox sandbox-down demo-soak soak bench lint lock lock-upgrade clean manifest verify-aws
 
 $(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; keyrot needs Python 3.11+" >&2; exit 1; }
@@ -41,6 +41,10 @@ sandbox-down:
 # The rehearsal 20 times in a row: passes and p50/p95 into bench/results.json (about 20 minutes; not in test or bench).
 demo-soak: $(STAMP)
 	$(BIN)/python -m bench.demo_soak $(SOAK_ARGS)
+
+# The stateful lifecycle proof at length: many more, longer random sequences than `make test` runs (up to an hour).
+soak: $(STAMP)
+	KEYROT_SOAK=1 $(BIN)/python -m pytest tests/prove/test_lifecycle_stateful.py -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
