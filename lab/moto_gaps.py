@@ -32,7 +32,9 @@ from moto.secretsmanager.exceptions import ResourceExistsException
 
 
 def moto_secret(region: str, secret_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
-    """moto's in-memory secret for `secret_id` (name or ARN)."""
+    """moto's in-memory secret for `secret_id` (name or ARN; an ARN's own account wins over `account_id`)."""
+    if secret_id.startswith("arn:"):
+        account_id = secret_id.split(":")[4] or account_id
     return sm_models.secretsmanager_backends[account_id][region].secrets[secret_id]
 
 

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from keyrot.aws.clients import aws_client
+from keyrot.observability import build_metrics
 from lab.moto_gaps import patched_moto
 from lab.openai_standin import OpenAIStandIn
 from lab.scenario import RotationWorld
@@ -22,9 +23,10 @@ pytest_plugins = ["tests.support.hygiene", "tests.support.aws_actions"]
 
 @pytest.fixture(autouse=True)
 def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test can reach real AWS: fake credentials, a fixed region, no endpoint overrides, fresh clients."""
+    """No test can reach real AWS: fake credentials, moto's default account, a fixed region, no endpoint overrides,
+    fresh clients, and no EMF metrics left over from an earlier test (Powertools shares them per namespace)."""
     for name in list(os.environ):
-        if name.startswith("AWS_") or name.startswith("KEYROT_") or name == "OPENAI_BASE_URL":
+        if name.startswith(("AWS_", "KEYROT_", "MOTO_")) or name == "OPENAI_BASE_URL":
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -32,6 +34,7 @@ def aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     aws_client.cache_clear()
+    build_metrics().clear_metrics()
     yield
     aws_client.cache_clear()
 

@@ -40,7 +40,21 @@ class AwsEmulator:
 
 @contextmanager
 def running_emulator() -> Iterator[AwsEmulator]:
-    """Start moto's server in this process (so the rotation service can be installed into its backends)."""
+    """Start moto's server in this process (so the rotation service can be installed into its backends).
+
+    The process environment it sets (moto's account, fake credentials, the region) is restored when it stops, so a
+    rehearsal run inside a test session leaves later tests' moto account and credentials as they were."""
+    saved = dict(os.environ)
+    try:
+        with _emulator() as emulator:
+            yield emulator
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def _emulator() -> Iterator[AwsEmulator]:
     os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT
     os.environ.update(CREDENTIALS)
     os.environ["AWS_DEFAULT_REGION"] = REGION
