@@ -92,6 +92,7 @@ def test_type_keyrot_does_not_model_is_unknown_not_an_error() -> None:
         (_entry(type="API KEY CREATED"), "field type"),
         (_entry(effective_at="yesterday"), "field effective_at"),
         (_entry(effective_at=True), "field effective_at"),
+        (_entry(effective_at=253_402_300_800), "field effective_at"),  # the year 10000: no datetime can show it
         (_entry(actor={"type": "robot"}), "field actor"),
         (_entry(actor={"type": "session", "session": {"user": {"email": KEY}}}), "actor email"),
         (_entry(actor={"type": "api_key", "api_key": {"id": f"key_{KEY}"}}), "actor api_key id"),
@@ -127,6 +128,7 @@ def test_cursor_round_trips_through_its_stored_form() -> None:
         None,
         [],
         {"effective_at": -1},
+        {"effective_at": 253_402_300_800},
         {"effective_at": "1767225600"},
         {"effective_at": 1, "seen_ids": "audit_log-a"},
         {"effective_at": 1, "seen_ids": [KEY]},

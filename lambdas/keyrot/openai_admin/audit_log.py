@@ -144,8 +144,8 @@ class AuditCursor:
         if not isinstance(data, Mapping):
             raise ValueError("audit cursor must be an object with effective_at and seen_ids")
         moment = data.get("effective_at")
-        if not isinstance(moment, int) or isinstance(moment, bool) or moment < 0:
-            raise ValueError("audit cursor field effective_at must be a non-negative integer (Unix seconds)")
+        if not _is_unix_seconds(moment):
+            raise ValueError("audit cursor field effective_at must be Unix seconds, from 0 to the end of the year 9999")
         seen = data.get("seen_ids", [])
         if not isinstance(seen, list) or not all(isinstance(i, str) and _is_id(i) for i in seen):
             raise ValueError("audit cursor field seen_ids must be a list of OpenAI ids")
@@ -187,8 +187,8 @@ def parse_audit_entry(item: Any, position: int) -> AuditEntry:
         if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
             raise _Malformed("field type is missing or not an event type")
         moment = item.get("effective_at")
-        if not isinstance(moment, int) or isinstance(moment, bool) or moment < 0:
-            raise _Malformed("field effective_at is missing or not Unix seconds")
+        if not _is_unix_seconds(moment):
+            raise _Malformed("field effective_at is missing or not Unix seconds up to the year 9999")
         actor = _actor(item.get("actor"))
         project_id = _project_id(item.get("project"))
         if event_type not in MODELED_EVENT_TYPES:
@@ -292,6 +292,14 @@ def _opt_email(value: Any) -> str | None:
     if not isinstance(value, str) or not _EMAIL.fullmatch(value) or not _clean(value):
         raise _Malformed("field actor email is not an e-mail address")
     return value
+
+
+LATEST_UNIX_SECONDS = 253_402_300_799  # 9999-12-31 23:59:59 UTC: the last moment Python's datetime can show
+
+
+def _is_unix_seconds(value: Any) -> bool:
+    """A moment any datetime can represent: an int (not a bool) from the epoch to the end of the year 9999."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= LATEST_UNIX_SECONDS
 
 
 def _is_id(value: Any) -> bool:
