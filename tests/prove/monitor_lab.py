@@ -23,6 +23,7 @@ from keyrot.openai_admin import NO_RETRY, KeyStatus, OpenAIKeyProbe, OpenAITrans
 from keyrot.secret_model import ManagedKey
 from lab.monitor_scenario import MonitorWorld
 from lab.openai_standin import ManualClock, OpenAIStandIn
+from lab.openai_standin.audit import AuditLog
 from lab.scenario import RotationWorld
 from tests.prove.faultkit import FaultLog, Relay
 
@@ -86,6 +87,9 @@ class MonitorLab:
         world.rotation.openai.state.record_cost(current.key_id, SPEND, at=self.clock())  # today, whatever the hour
         self.openai.faults.clear()
         self.openai.reset_calls()
+        # A fresh audit log: the clock went back for this scenario, so the events of earlier scenarios (their admin
+        # keys made by the owner) would lie in its future, and the monitor's tripwire would read and report them
+        self.openai.state.audit = AuditLog(self.clock, lambda size: uuid.uuid4().hex[:size])
         ledger.clear_cache()
         return Prepared(world, arn, current, previous)
 

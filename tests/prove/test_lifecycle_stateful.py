@@ -4,11 +4,16 @@ application reads, over moto and the OpenAI stand-in on one manual clock. After 
 
 - AWSCURRENT holds a key that authenticates;
 - no more than two keyrot keys of the secret are live besides those of the rotation in flight (Secrets Manager
-  retries a failed rotation, with its token, before it lets a new one start);
+  retries a failed rotation, with its token, before it lets a new one start) and of attempts discarded while a crash
+  kept their accounts alive (the inventory accounts for those, and the janitor revokes them once abandoned);
 - every live key keyrot minted is accounted for by the inventory (current, pending, previous, displaced, or an
   attempt in progress) until OpenAI rejects it;
 - no key material in any log record or error message;
 and after a janitor run no displaced key is live, and after an emergency rotation the new key is the only live one.
+
+The janitor rule is a whole monitor run (keyrot.monitor.run, whose janitor part plans from the inventory and revokes
+through keyrot.monitor.janitor.carry_out); the emergency rule is a rotation followed by the containment `keyrot rotate
+--emergency` runs (keyrot.cli.emergency.contain_leak). Crashes also run the function-level emergency (grace 0).
 
 `make test` runs a bounded number of sequences; KEYROT_SOAK=1 (what `make soak` sets) runs many more, longer ones.
 The run's figures are printed with the fault matrices': `lifecycle: N random sequences, M steps, 0 invariant
@@ -40,10 +45,11 @@ from hypothesis.stateful import (
 )
 
 from keyrot.aws.secrets import SecretStore
-from keyrot.constants import STAGE_CURRENT, STAGE_PENDING
+from keyrot.cli.emergency import contain_leak
+from keyrot.constants import STAGE_CURRENT, STAGE_PENDING, state_parameter_name
 from keyrot.errors import KeyrotError
 from keyrot.inventory import KEYROT_LIVE_STATES, KeyState, ServiceAccountName, load_inventory
-from keyrot.monitor.janitor import carry_out, plan
+from keyrot.monitor.run import MonitorDependencies, run_monitor
 from keyrot.openai_admin import OpenAIAdminClient, OpenAITransport
 from keyrot.rotation import discard_attempt
 from keyrot.rotation.events import STEP_NAMES
@@ -81,6 +87,7 @@ class Lab:
     clock: ManualClock
     secrets: Any  # Secrets Manager's side, and the checks
     function_secrets: Any  # the function's client for the crash rule: its calls are recorded in `log`
+    monitor_clients: dict[str, Any]  # the monitor's CloudWatch, SSM and SNS
     log: RemoteCallLog | None = None
     sequences: int = 0
     steps: int = 0
@@ -126,7 +133,12 @@ class Lifecycle(RuleBasedStateMachine):
             validation_delay_seconds=0.0,
         )
         self.arn = self.world.create_managed_secret(KEY)
+        topic = self.lab.monitor_clients["sns"].create_topic(Name=f"keyrot-{self.environment}-oncall")
+        self.topic_arn = str(topic["TopicArn"])
         self.in_flight: str | None = None  # the token of a rotation Secrets Manager has not seen succeed
+        # Tokens of attempts discarded (AWSPENDING removed) whose accounts a crash may have left live: displaced or
+        # still storable, accounted for by the inventory, revoked by the janitor once abandoned (checked there)
+        self.leftovers: set[str] = set()
         self.errors: list[str] = []
         self.logs = KeyrotLogs()
         logging.getLogger("keyrot").addHandler(self.logs)
@@ -156,7 +168,9 @@ class Lifecycle(RuleBasedStateMachine):
             return None
         self.errors += [f"{type(error).__name__}: {error}" for _, error in run.failures]
         if run.succeeded or STAGE_PENDING not in self.world.stages(self.arn).get(token, []):
-            self.in_flight = None  # finished, or discarded (a pending key too close to its expiry)
+            if not run.succeeded:
+                self.leftovers.add(token)  # discarded (a pending key too close to its expiry, or a stale token)
+            self.in_flight = None  # finished, or discarded
         return run
 
     def _live_keyrot_keys(self) -> dict[str, str]:
@@ -221,12 +235,27 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule()
     def emergency_rotation(self) -> None:
+        """`keyrot rotate --emergency`: a rotation, then (once it succeeded) the CLI's containment, asked to revoke
+        the key that was current when the operator confirmed."""
         self.lab.steps += 1
-        run = self._rotate(self.world.with_settings(grace_period_seconds=0))
+        if self.in_flight and STAGE_CURRENT in self.world.stages(self.arn).get(self.in_flight, []):
+            # A rotation that promoted its key and died before its cleanup: Secrets Manager's retry finishes it (the
+            # CLI sees no pending rotation there, and starts a new one)
+            self._rotate(self.world)
+        shown = self._current()
+        shown_version = next(v for v, s in self.world.stages(self.arn).items() if STAGE_CURRENT in s)
+        run = self._rotate(self.world)
         if run is not None and run.succeeded:
+            containment = contain_leak(
+                self.world.context(),
+                self.arn,
+                leaked_version=shown_version,
+                leaked_key_id=shown.key_id if shown else None,
+            )
             current = self._current()
             live = self._live_keyrot_keys()
             assert current is not None and set(live) == {current.key_id}, f"emergency left {len(live)} live keys"
+            assert containment.one_live_key and containment.leaked_key_dead, containment
 
     @rule(after=st.integers(1, 45), emergency=st.booleans())
     def crash(self, after: int, emergency: bool) -> None:
@@ -281,25 +310,32 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule(policy=st.sampled_from(["keep", "revoke"]))
     def janitor_run(self, policy: str) -> None:
+        """A whole monitor run (usage, findings, costs, the janitor, gauges), as the scheduled function runs it."""
         self.lab.steps += 1
         assert self.world.settings is not None
         monitor = MonitorSettings(
             environment=self.environment,
             admin_secret_arn=self.world.admin_secret_arn,
             project_id=self.world.project_id,
-            topic_arn="arn:aws:sns:us-east-1:123456789012:oncall",
-            state_parameter=f"/keyrot/{self.environment}/monitor-state",
+            topic_arn=self.topic_arn,
+            state_parameter=state_parameter_name(self.environment),
+            openai_base_url=self.lab.openai.base_url,
             grace_period_seconds=GRACE,
             max_grace_period_seconds=MAX_GRACE,
             quiet_window_seconds=HOUR,
             in_use_policy=policy,
+            validation_attempts=2,
+            validation_delay_seconds=0.0,
             managed_secrets=self.world.settings.managed_secrets,
             shared_environments=(),
         )
-        now = int(self.lab.clock())
-        for decision in plan(self._inventory(), now=now, last_used={}, settings=monitor):
-            if decision.revokes:
-                carry_out(self.world.context(), decision)
+        admin = OpenAIAdminClient(self.world.admin_key, OpenAITransport(self.lab.openai.base_url))
+        rotation = self.world.context()
+        rotation.admin_factory = lambda: admin
+        report = run_monitor(
+            MonitorDependencies(monitor, admin, rotation, now=self.world.now, **self.lab.monitor_clients)
+        )
+        assert not report.revocation_failures, report.revocation_failures
         inventory = self._inventory()
         live_displaced = [e.key_id for e in inventory.of_state(KeyState.DISPLACED) if e.listed]
         assert not live_displaced, f"displaced keys live after a janitor run: {live_displaced}"
@@ -319,7 +355,8 @@ class Lifecycle(RuleBasedStateMachine):
     @invariant()
     def at_most_two_live_keys_besides_the_rotation_in_flight(self) -> None:
         live = self._live_keyrot_keys()
-        settled = [key for key, token in live.items() if token != self.in_flight]
+        self.leftovers &= set(live.values())  # a discarded attempt whose keys are all dead is settled
+        settled = [key for key, token in live.items() if token != self.in_flight and token not in self.leftovers]
         minting = [key for key, token in live.items() if token == self.in_flight]
         assert len(settled) <= 2, f"{len(settled)} live keys besides the rotation in flight"
         assert len(minting) <= 2, f"{len(minting)} live keys for the rotation in flight"
@@ -343,7 +380,8 @@ def lab(aws: None) -> Iterator[Lab]:
     clock = ManualClock(START)
     with OpenAIStandIn(clock=clock) as openai:
         function_secrets = boto3.client("secretsmanager", region_name=REGION)
-        LAB = Lab(openai, clock, boto3.client("secretsmanager", region_name=REGION), function_secrets)
+        monitor_clients = {name: boto3.client(name, region_name=REGION) for name in ("cloudwatch", "ssm", "sns")}
+        LAB = Lab(openai, clock, boto3.client("secretsmanager", region_name=REGION), function_secrets, monitor_clients)
         function_secrets.meta.events.register("after-call.*.*", LAB.after_aws_call)
         try:
             yield LAB

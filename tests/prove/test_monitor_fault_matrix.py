@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -42,7 +41,6 @@ from keyrot.monitor.state import POISON_STRIKES
 from keyrot.openai_admin import KeyStatus
 from lab.monitor_scenario import MonitorWorld
 from lab.openai_standin import ManualClock, OpenAIStandIn
-from lab.openai_standin.audit import AuditLog
 from lab.remote_calls import SimulatedCrash
 from lab.scenario import FAST_RETRY
 from tests.prove.faultkit import (
@@ -114,20 +112,6 @@ def phases(monkeypatch: pytest.MonkeyPatch) -> dict[str, FaultLog]:
         monitor_run.MonitorRun, "_recent_use", marked(JANITOR_CHECK_PHASE, monitor_run.MonitorRun._recent_use)
     )
     return active
-
-
-def _fresh_audit_log(matrix: MonitorLab) -> None:
-    """Each scenario starts with an empty audit log: the lab sets its clock back for every scenario, so the events of
-    earlier scenarios (their admin keys made by the owner) would lie in this one's future, and the tripwire would
-    report them."""
-    prepare = matrix.prepare
-
-    def fresh() -> Prepared:
-        prepared = prepare()
-        matrix.openai.state.audit = AuditLog(matrix.clock, lambda size: uuid.uuid4().hex[:size])
-        return prepared
-
-    matrix.prepare = fresh  # type: ignore[method-assign]
 
 
 def record(matrix: MonitorLab, phases: dict[str, FaultLog]) -> list[Call]:
@@ -297,7 +281,6 @@ def test_a_fault_at_any_call_of_a_monitor_run_loses_and_doubles_nothing(
     with OpenAIStandIn(clock=clock) as openai:
         # GIVEN the remote calls of a monitor run that publishes usage, notifies and revokes, recorded
         matrix = MonitorLab(openai, clock)
-        _fresh_audit_log(matrix)
         calls = record(matrix, phases)
         names = [call.name for call in calls]
         assert {"aws:PutParameter", "aws:Publish", "aws:UpdateSecretVersionStage"} <= set(names)
