@@ -87,6 +87,7 @@ def state_parameter_name(environment: str) -> str:
     """SSM parameter holding the monitor's watermark and notification state for `environment`."""
     return f"/keyrot/{environment}/monitor-state"
 
+
 # --- Admin-key rotation (keyrot.admin_rotation): the admin-key secret's own rotation function ---------------------
 ADMIN_ROTATION_HANDLER = "keyrot.handlers.rotate_admin.handler"
 ADMIN_ROTATION_PURPOSE = "admin-rotation"  # the function is keyrot-<env>-admin-rotation (keyrot.names.function_name)

@@ -73,6 +73,7 @@ def environment_dimensions(environment: str) -> dict[str, str]:
     """Dimensions of an environment-wide metric."""
     return {DIM_ENVIRONMENT: environment}
 
+
 # --- Admin rotation function (EMF through Powertools), dimensions (Environment) --------------------------------------
 # Its steps, as the rotation function's: started (createSecret), succeeded (finishSecret), failed (any step; the step
 # and error class ride along as EMF properties). AdminRotationStepDuration has dimensions (Environment, Step).
