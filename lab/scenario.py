@@ -20,6 +20,7 @@ from keyrot.constants import (
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
     ENV_KEY_EXPIRY_SECONDS,
+    ENV_KEY_SCOPES,
     ENV_MANAGED_SECRETS,
     ENV_MAX_GRACE_PERIOD_SECONDS,
     ENV_OPENAI_BASE_URL,
@@ -122,7 +123,8 @@ class RotationWorld:
         self.settings = dataclasses.replace(self.settings, managed_secrets=managed, project_id=self.project_id)
 
     def environment_variables(self) -> dict[str, str]:
-        """The rotation function's environment as the infrastructure sets it for this world."""
+        """The rotation function's environment as the infrastructure sets it for this world: KEYROT_KEY_SCOPES only
+        when the world declares scopes (a stack whose keys declare none deploys without it)."""
         assert self.settings is not None
         settings = self.settings
         variables = {
@@ -137,6 +139,10 @@ class RotationWorld:
             ENV_MANAGED_SECRETS: json.dumps(dict(settings.managed_secrets or {})),
             ENV_SHARED_ENVIRONMENTS: ",".join(settings.shared_environments or ()),
         }
+        if settings.key_scopes:
+            # As keyrot.pulumi.lambda_settings.key_scopes_json: only when a key declares scopes, compact, sorted.
+            scoped = {name: list(scopes) for name, scopes in sorted(settings.key_scopes.items())}
+            variables[ENV_KEY_SCOPES] = json.dumps(scoped, separators=(",", ":"))
         return variables
 
     def read(self, arn: str, stage: str = STAGE_CURRENT) -> ManagedKey | None:
