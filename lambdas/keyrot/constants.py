@@ -131,3 +131,14 @@ GUARDRAILS_HANDLER = "keyrot.handlers.guardrails.handler"
 def guardrails_parameter_name(environment: str) -> str:
     """SSM parameter holding the declared guardrails document of `environment` (written by the deployment)."""
     return f"/keyrot/{environment}/guardrails"
+
+
+# What the guardrails function remembers between checks (keyrot.guardrails.oncall): digests of the drift on-call was
+# told about, and the month the hard spend limit was reported reached. The deployment declares it with this value.
+ENV_GUARDRAILS_STATE_PARAMETER = "KEYROT_GUARDRAILS_STATE_PARAMETER"
+GUARDRAILS_STATE_PLACEHOLDER = "unset: the keyrot guardrails check writes what it told on-call here"
+
+
+def guardrails_state_parameter_name(environment: str) -> str:
+    """SSM parameter where the guardrails check of `environment` remembers what it told on-call."""
+    return f"/keyrot/{environment}/guardrails-state"

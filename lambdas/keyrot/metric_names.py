@@ -96,6 +96,11 @@ GUARDRAILS_CHANGED: Final = "GuardrailsChanged"
 GUARDRAILS_RESTORED: Final = "GuardrailsRestored"
 # Dimensions (Environment): an apply or a restore that stopped (OpenAI refused a value, a call failed).
 GUARDRAILS_APPLY_FAILED: Final = "GuardrailsApplyFailed"
+# Dimensions (Environment), gauge: the project's spend this UTC month (Costs API), published by the guardrails check
+# when a hard limit is declared and the costs could be read; on-call is told once when it reaches the limit.
+SPEND_MONTH_TO_DATE_USD: Final = "SpendMonthToDateUSD"
+# Dimensions (Environment), count: notifications the guardrails check sent on-call (drift, hard limit reached).
+GUARDRAILS_NOTIFIED: Final = "GuardrailsNotified"
 
 # --- The audit-log tripwire (keyrot.monitor.audit_watch; docs/runbook.md#audit-log-unreadable) ----------------------
 # Dimensions (Environment), count per run, only when not 0: audit-log entries the monitor could not judge (malformed,

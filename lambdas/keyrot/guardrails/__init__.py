@@ -3,8 +3,8 @@
 Modules, one job each: `declared` (the block and its validator), `document` (what the deployment hands the
 functions, with its digest), `actual` (reading the project), `diff` (declared against actual), `plan` and
 `executor` (the changing calls), `apply`, `audit` (who changed a rate limit), `drift` (report, restore,
-notification), `settings` and `source` (the function's configuration and declared state), `runner` (one invocation),
-`spend` (month-to-date against the limit).
+notification), `oncall` (telling on-call once per occurrence), `settings` and `source` (the function's configuration
+and declared state), `runner` (one invocation), `spend` (month-to-date against the limit).
 
 Names are imported on first use, so the Pulumi program can validate a block (`parse_guardrails`, `document_json`,
 `document_digest`) with the standard library alone, without the functions' HTTP and AWS libraries.
@@ -43,6 +43,10 @@ _EXPORTS = {
     "GuardrailsApplyError": "errors",
     "GuardrailsConfigError": "errors",
     "Problem": "errors",
+    "Oncall": "oncall",
+    "OncallMemory": "oncall",
+    "Told": "oncall",
+    "hard_limit_notification": "oncall",
     "GuardrailsDependencies": "runner",
     "GuardrailsEventError": "runner",
     "GuardrailsOutcome": "runner",
@@ -50,7 +54,9 @@ _EXPORTS = {
     "run_request": "runner",
     "GuardrailsSettings": "settings",
     "load_declared": "source",
+    "MonthToDate": "spend",
     "SpendStanding": "spend",
+    "month_to_date": "spend",
     "spend_standing": "spend",
 }
 __all__ = [
@@ -72,8 +78,12 @@ __all__ = [
     "GuardrailsRequest",
     "GuardrailsRestoreError",
     "GuardrailsSettings",
+    "MonthToDate",
+    "Oncall",
+    "OncallMemory",
     "Problem",
     "SpendStanding",
+    "Told",
     "apply_guardrails",
     "check_drift",
     "compare",
@@ -82,8 +92,10 @@ __all__ = [
     "document_json",
     "drift_notification",
     "enforce_guardrails",
+    "hard_limit_notification",
     "load_declared",
     "load_document",
+    "month_to_date",
     "parse_document",
     "parse_guardrails",
     "read_actual",
@@ -122,6 +134,7 @@ if TYPE_CHECKING:
         enforce_guardrails,
     )
     from keyrot.guardrails.errors import DeclaredStateError, GuardrailsApplyError, GuardrailsConfigError, Problem
+    from keyrot.guardrails.oncall import Oncall, OncallMemory, Told, hard_limit_notification
     from keyrot.guardrails.runner import (
         GuardrailsDependencies,
         GuardrailsEventError,
@@ -131,4 +144,4 @@ if TYPE_CHECKING:
     )
     from keyrot.guardrails.settings import GuardrailsSettings
     from keyrot.guardrails.source import load_declared
-    from keyrot.guardrails.spend import SpendStanding, spend_standing
+    from keyrot.guardrails.spend import MonthToDate, SpendStanding, month_to_date, spend_standing

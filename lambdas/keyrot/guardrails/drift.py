@@ -5,7 +5,9 @@
 `enforce_guardrails` on its runs, publishes `GuardrailDrift` and notifies with `drift_notification`.
 
 Only rate limits have audit events (`rate_limit.updated`, `rate_limit.deleted`); the spec has no event type for the
-hard spend limit, spend alerts or model permissions, so their drift is reported without an actor.
+hard spend limit, spend alerts or model permissions (`project.updated` carries only the title), so their drift is
+reported without an actor, and the notification says why for each setting (no such event, none found in 30 days, or
+the audit log could not be read).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +23,7 @@ from keyrot.errors import KeyrotError
 from keyrot.guardrails import constants as c
 from keyrot.guardrails.actual import ActualGuardrails, read_actual
 from keyrot.guardrails.apply import GuardrailsAdmin
-from keyrot.guardrails.audit import RATE_LIMIT_EVENT_TYPES, rate_limit_events
+from keyrot.guardrails.audit import LOOKBACK_SECONDS, RATE_LIMIT_EVENT_TYPES, lookup_rate_limit_events
 from keyrot.guardrails.declared import DeclaredGuardrails
 from keyrot.guardrails.diff import Difference, compare
 from keyrot.guardrails.errors import GuardrailsApplyError, Problem
@@ -62,10 +64,22 @@ class DriftReport:
     operations: tuple[Operation, ...]
     restored: tuple[str, ...] = ()
     restore_error: str | None = None
+    audit_unreadable: str | None = None  # why the audit log could not be read (its error class), if it could not
 
     @property
     def drifted(self) -> bool:
         return bool(self.drift or self.problems)
+
+    @property
+    def occurrence(self) -> frozenset[str]:
+        """What drifted, one item per setting and the value found (`setting=actual`), and each problem: an item
+        that was not in the previous check's set is a new change (keyrot.guardrails.oncall)."""
+        return frozenset([f"{d.setting}={d.actual}" for d in self.drift] + [str(p) for p in self.problems])
+
+    @property
+    def fully_restored(self) -> bool:
+        """enforce: restore put every drifted setting back (the next console change is a new occurrence)."""
+        return bool(self.restored) and self.restore_error is None and not self.problems
 
     @property
     def restore_plan(self) -> tuple[str, ...]:
@@ -91,6 +105,7 @@ class DriftReport:
             "restore_plan": list(self.restore_plan),
             "restored": list(self.restored),
             "restore_error": self.restore_error,
+            "audit_log": "unreadable: " + self.audit_unreadable if self.audit_unreadable else "readable",
         }
 
 
@@ -120,11 +135,14 @@ def detect_drift(
     `audit_events`: the events to name actors from (the monitor passes those it read). None: when a rate limit
     drifted, read its `rate_limit.*` events of the last 30 days (best-effort; no actor if the log is unreadable)."""
     actual = read_actual(admin, project_id)
+    unreadable: str | None = None
     if audit_events is None:
         comparison = compare(declared, actual)
         drifted = [d.resource_id for d in comparison.differences if d.field is not None and d.resource_id]
-        audit_events = rate_limit_events(admin, drifted, now()) if drifted else ()  # type: ignore[arg-type]
-    return check_drift(declared, actual, project_id, audit_events)
+        lookup = lookup_rate_limit_events(admin, drifted, now())  # type: ignore[arg-type]
+        audit_events, unreadable = lookup.events, lookup.unreadable
+    report = check_drift(declared, actual, project_id, audit_events)
+    return replace(report, audit_unreadable=unreadable) if unreadable else report
 
 
 def enforce_guardrails(
@@ -155,18 +173,22 @@ def drift_notification(report: DriftReport, environment: str, runbook_url: str) 
     """(dedup key, subject, body) of the on-call notification for a report that drifted. Scrubbed."""
     count = len(report.drift) + len(report.problems)
     subject = f"[keyrot {environment}] OpenAI guardrails drift: {count} setting(s) differ"[:100]
-    lines = [d.describe() for d in report.drift] + [str(p) for p in report.problems]
+    lines = [_line(d, report.audit_unreadable) for d in report.drift] + [str(p) for p in report.problems]
     if report.restored and report.restore_error is None:
         outcome = "enforce: restore. keyrot put the declared values back:\n    " + "\n    ".join(report.restored)
     elif report.restore_error is not None:
-        outcome = f"enforce: restore, but restoring failed: {report.restore_error}"
+        before = "; ".join(report.restored) or "nothing"
+        outcome = (
+            f"enforce: restore, but restoring failed: {report.restore_error}. Restored before it: {before}. "
+            "keyrot tries again on every check and says nothing more about this drift unless it changes."
+        )
     else:
         outcome = "enforce: notify. keyrot changed nothing; the project runs with the actual values above."
     unattributed = any(d.actor is None for d in report.drift)
     steps = [
         f"See declared against actual: keyrot guardrails --env {environment}",
-        "Ask whoever changed it (the audit log names them for rate limits; OpenAI records no event for spend "
-        "limits, spend alerts or model permissions)"
+        "Ask whoever changed it why (named above where OpenAI's audit log says; otherwise ask the organization's "
+        "owners: anyone with an admin key or dashboard rights to the project's limits could have)"
         if unattributed
         else "Ask whoever changed it why (named above).",
         "Keep the declared values: run `pulumi up` for the stack (it applies them again). Keep the new value: "
@@ -210,9 +232,23 @@ def _changes(event: AuditEvent) -> Mapping[str, int]:
 
 
 def _with(report: DriftReport, restored: tuple[str, ...], error: str | None) -> DriftReport:
-    return DriftReport(
-        report.project_id, report.enforce, report.drift, report.problems, report.operations, restored, error
-    )
+    return replace(report, restored=restored, restore_error=error)
+
+
+def _line(drift: Drift, audit_unreadable: str | None) -> str:
+    return drift.describe() if drift.actor else f"{drift.describe()}\n      {_unknown_actor(drift, audit_unreadable)}"
+
+
+def _unknown_actor(drift: Drift, audit_unreadable: str | None) -> str:
+    """Why OpenAI's audit log cannot say who changed `drift`."""
+    if not drift.setting.startswith(c.RATE_LIMITS):
+        return "who: unknown, OpenAI's audit log has no event for spend limits, spend alerts or model permissions"
+    if audit_unreadable is not None:
+        return (
+            f"who: unknown, OpenAI's audit log could not be read ({audit_unreadable}: audit logging off, or the "
+            "admin key lacks api.audit_log.read)"
+        )
+    return f"who: unknown, OpenAI's audit log shows no change of it in the last {LOOKBACK_SECONDS // 86400} days"
 
 
 def _when(moment: int | None) -> str:

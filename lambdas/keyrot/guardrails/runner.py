@@ -4,21 +4,31 @@ restoring with `enforce: restore`). The handler parses, builds the dependencies 
 Events:
 - `{"action": "apply", "guardrails": <document>}`: the deploy-time invocation (its input is the declared document,
   so `pulumi preview` shows a change of it). Without `guardrails`, the SSM parameter's document is applied.
-- `{"action": "check"}`: compare with the parameter's document; restore when it says `enforce: restore`.
+- `{"action": "check"}`: compare with the parameter's document; restore when it says `enforce: restore`; read the
+  month's spend when a hard limit is declared; tell on-call what is new (keyrot.guardrails.oncall).
 - Pulumi's CRUD invocations add `{"tf": {"action": "delete", ...}}` on destroy: the guardrails are left as they are.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from keyrot.errors import KeyrotError
 from keyrot.guardrails.apply import GuardrailsAdmin, apply_guardrails
+from keyrot.guardrails.declared import DeclaredGuardrails
 from keyrot.guardrails.drift import DriftReport, enforce_guardrails
+from keyrot.guardrails.oncall import Oncall, Told
 from keyrot.guardrails.settings import GuardrailsSettings
 from keyrot.guardrails.source import load_declared
+from keyrot.guardrails.spend import MonthToDate, month_to_date
+from keyrot.openai_admin.errors import OpenAIError
+
+logger = logging.getLogger(__name__)
 
 ACTIONS = ("apply", "check")
 
@@ -52,11 +62,21 @@ class GuardrailsRequest:
 
 @dataclass
 class GuardrailsDependencies:
-    """The function's settings, its SSM client, and the admin client made on first use (it reads the admin key)."""
+    """The function's settings, its SSM client, the admin client made on first use (it reads the admin key), the
+    SNS client (needed only with an on-call topic) and the clock."""
 
     settings: GuardrailsSettings
     ssm: Any
     admin: Callable[[], GuardrailsAdmin]
+    sns: Any = None
+    now: Callable[[], float] = time.time
+
+    def oncall(self) -> Oncall | None:
+        """Where the check tells on-call, or None when the deployment gives it no topic."""
+        s = self.settings
+        if s.topic_arn is None or s.state_parameter is None:
+            return None
+        return Oncall(self.sns, s.topic_arn, self.ssm, s.state_parameter, s.environment, s.runbook_url)
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,9 @@ class GuardrailsOutcome:
     declared_sha256: str | None = None
     changes: tuple[str, ...] = ()
     drift: DriftReport | None = None
+    spend: MonthToDate | None = None  # the month's spend against the declared hard limit (check, limit declared)
+    spend_error: str | None = None  # why it could not be read (the error's class)
+    told: Told | None = None  # what on-call was told (check, with an on-call topic)
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -83,6 +106,10 @@ class GuardrailsOutcome:
         }
         if self.drift is not None:
             result["drift"] = self.drift.as_dict()
+        if self.spend is not None or self.spend_error is not None:
+            result["spend"] = self.spend.as_dict() if self.spend is not None else {"unread": self.spend_error}
+        if self.told is not None:
+            result["oncall"] = self.told.as_dict()
         return result
 
 
@@ -100,8 +127,28 @@ def run_request(request: GuardrailsRequest, deps: GuardrailsDependencies) -> Gua
     if request.action == "apply":
         report = apply_guardrails(deps.admin(), project, declared)
         return GuardrailsOutcome("apply", env, project, True, digest, changes=report.changes)
-    drift = enforce_guardrails(deps.admin(), project, declared)
-    return GuardrailsOutcome("check", env, project, True, digest, changes=drift.restored, drift=drift)
+    admin = deps.admin()
+    drift = enforce_guardrails(admin, project, declared, now=deps.now)
+    spend, spend_error = _month_to_date(admin, project, declared, deps.now())
+    oncall = deps.oncall()
+    told = oncall.tell(drift, spend) if oncall is not None else None
+    return GuardrailsOutcome(
+        "check", env, project, True, digest, drift.restored, drift, spend=spend, spend_error=spend_error, told=told
+    )
+
+
+def _month_to_date(
+    admin: Any, project_id: str, declared: DeclaredGuardrails, now: float
+) -> tuple[MonthToDate | None, str | None]:
+    """The month's spend against the declared hard limit (none declared: not read). Best-effort: the Costs API
+    failing costs this figure (logged, in the result), never the drift check."""
+    if declared.spend_limit_cents is None:
+        return None, None
+    try:
+        return month_to_date(admin, project_id, declared.spend_limit_cents, datetime.fromtimestamp(now, UTC)), None
+    except OpenAIError as exc:
+        logger.warning("month-to-date spend not read: %s", type(exc).__name__)
+        return None, type(exc).__name__
 
 
 def _shown(value: Any) -> str:

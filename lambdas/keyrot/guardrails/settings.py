@@ -11,18 +11,27 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from keyrot.constants import ENV_GUARDRAILS_PARAMETER, ENV_GUARDRAILS_SHA256, ENV_PROJECT_ID
+from keyrot.constants import (
+    ENV_GUARDRAILS_PARAMETER,
+    ENV_GUARDRAILS_SHA256,
+    ENV_GUARDRAILS_STATE_PARAMETER,
+    ENV_PROJECT_ID,
+    ENV_RUNBOOK_URL,
+    ENV_TOPIC_ARN,
+)
 from keyrot.errors import ConfigurationError
-from keyrot.settings import RotationSettings
+from keyrot.settings import DEFAULT_RUNBOOK_URL, RotationSettings
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PARAMETER = re.compile(r"^/[A-Za-z0-9_.\-/]{1,1010}$")
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
 @dataclass(frozen=True)
 class GuardrailsSettings:
     """The environment, its admin-key secret, its OpenAI project, and the declared guardrails' parameter and digest
-    (both None when the deployment declares no guardrails)."""
+    (both None when the deployment declares no guardrails). `topic_arn` is the on-call topic the check notifies
+    (None: drift is told by the metric and its alarm only) and `state_parameter` where it remembers what it told."""
 
     environment: str
     admin_secret_arn: str
@@ -30,6 +39,9 @@ class GuardrailsSettings:
     openai_base_url: str
     parameter_name: str | None = None
     declared_digest: str | None = None
+    topic_arn: str | None = None
+    state_parameter: str | None = None
+    runbook_url: str = DEFAULT_RUNBOOK_URL
 
     @property
     def declared(self) -> bool:
@@ -52,6 +64,7 @@ class GuardrailsSettings:
                 f"{ENV_GUARDRAILS_PARAMETER} is set without {ENV_GUARDRAILS_SHA256}: the function trusts the "
                 "declared guardrails only with the digest the deployment declared"
             )
+        topic, state = _oncall(env)
         return cls(
             environment=common.environment,
             admin_secret_arn=common.admin_secret_arn,
@@ -59,4 +72,23 @@ class GuardrailsSettings:
             openai_base_url=common.openai_base_url,
             parameter_name=parameter,
             declared_digest=digest,
+            topic_arn=topic,
+            state_parameter=state,
+            runbook_url=env.get(ENV_RUNBOOK_URL, "").strip() or DEFAULT_RUNBOOK_URL,
         )
+
+
+def _oncall(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The on-call topic and the state parameter: both or neither (without the state, every check would notify)."""
+    topic = env.get(ENV_TOPIC_ARN, "").strip() or None
+    state = env.get(ENV_GUARDRAILS_STATE_PARAMETER, "").strip() or None
+    if topic is not None and not _TOPIC_ARN.fullmatch(topic):
+        raise ConfigurationError(f"{ENV_TOPIC_ARN} must be an SNS topic ARN, got {topic[:80]!r}")
+    if state is not None and not _PARAMETER.fullmatch(state):
+        raise ConfigurationError(f"{ENV_GUARDRAILS_STATE_PARAMETER} must be an SSM parameter name starting with '/'")
+    if topic is not None and state is None:
+        raise ConfigurationError(
+            f"{ENV_TOPIC_ARN} is set without {ENV_GUARDRAILS_STATE_PARAMETER}: the check remembers there what it "
+            "told on-call, and without it would notify the same drift on every check"
+        )
+    return topic, state

@@ -55,6 +55,37 @@ class SpendStanding:
         }
 
 
+@dataclass(frozen=True)
+class MonthToDate:
+    """The project's spend this UTC month against the declared hard limit (cents), as the guardrails check saw it."""
+
+    month: str  # "2026-12"
+    spent_cents: int
+    limit_cents: int
+
+    @property
+    def reached(self) -> bool:
+        return self.spent_cents >= self.limit_cents
+
+    @property
+    def occurrence(self) -> str:
+        """One per month and limit: a limit raised and reached again in the same month is a new occurrence."""
+        return f"{self.month}:{self.limit_cents}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            "month_to_date_usd": self.spent_cents / 100,
+            "declared_limit_usd": self.limit_cents / 100,
+            "reached": self.reached,
+        }
+
+
+def month_to_date(admin: SpendReader, project_id: str, limit_cents: int, now: datetime) -> MonthToDate:
+    """Month-to-date spend (one Costs API read, paged) beside the declared hard limit `limit_cents`."""
+    return MonthToDate(f"{now.year:04d}-{now.month:02d}", month_to_date_cents(admin, project_id, now), limit_cents)
+
+
 def spend_standing(admin: SpendReader, project_id: str, now: datetime) -> SpendStanding:
     limit = admin.get_spend_limit(project_id)
     alerts = sorted({alert.threshold_cents for alert in admin.iter_spend_alerts(project_id)})

@@ -1,4 +1,5 @@
-"""OpenAI guardrails: keyrot.handlers.guardrails.handler (apply at deploy, check for drift). See keyrot.guardrails."""
+"""OpenAI guardrails: keyrot.handlers.guardrails.handler (apply at deploy, check for drift and tell on-call). See
+keyrot.guardrails."""
 
 from __future__ import annotations
 
@@ -43,10 +44,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def count(outcome: GuardrailsOutcome) -> None:
-    """GuardrailDrift (a gauge) and GuardrailsRestored for a check; GuardrailsChanged for an apply."""
+    """GuardrailDrift (a gauge), GuardrailsRestored, the month's spend and the notifications for a check;
+    GuardrailsChanged for an apply."""
     if outcome.drift is not None:
         metrics.add_metric(name=m.GUARDRAIL_DRIFT, unit=MetricUnit.Count, value=len(outcome.drift.drift))
         metrics.add_metric(name=m.GUARDRAILS_RESTORED, unit=MetricUnit.Count, value=len(outcome.changes))
+        if outcome.spend is not None:
+            usd = outcome.spend.spent_cents / 100
+            metrics.add_metric(name=m.SPEND_MONTH_TO_DATE_USD, unit=MetricUnit.NoUnit, value=usd)
+        if outcome.told is not None and outcome.told.sent:
+            metrics.add_metric(name=m.GUARDRAILS_NOTIFIED, unit=MetricUnit.Count, value=len(outcome.told.sent))
     elif outcome.action == "apply" and outcome.declared:
         metrics.add_metric(name=m.GUARDRAILS_CHANGED, unit=MetricUnit.Count, value=len(outcome.changes))
 
@@ -58,4 +65,5 @@ def build_dependencies(settings: GuardrailsSettings, context: Any = None) -> Gua
         settings=settings,
         ssm=aws_client("ssm"),
         admin=lambda: load_admin_client(store, settings, transport),
+        sns=aws_client("sns") if settings.topic_arn else None,
     )

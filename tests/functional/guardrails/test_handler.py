@@ -108,7 +108,11 @@ def test_the_check_publishes_the_drift_gauge_and_notify_changes_nothing(
     result = guardrails_handler.handler({"action": "check"}, None)
     assert result["drift"]["drift"][0]["setting"] == "spendLimitUsd" and result["changes"] == []
     assert writes(world) == [] and rails(world).spend_limit_cents == 99_900
-    assert metrics(capfd.readouterr().out) == {m.GUARDRAIL_DRIFT: 1.0, m.GUARDRAILS_RESTORED: 0.0}
+    assert metrics(capfd.readouterr().out) == {
+        m.GUARDRAIL_DRIFT: 1.0,
+        m.GUARDRAILS_RESTORED: 0.0,
+        m.SPEND_MONTH_TO_DATE_USD: 0.0,
+    }
 
 
 def test_the_check_with_enforce_restore_puts_the_declared_value_back(
@@ -121,7 +125,11 @@ def test_the_check_with_enforce_restore_puts_the_declared_value_back(
     result = guardrails_handler.handler({"action": "check"}, None)
     assert result["changes"] == ["rate limits of gpt-4o-mini: max_requests_per_1_minute 1 -> 500"]
     assert rails(world).rate_limits["rl-gpt-4o-mini"].values["max_requests_per_1_minute"] == 500
-    assert metrics(capfd.readouterr().out) == {m.GUARDRAIL_DRIFT: 1.0, m.GUARDRAILS_RESTORED: 1.0}
+    assert metrics(capfd.readouterr().out) == {
+        m.GUARDRAIL_DRIFT: 1.0,
+        m.GUARDRAILS_RESTORED: 1.0,
+        m.SPEND_MONTH_TO_DATE_USD: 0.0,
+    }
 
 
 def test_a_restore_that_openai_refuses_fails_the_function_after_publishing_the_drift(
@@ -140,6 +148,7 @@ def test_a_restore_that_openai_refuses_fails_the_function_after_publishing_the_d
     assert metrics(capfd.readouterr().out) == {
         m.GUARDRAIL_DRIFT: 1.0,
         m.GUARDRAILS_RESTORED: 0.0,
+        m.SPEND_MONTH_TO_DATE_USD: 0.0,
         m.GUARDRAILS_APPLY_FAILED: 1.0,
     }
 

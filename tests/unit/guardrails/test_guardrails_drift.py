@@ -14,6 +14,7 @@ from keyrot.guardrails import (
     read_actual,
 )
 from keyrot.openai_admin.audit_log import AuditActor, AuditEvent, UnknownAuditEvent
+from keyrot.openai_admin.errors import PermissionDeniedError
 from keyrot.openai_admin.guardrails import SpendLimit
 from tests.unit.guardrails.fake_admin import FakeAdmin
 
@@ -159,3 +160,29 @@ def test_the_report_as_a_dict_carries_settings_and_descriptions_only() -> None:
         "actor": None,
         "changed_at": None,
     }
+
+
+def test_the_notification_says_why_the_audit_log_cannot_name_who_changed_each_setting() -> None:
+    # GIVEN a rate limit with no event in the log read, and a hard limit (a setting OpenAI logs no event for)
+    report = check_drift(DECLARED, read_actual(drifted_admin(), PROJECT), PROJECT, [])
+    # WHEN on-call is told
+    body = drift_notification(report, "prod", RUNBOOK)[2]
+    # THEN each line says why nobody is named
+    assert "who: unknown, OpenAI's audit log shows no change of it in the last 30 days" in body
+    assert "who: unknown, OpenAI's audit log has no event for spend limits, spend alerts or model permissions" in body
+
+
+def test_the_notification_says_when_the_audit_log_could_not_be_read() -> None:
+    # GIVEN an admin key that may not read the audit log
+    admin = drifted_admin()
+    admin.read_audit_log = _refused  # type: ignore[attr-defined]
+    # WHEN the drift is detected (reading the log itself)
+    report = enforce_guardrails(admin, PROJECT, DECLARED)
+    # THEN the rate limit's line says the log could not be read, and the report says so
+    body = drift_notification(report, "prod", RUNBOOK)[2]
+    assert "OpenAI's audit log could not be read (PermissionDeniedError" in body
+    assert report.as_dict()["audit_log"] == "unreadable: PermissionDeniedError"
+
+
+def _refused(*args: object, **kwargs: object) -> None:
+    raise PermissionDeniedError("missing scope api.audit_log.read", status=403)

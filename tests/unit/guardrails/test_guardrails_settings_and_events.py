@@ -10,13 +10,18 @@ from keyrot.constants import (
     ENV_ENVIRONMENT,
     ENV_GUARDRAILS_PARAMETER,
     ENV_GUARDRAILS_SHA256,
+    ENV_GUARDRAILS_STATE_PARAMETER,
     ENV_PROJECT_ID,
+    ENV_TOPIC_ARN,
     guardrails_parameter_name,
+    guardrails_state_parameter_name,
 )
 from keyrot.errors import ConfigurationError
 from keyrot.guardrails import GuardrailsEventError, GuardrailsRequest, GuardrailsSettings
 
 DIGEST = "ab" * 32
+TOPIC = "arn:aws:sns:us-east-1:111111111111:keyrot-dev-oncall"
+STATE = {ENV_GUARDRAILS_STATE_PARAMETER: "/keyrot/dev/guardrails-state"}
 BASE = {
     ENV_ENVIRONMENT: "dev",
     ENV_ADMIN_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:111111111111:secret:keyrot/dev/openai-admin-key-AbCdEf",
@@ -36,6 +41,18 @@ def test_the_settings_name_the_project_parameter_and_digest_from_the_functions_c
     assert settings.declared
 
 
+def test_the_settings_name_the_on_call_topic_and_where_the_check_remembers_what_it_told() -> None:
+    settings = GuardrailsSettings.from_env(
+        BASE | {ENV_TOPIC_ARN: TOPIC, ENV_GUARDRAILS_STATE_PARAMETER: guardrails_state_parameter_name("dev")}
+    )
+    assert (settings.topic_arn, settings.state_parameter) == (TOPIC, "/keyrot/dev/guardrails-state")
+
+
+def test_without_a_topic_the_check_tells_no_one_but_the_metric() -> None:
+    settings = GuardrailsSettings.from_env(BASE)
+    assert settings.topic_arn is None and settings.state_parameter is None
+
+
 def test_without_a_digest_the_deployment_declares_no_guardrails() -> None:
     assert not GuardrailsSettings.from_env(BASE).declared
 
@@ -47,6 +64,9 @@ def test_without_a_digest_the_deployment_declares_no_guardrails() -> None:
         ({ENV_GUARDRAILS_SHA256: "ABC"}, ENV_GUARDRAILS_SHA256),
         ({ENV_GUARDRAILS_PARAMETER: "keyrot/dev/guardrails", ENV_GUARDRAILS_SHA256: DIGEST}, ENV_GUARDRAILS_PARAMETER),
         ({ENV_PROJECT_ID: ""}, ENV_PROJECT_ID),
+        ({ENV_TOPIC_ARN: TOPIC}, ENV_GUARDRAILS_STATE_PARAMETER),
+        ({ENV_TOPIC_ARN: "arn:aws:sqs:us-east-1:111111111111:q", **STATE}, ENV_TOPIC_ARN),
+        ({ENV_TOPIC_ARN: TOPIC, ENV_GUARDRAILS_STATE_PARAMETER: "guardrails-state"}, ENV_GUARDRAILS_STATE_PARAMETER),
     ],
 )
 def test_a_bad_configuration_is_refused_naming_the_variable(changes: dict[str, str], named: str) -> None:
