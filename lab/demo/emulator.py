@@ -9,6 +9,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+
 REGION = "us-east-1"
 # The account of the dev stack in Pulumi.dev.yaml, so the stack's own configuration applies unchanged.
 ACCOUNT = "111111111111"
@@ -70,6 +72,8 @@ def _emulator() -> Iterator[AwsEmulator]:
     server.start()
     host, port = server.get_host_and_port()
     try:
+        # moto's backends live in this process: start empty, whatever an earlier emulator (or test) left in them
+        requests.post(f"http://{host}:{port}/moto-api/reset", timeout=10).raise_for_status()
         with ExitStack() as stack:
             stack.enter_context(patched_moto())
             service = stack.enter_context(installed(RotationService(attempts=2)))

@@ -17,6 +17,20 @@ class Notification:
     message: str
     raw: dict[str, Any]
 
+    def headline(self) -> list[str]:
+        """The lines on-call reads first: what happened (with its indented details) and who did it."""
+        shown: list[str] = []
+        details = False
+        for line in self.message.splitlines():
+            if line.startswith(("What happened:", "Created by")):
+                shown.append(line)
+                details = line.startswith("What happened:")
+            elif details and line.startswith("    ") and line.strip():
+                shown.append(line)
+            else:
+                details = False
+        return shown
+
 
 @dataclass(frozen=True)
 class OnCallInbox:
@@ -24,10 +38,11 @@ class OnCallInbox:
     queue_url: str
 
     @classmethod
-    def subscribe(cls, aws: Any, stack: str) -> OnCallInbox:
-        """Create the inbox queue and subscribe it to `keyrot-<stack>-oncall` (`aws` is an AwsEmulator)."""
+    def subscribe(cls, aws: Any, stack: str, queue: str = INBOX_QUEUE) -> OnCallInbox:
+        """Create the inbox queue (`queue`, formatted with the stack) and subscribe it to `keyrot-<stack>-oncall`
+        (`aws` is an AwsEmulator). Each queue subscribed receives every notification."""
         sqs, sns = aws.client("sqs"), aws.client("sns")
-        queue_url = sqs.create_queue(QueueName=INBOX_QUEUE.format(stack=stack))["QueueUrl"]
+        queue_url = sqs.create_queue(QueueName=queue.format(stack=stack))["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         topics = [topic["TopicArn"] for topic in sns.list_topics()["Topics"]]
         topic = next(arn for arn in topics if arn.endswith(f":keyrot-{stack}-oncall"))

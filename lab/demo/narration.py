@@ -1,5 +1,7 @@
 """How the rehearsal speaks: numbered steps headed by their own duration, checks that count, command output verbatim.
 
+Verbatim means no emoji codes either: an ARN's `:secret:` must not become an emoji.
+
 A step's lines are held until it ends, so its header can carry the step's own duration; in a terminal a spinner on
 stderr shows the step running meanwhile (nothing of it reaches a pipe or a CI log).
 """
@@ -61,13 +63,15 @@ class Narrator:
             seconds = time.monotonic() - started
             self.outcome.steps.append((title, round(seconds, 2)))
             ending = "" if finished else ", interrupted"
-            self.console.print(f"\n[bold cyan]▶ {number}. {escape(title)}[/]  [dim]({seconds:.1f} s{ending})[/]")
+            self.console.print(
+                f"\n[bold cyan]▶ {number}. {escape(title)}[/]  [dim]({seconds:.1f} s{ending})[/]", emoji=False
+            )
             if captured is not None:
                 self.console.file.write(captured.get())
                 self.console.file.flush()
 
     def say(self, text: str) -> None:
-        self.console.print(f"  {text}")
+        self.console.print(f"  {text}", emoji=False)
 
     @property
     def columns(self) -> int:
@@ -76,18 +80,24 @@ class Narrator:
 
     def output(self, command: str, text: str, *, last: int | None = None) -> None:
         """A command as the operator types it, then its output line for line (never joined), or its `last` lines."""
-        self.console.print(f"  [bold]$ {escape(command)}[/]")
+        self.console.print(f"  [bold]$ {escape(command)}[/]", emoji=False)
         lines = [line.rstrip() for line in text.rstrip().splitlines() if line.strip()]
         if last is not None and len(lines) > last:
-            self.console.print(f"    … {len(lines) - last} lines as above …", style="dim", highlight=False)
+            self.console.print(f"    … {len(lines) - last} lines as above …", style="dim", highlight=False, emoji=False)
             lines = lines[-last:]
         for line in lines:
-            self.console.print(f"    {escape(line)}", style="dim", highlight=False)
+            self.console.print(f"    {escape(line)}", style="dim", highlight=False, emoji=False)
+
+    def notification(self, subject: str, lines: list[str]) -> None:
+        """A notification on-call received: its subject, then the lines they read first, verbatim."""
+        self.console.print(f"  [magenta]✉ {escape(subject)}[/]", emoji=False)
+        for line in lines:
+            self.console.print(f"    {escape(line)}", style="dim", highlight=False, emoji=False)
 
     def expect(self, what: str, passed: bool, detail: str = "") -> bool:
         self.outcome.checks.append((what, passed, detail))
         mark = "[green]✓[/]" if passed else "[bold red]✗[/]"
-        self.console.print(f"  {mark} {what}" + (f" [dim]({escape(detail)})[/]" if detail else ""))
+        self.console.print(f"  {mark} {what}" + (f" [dim]({escape(detail)})[/]" if detail else ""), emoji=False)
         return passed
 
     def require(self, what: str, passed: bool, detail: str = "") -> None:

@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,15 @@ from rich.table import Table
 
 from keyrot.constants import TAG_PROMOTED, state_parameter_name
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
+from lab.demo.admin_key import rotate_admin_key
 from lab.demo.emulator import AwsEmulator
+from lab.demo.guardrails import apply_guardrails, guardrails_drift
 from lab.demo.inbox import OnCallInbox
 from lab.demo.narration import Narrator, Outcome, StoryStopped
 from lab.demo.provision import NOT_EMULATED
+from lab.demo.readings import gauge, last_line
 from lab.demo.schedule import JanitorWindow, run_until_revoked
+from lab.demo.tripwire import tripwire
 from lab.demo.world import (
     COMPRESSION_NOTE,
     GRACE_SECONDS,
@@ -147,14 +151,16 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
     with story.step("The operator puts the admin key (read from stdin, validated, never echoed)"):
         result = world.cli("admin-key", "set", "--env", STACK, stdin=world.admin_key + "\n", columns=story.columns)
         story.output(f"keyrot admin-key set --env {STACK}", result.stdout or result.stderr)
-        story.require("keyrot admin-key set succeeded", result.returncode == 0, _last_line(result.stderr))
+        story.require("keyrot admin-key set succeeded", result.returncode == 0, last_line(result.stderr))
         story.expect("the admin key was not printed", world.admin_key not in result.stdout + result.stderr)
+
+    apply_guardrails(story, world)
 
     with story.step("First rotation of every key, through the real rotation handler"):
         for index, key_name in enumerate(world.key_names):
             result = world.cli("rotate", "--env", STACK, "--key", key_name, columns=story.columns)
             story.output(f"keyrot rotate --env {STACK} --key {key_name}", result.stdout, last=1 if index else None)
-            story.require(f"keyrot rotate {key_name}", result.returncode == 0, _last_line(result.stderr))
+            story.require(f"keyrot rotate {key_name}", result.returncode == 0, last_line(result.stderr))
         chat = world.secret_id(world.key_names[0])
         first = _current(secrets, chat)
         story.expect(
@@ -191,7 +197,7 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
             reports.append(monitor.invoke({}))
             after_promotion = time.time() - promoted_at
             story.output(f"keyrot rotate --env {STACK} --key {world.key_names[0]}", result.stdout)
-            story.require("keyrot rotate under load", result.returncode == 0, _last_line(result.stderr))
+            story.require("keyrot rotate under load", result.returncode == 0, last_line(result.stderr))
             story.expect(
                 "during the grace period the janitor keeps the old key",
                 first["key_id"] not in reports[-1]["revoked"],
@@ -234,7 +240,7 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
 
         with story.step("A usage spike, and a script using a hand-made key keyrot does not manage"):
             inbox = OnCallInbox.subscribe(aws, STACK)
-            spend_before = _gauge(aws, "SpendTodayUSD", {"Environment": STACK})
+            spend_before = gauge(aws, "SpendTodayUSD", {"Environment": STACK})
             (workdir / "app.stop.burst").write_text("300")
             rogue_id, rogue_value = openai_api.state.add_user_key(world.project_id, name="laptop script")
             rogue = openai.OpenAI(api_key=rogue_value, base_url=openai_api.base_url, max_retries=0)
@@ -250,13 +256,13 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
             )
             notes = inbox.drain()
             for note in notes:
-                story.say(f"[magenta]✉ {note.subject}[/]")
+                story.notification(note.subject, note.headline())
             story.expect("on-call was notified about the unmanaged key", any(rogue_id in n.subject for n in notes))
             story.expect(
                 "no notification contains key material",
                 not any(value in json.dumps([n.raw for n in notes]) for value in openai_api.state.minted_values),
             )
-            spend_after = _gauge(aws, "SpendTodayUSD", {"Environment": STACK})
+            spend_after = gauge(aws, "SpendTodayUSD", {"Environment": STACK})
             story.expect(
                 "the spend metric shows the spike and the script's requests",
                 spend_after > spend_before,
@@ -265,7 +271,12 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
             story.say(f"[dim]{_usage_published(reports)}[/]")
     stats = _read_stats(stats_file)
 
+    admin = rotate_admin_key(story, world, monitor.invoke)
+    notes += tripwire(story, world, monitor.invoke, inbox, admin.ids)
+    notes += guardrails_drift(story, world, inbox).notes
+
     with story.step("Summary"):
+        story.outcome.figures.update(admin_key_ids=admin.rotated, admin_keys_deleted=admin.deleted)
         _summary(story, world, stats, len(notes))
         story.expect(
             "zero failed requests over the whole run",
@@ -279,7 +290,7 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
             "[dim]Alarm states: INSUFFICIENT_DATA is what a new alarm shows until CloudWatch evaluates it; "
             "nothing evaluates alarms in the emulator.[/]"
         )
-        story.expect("keyrot status works", result.returncode == 0, _last_line(result.stderr))
+        story.expect("keyrot status works", result.returncode == 0, last_line(result.stderr))
         story.expect(
             "keyrot status shows no key material",
             not any(value in result.stdout for value in openai_api.state.minted_values),
@@ -341,27 +352,6 @@ def _retired_since(secrets: Any, secret_id: str, current: dict[str, Any]) -> tup
 def _alarm_states(aws: AwsEmulator) -> dict[str, str]:
     pages = aws.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"keyrot-{STACK}-")
     return {alarm["AlarmName"]: alarm["StateValue"] for page in pages for alarm in page.get("MetricAlarms", [])}
-
-
-def _gauge(aws: AwsEmulator, name: str, dimensions: dict[str, str]) -> float:
-    """The latest value of a gauge the monitor published."""
-    end = datetime.now(UTC) + timedelta(minutes=1)
-    points = aws.client("cloudwatch").get_metric_statistics(
-        Namespace="Keyrot",
-        MetricName=name,
-        StartTime=end - timedelta(hours=1),
-        EndTime=end,
-        Period=60,
-        Statistics=["Maximum"],
-        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
-    )["Datapoints"]
-    latest = max(points, key=lambda point: point["Timestamp"], default=None)
-    return float(latest["Maximum"]) if latest else 0.0
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
 
 
 def _ordinal(number: int) -> str:

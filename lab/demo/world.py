@@ -25,6 +25,7 @@ from lab.pulumi_program import REPO_ROOT
 STACK = "dev"
 GRACE_SECONDS = 10
 QUIET_SECONDS = 3
+ADMIN_GRACE_SECONDS = 3
 # Time compressed so the story fits in a minute: these replace the stack's hours in the emulator only.
 TIME_COMPRESSION = {
     f"keyrot-{STACK}-rotation": {"KEYROT_VALIDATION_DELAY_SECONDS": "0.2"},
@@ -35,9 +36,14 @@ TIME_COMPRESSION = {
         "KEYROT_SETTLE_DELAY_SECONDS": "0",
         "KEYROT_VALIDATION_DELAY_SECONDS": "0.2",
     },
+    f"keyrot-{STACK}-admin-rotation": {
+        "KEYROT_ADMIN_KEY_GRACE_SECONDS": str(ADMIN_GRACE_SECONDS),
+        "KEYROT_VALIDATION_DELAY_SECONDS": "0.2",
+    },
 }
 COMPRESSION_NOTE = (
-    f"grace 6 h → {GRACE_SECONDS} s, quiet window 30 min → {QUIET_SECONDS} s, settle delay 10 min → 0 s "
+    f"grace 6 h → {GRACE_SECONDS} s, quiet window 30 min → {QUIET_SECONDS} s, settle delay 10 min → 0 s, "
+    f"admin-key grace 16 min → {ADMIN_GRACE_SECONDS} s "
     "(the emulator only; usage is still counted by the minute, as OpenAI reports it)"
 )
 # The OpenAI SDK's variable for its endpoint (applications); the CLI has its own, ENV_OPENAI_ADMIN_BASE_URL.
