@@ -49,8 +49,10 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# ruff, then mypy as pyproject.toml's [tool.mypy] sets it (strict over keyrot and infra; tests/unit/test_types.py too).
 lint: $(STAMP)
 	$(BIN)/ruff check lambdas infra tests bench
+	$(BIN)/mypy --config-file pyproject.toml
 
 # Regenerate the locks from pyproject.toml, keeping every version the current locks hold unless pyproject.toml no
 # longer allows it (`make lock-upgrade` takes the newest releases instead), then the Lambda's pins from the lock.

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
+from typing import Any, cast
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement as PepRequirement
@@ -110,16 +111,17 @@ def parse_lock(text: str, *, source: str = "lock") -> dict[str, LockedPin]:
     return pins
 
 
-def lambda_roots(pyproject: Mapping[str, object]) -> list[str]:
+def lambda_roots(pyproject: Mapping[str, Any]) -> list[str]:
     """The package names of pyproject.toml's `lambda` extra."""
-    extras = pyproject["project"]["optional-dependencies"]  # type: ignore[index]
-    return [normalize(PepRequirement(line).name) for line in extras[LAMBDA_EXTRA]]  # type: ignore[index]
+    extras = pyproject["project"]["optional-dependencies"]
+    return [normalize(PepRequirement(line).name) for line in extras[LAMBDA_EXTRA]]
 
 
 def runtime_environment() -> dict[str, str]:
     """Marker environment of the Lambda runtime, without extras."""
     return {
-        **default_environment(),
+        # Every field of packaging's Environment TypedDict is a str.
+        **cast("dict[str, str]", default_environment()),
         "python_version": TARGET_PYTHON_VERSION,
         "python_full_version": f"{TARGET_PYTHON_VERSION}.0",
         "extra": "",

@@ -25,7 +25,8 @@ MONITOR_SERVICES = ("secretsmanager", "cloudwatch", "ssm", "sns")
 def aws_client(service: str, region: str | None = None, *, retries: bool = True) -> Any:
     """The process-wide client for `service`. Tests clear the cache with aws_client.cache_clear()."""
     config = _AWS_CONFIG if retries else _SINGLE_ATTEMPT_CONFIG
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    # boto3-stubs types client() per literal service name only; `service` is any name.
+    return boto3.session.Session().client(service, region_name=region, config=config)  # type: ignore[call-overload]
 
 
 def monitor_clients(region: str | None = None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def confirm(question: str, *, yes: bool, action: str) -> None:
 def read_secret(prompt: str, *, what: str) -> str:
     """A secret from a hidden prompt on a terminal, or from stdin otherwise. Never echoed, never from argv."""
     if stdin_is_tty():
-        value = typer.prompt(prompt, hide_input=True, default="", show_default=False)
+        value: str = typer.prompt(prompt, hide_input=True, default="", show_default=False)
     else:
         value = sys.stdin.read()
     value = value.strip()

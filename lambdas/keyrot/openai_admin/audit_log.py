@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from keyrot.openai_admin.errors import AuditLogUnavailableError, PermissionDeniedError
 from keyrot.openai_admin.transport import ApiResponse
@@ -297,7 +297,7 @@ def _opt_email(value: Any) -> str | None:
 LATEST_UNIX_SECONDS = 253_402_300_799  # 9999-12-31 23:59:59 UTC: the last moment Python's datetime can show
 
 
-def _is_unix_seconds(value: Any) -> bool:
+def _is_unix_seconds(value: Any) -> TypeGuard[int]:
     """A moment any datetime can represent: an int (not a bool) from the epoch to the end of the year 9999."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= LATEST_UNIX_SECONDS
 

@@ -992,7 +992,9 @@ def _key_scopes(c: _Collector, where: str, value: Any) -> tuple[tuple[str, ...] 
 
 
 def _key_expiry(c: _Collector, schedule: Any, max_grace: int | None) -> int | None:
-    floor = schedule.max_interval_hours + max_grace if schedule is not None and max_grace is not None else None
+    floor: int | None = (
+        schedule.max_interval_hours + max_grace if schedule is not None and max_grace is not None else None
+    )
     if not str(c.raw.get("keyExpiryHours") if c.raw.get("keyExpiryHours") is not None else "").strip():
         if floor is None:
             return 0  # the rotation schedule or grace is already reported

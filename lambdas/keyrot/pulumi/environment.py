@@ -341,7 +341,7 @@ class KeyrotEnvironment(pulumi.ComponentResource):
             purposes.append(ADMIN_ROTATION_PURPOSE)
 
         def existing(setting: str, key: str) -> Optional[pulumi.Input[str]]:  # noqa: UP045
-            value = args.get(key)  # type: ignore[misc]
+            value = args.get(key)
             if value is None or isinstance(value, str):
                 return value
             return pulumi.Output.from_input(value).apply(
@@ -430,7 +430,7 @@ class KeyrotEnvironment(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        vpc = {
+        vpc: dict[str, Any] = {
             "subnet_ids": list(args.get("vpc_subnet_ids", ())),
             "security_group_ids": list(args.get("vpc_security_group_ids", ())),
             "partition": partition,
@@ -563,9 +563,10 @@ class KeyrotEnvironment(pulumi.ComponentResource):
 
         # Names and ARNs only: never a key value.
         self.environment = pulumi.Output.from_input(env)
-        self.key_secret_arns = pulumi.Output.from_input(secrets.secret_arns)
-        self.key_secret_names = pulumi.Output.from_input(secrets.secret_names)
-        self.reader_policy_arns = pulumi.Output.from_input(secrets.reader_policy_arns)
+        # from_input resolves the Outputs inside a dict; its annotation (Input[T] -> Output[T]) cannot say so.
+        self.key_secret_arns = pulumi.Output.from_input(secrets.secret_arns)  # type: ignore[arg-type]
+        self.key_secret_names = pulumi.Output.from_input(secrets.secret_names)  # type: ignore[arg-type]
+        self.reader_policy_arns = pulumi.Output.from_input(secrets.reader_policy_arns)  # type: ignore[arg-type]
         self.admin_key_secret_arn = pulumi.Output.from_input(secrets.admin_secret_arn)
         self.oncall_topic_arn = pulumi.Output.from_input(notifications.topic_arn)
         self.rotation_function_name = rotation.function_name

@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -167,13 +168,13 @@ def _number(text: str, names: dict[str, int], label: str) -> int:
     return int(text)
 
 
-def _day_matcher(dom: str, dow: str):
+def _day_matcher(dom: str, dow: str) -> Callable[[date], bool]:
     if dow == "?":
         return _dom_matcher(dom.upper())
     return _dow_matcher(dow.upper())
 
 
-def _dom_matcher(dom: str):
+def _dom_matcher(dom: str) -> Callable[[date], bool]:
     if dom == "L":
         return lambda day: day.day == calendar.monthrange(day.year, day.month)[1]
     if "W" in dom:
@@ -184,7 +185,7 @@ def _dom_matcher(dom: str):
     return lambda day: day.day in days
 
 
-def _dow_matcher(dow: str):
+def _dow_matcher(dow: str) -> Callable[[date], bool]:
     def weekday(day: date) -> int:  # AWS numbering: SUN=1 .. SAT=7
         return (day.weekday() + 1) % 7 + 1
 

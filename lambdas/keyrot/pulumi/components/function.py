@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -74,7 +75,7 @@ class KeyrotFunction(pulumi.ComponentResource):
             policy=args.role_policy(log_group.arn),
             opts=child(self),
         )
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         if args.subnet_ids:
             extra["vpc_config"] = {
                 "subnet_ids": list(args.subnet_ids),

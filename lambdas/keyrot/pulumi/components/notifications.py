@@ -45,7 +45,7 @@ def rotation_event_pattern(secret_arns: Sequence[str]) -> dict[str, Any]:
 
 def rotation_event_input_transformer(
     environment: str, runbook_url: str = DEFAULT_RUNBOOK_URL, *, admin_rotation: bool = False
-) -> dict[str, Any]:
+) -> aws.cloudwatch.EventTargetInputTransformerArgsDict:
     """A short human message for email and chat: what happened, to which secret, and where to look (with the admin
     key's own rotation, its log group too: the rule then also matches the admin-key secret)."""
     admin = (
@@ -79,7 +79,7 @@ class NotificationsArgs:
     secret_arns: Mapping[str, pulumi.Input[str]]
     emails: Sequence[str] = ()
     https_endpoints: Sequence[str] = ()
-    existing_topic_arn: str | None = None
+    existing_topic_arn: pulumi.Input[str] | None = None
     runbook_url: str = DEFAULT_RUNBOOK_URL
     # With the admin key's own rotation: its secret, whose failed rotations are reported too.
     admin_secret_arn: pulumi.Input[str] | None = None

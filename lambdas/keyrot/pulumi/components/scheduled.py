@@ -57,7 +57,7 @@ def schedule_function(parent: pulumi.Resource, name: str, args: ScheduleArgs) ->
         policy=policy_json(policies.scheduler_role_policy, function_arn=args.function_arn, sid=args.sid),
         opts=child(parent),
     )
-    target: dict[str, object] = {
+    target: aws.scheduler.ScheduleTargetArgsDict = {
         "arn": args.function_arn,
         "role_arn": role.arn,
         # A retried run must not overlap the next scheduled one.

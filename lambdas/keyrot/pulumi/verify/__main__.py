@@ -12,7 +12,7 @@ import getpass
 import os
 import secrets
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from keyrot.pulumi.verify.plan import Claim, Report, Step, claim_lines, run_plan
@@ -31,7 +31,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def intent(identity: dict[str, str], region: str, project: str) -> str:
+def intent(identity: Mapping[str, Any], region: str, project: str) -> str:
     return (
         f"AWS account {identity['Account']} ({identity['Arn']}), region {region}: a temporary keyrot environment "
         f"(KMS key, secrets, two functions, topic, alarms, dashboard), deployed and then destroyed; OpenAI project "
@@ -89,7 +89,7 @@ def _read_admin_key() -> str:
     return value.strip()
 
 
-def _real_plan(args: argparse.Namespace, session: Any, identity: dict[str, str], admin_key: str) -> Any:
+def _real_plan(args: argparse.Namespace, session: Any, identity: Mapping[str, Any], admin_key: str) -> Any:
     from keyrot.pulumi.verify.checks import CLAIMS, Options, Tools, build_steps, temporary_workdir
 
     environment = f"verify-{secrets.token_hex(3)}"
@@ -105,7 +105,8 @@ def _role_of(session: Any, caller_arn: str) -> str:
     if ":assumed-role/" not in caller_arn:
         return caller_arn
     name = caller_arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
-    return session.client("iam").get_role(RoleName=name)["Role"]["Arn"]
+    role_arn: str = session.client("iam").get_role(RoleName=name)["Role"]["Arn"]
+    return role_arn
 
 
 if __name__ == "__main__":

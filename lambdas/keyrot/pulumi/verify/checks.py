@@ -139,7 +139,8 @@ def _wait(check: Callable[[], bool], seconds: float, every: float = 5.0) -> floa
 
 def _current_key(tools: Tools, secret_arn: str) -> dict[str, Any]:
     value = tools.client("secretsmanager").get_secret_value(SecretId=secret_arn, VersionStage=c.STAGE_CURRENT)
-    return json.loads(value["SecretString"])
+    key: dict[str, Any] = json.loads(value["SecretString"])
+    return key
 
 
 def build_steps(
