@@ -75,7 +75,42 @@ def test_the_function_trusts_exactly_the_document_the_deployment_wrote(dev: Depl
         c.ENV_PROJECT_ID,
         c.ENV_GUARDRAILS_PARAMETER,
         c.ENV_GUARDRAILS_SHA256,
+        c.ENV_TOPIC_ARN,
+        c.ENV_GUARDRAILS_STATE_PARAMETER,
+        c.ENV_RUNBOOK_URL,
     }
+
+
+def test_the_check_notifies_the_on_call_topic_and_remembers_what_it_told_in_its_own_parameter(
+    dev: Deployment,
+) -> None:
+    # GIVEN the guardrails function's configuration, read as the function reads it
+    settings = GuardrailsSettings.from_env(guardrails_function(dev).inputs["environment"]["variables"])
+    # THEN it notifies the environment's on-call topic, linking the stack's runbook
+    assert settings.topic_arn == dev.outputs["oncallTopicArn"]
+    assert settings.runbook_url == keyrot_config(dev).runbook_url
+    # AND remembers in a parameter declared with the placeholder it reads as "nothing told yet"
+    (state,) = dev.find(PARAMETER, lambda r: r.inputs["name"] == c.guardrails_state_parameter_name("dev"))
+    assert settings.state_parameter == state.inputs["name"] == "/keyrot/dev/guardrails-state"
+    assert unsecret(state.inputs["value"]) == c.GUARDRAILS_STATE_PLACEHOLDER
+    assert (state.inputs["type"], state.inputs["tags"]) == ("String", {c.TAG_ENVIRONMENT: "dev"})
+
+
+def test_the_check_notifies_an_existing_topic_without_a_grant_on_the_environment_key() -> None:
+    # GIVEN a stack that notifies the platform's own topic (not encrypted with keyrot's key)
+    topic = f"arn:aws:sns:{deployed('dev').region}:{deployed('dev').account}:platform-oncall"
+    block = json.loads(deployed("dev").config["keyrot:guardrails"])
+    config = stack_config(
+        "dev",
+        {"keyrot:guardrails": block, "keyrot:oncallTopicArn": topic},
+        drop=("keyrot:oncallEmails", "keyrot:oncallHttpsEndpoints"),
+    )
+    d = run_program("dev", config)
+    variables = guardrails_function(d).inputs["environment"]["variables"]
+    # THEN the check notifies that topic, and its role may publish to it but not use the key through SNS
+    found = statements(d, "keyrot-dev-guardrails")
+    assert variables[c.ENV_TOPIC_ARN] == topic and found["NotifyOncall"]["Resource"] == [topic]
+    assert "PublishToEncryptedTopic" not in found
 
 
 def test_the_function_runs_alone_with_its_own_role(dev: Deployment) -> None:
@@ -89,13 +124,19 @@ def test_the_function_runs_alone_with_its_own_role(dev: Deployment) -> None:
     assert dev.outputs["guardrailsFunctionName"] == "keyrot-dev-guardrails"
 
 
-def test_the_guardrails_role_may_read_the_admin_key_and_the_document_and_nothing_else(dev: Deployment) -> None:
+def test_the_guardrails_role_may_read_the_admin_key_and_the_document_notify_on_call_and_nothing_else(
+    dev: Deployment,
+) -> None:
     found = statements(dev, "keyrot-dev-guardrails")
     parameter = f"arn:aws:ssm:{dev.region}:{dev.account}:parameter{c.guardrails_parameter_name('dev')}"
+    state = f"arn:aws:ssm:{dev.region}:{dev.account}:parameter{c.guardrails_state_parameter_name('dev')}"
     assert {sid: (s["Action"], s["Resource"]) for sid, s in found.items()} == {
         "ReadAdminKey": (["secretsmanager:GetSecretValue"], [dev.outputs["adminKeySecretArn"]]),
         "UseSecretsKey": (["kms:Decrypt"], [dev.outputs["kmsKeyArn"]]),
         "ReadDeclaredGuardrails": (["ssm:GetParameter"], [parameter]),
+        "GuardrailsState": (["ssm:GetParameter", "ssm:PutParameter"], [state]),
+        "NotifyOncall": (["sns:Publish"], [dev.outputs["oncallTopicArn"]]),
+        "PublishToEncryptedTopic": (["kms:Decrypt", "kms:GenerateDataKey*"], [dev.outputs["kmsKeyArn"]]),
         "WriteOwnLogs": (
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [f"arn:aws:logs:{dev.region}:{dev.account}:log-group:/aws/lambda/keyrot-dev-guardrails:*"],
@@ -103,6 +144,9 @@ def test_the_guardrails_role_may_read_the_admin_key_and_the_document_and_nothing
     }
     assert found["UseSecretsKey"]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"secretsmanager.{dev.region}.amazonaws.com"}
+    }
+    assert found["PublishToEncryptedTopic"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"sns.{dev.region}.amazonaws.com"}
     }
 
 

@@ -68,7 +68,7 @@ def test_resource_counts_scale_with_keys(deployment: Deployment) -> None:
     assert counts[TOPIC] == 1 and counts["aws:sns/topicPolicy:TopicPolicy"] == 1
     assert counts["aws:sns/topicSubscription:TopicSubscription"] == len(config.oncall_emails)
     assert counts["aws:cloudwatch/dashboard:Dashboard"] == 1
-    assert counts["aws:ssm/parameter:Parameter"] == 1 + guarded  # the monitor's state (and the declared guardrails)
+    assert counts["aws:ssm/parameter:Parameter"] == 1 + 2 * guarded  # monitor state (declared guardrails, their state)
     # No key value ever passes through Pulumi.
     assert counts["aws:secretsmanager/secretVersion:SecretVersion"] == 0
 

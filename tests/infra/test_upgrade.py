@@ -49,6 +49,7 @@ GUARDRAILS_ADDED = {
     ("aws:iam/role:Role", "keyrot-guardrails-identity-role"),
     ("keyrot:index:Guardrails", "keyrot-guardrails"),
     ("aws:ssm/parameter:Parameter", "keyrot-guardrails-declared"),
+    ("aws:ssm/parameter:Parameter", "keyrot-guardrails-state"),
     ("keyrot:index:Function", "keyrot-guardrails-lambda"),
     ("aws:cloudwatch/logGroup:LogGroup", "keyrot-guardrails-lambda-logs"),
     ("aws:iam/rolePolicy:RolePolicy", "keyrot-guardrails-lambda-permissions"),

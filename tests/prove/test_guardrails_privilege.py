@@ -3,8 +3,10 @@ policies the Pulumi program declares for the dev stack.
 
 The real handler runs in moto with the OpenAI stand-in, configured with the variables the program gives the deployed
 function (the admin-key secret, project and endpoint pointed at this lab), with the declared document written where
-the program writes it: the deploy-time apply, a check, a console change, a check with `enforce: restore`, and
-`pulumi destroy`'s delete. Every call it makes through its AWS clients is recorded with its resource, then:
+the program writes it, and the on-call topic (created in moto under the dev topic's name): the deploy-time apply, a
+check, a console change and the month's spend past the hard limit, a check with `enforce: restore` (which notifies
+on-call of both and remembers it), and `pulumi destroy`'s delete. Every call it makes through its AWS clients is
+recorded with its resource, then:
 
 - each is allowed by the guardrails role's declared policy, and a read of the admin key by the admin-key secret's
   declared resource policy too, evaluated together for that role (tests/support/iam_eval.py);
@@ -32,7 +34,11 @@ from tests.support.iam_eval import Principal, Request, evaluate
 pytestmark = pytest.mark.timeout(300)
 
 REGION = "us-east-1"
-USED_FOR_IT = {"UseSecretsKey": "Secrets Manager calls KMS for the function", "WriteOwnLogs": "the Lambda runtime"}
+USED_FOR_IT = {
+    "UseSecretsKey": "Secrets Manager calls KMS for the function",
+    "PublishToEncryptedTopic": "SNS calls KMS for the function (the topic is encrypted with the environment key)",
+    "WriteOwnLogs": "the Lambda runtime",
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class DevPolicies:
     admin_secret_policy: dict[str, Any]
     admin_secret_arn: str
     parameter_arn: str
+    state_parameter_arn: str
+    topic_arn: str
     variables: dict[str, str]
     block: dict[str, Any]
 
@@ -65,6 +73,8 @@ def dev() -> DevPolicies:
         json.loads(secret_policy.inputs["policy"]),
         admin,
         f"arn:aws:ssm:{d.region}:{d.account}:parameter{c.guardrails_parameter_name('dev')}",
+        f"arn:aws:ssm:{d.region}:{d.account}:parameter{c.guardrails_state_parameter_name('dev')}",
+        d.outputs["oncallTopicArn"],
         dict(function.inputs["environment"]["variables"]),
         json.loads(d.config["keyrot:guardrails"]),
     )
@@ -93,7 +103,10 @@ def observed(
     boto3.client("ssm", region_name=REGION).put_parameter(
         Name=c.guardrails_parameter_name("dev"), Value=text, Type="String"
     )
+    # AND the on-call topic, named as the dev stack names it
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name=dev.topic_arn.rsplit(":", 1)[1])["TopicArn"]
     lab = {
+        c.ENV_TOPIC_ARN: topic,
         c.ENV_ADMIN_SECRET_ARN: world.admin_secret_arn,
         c.ENV_PROJECT_ID: world.project_id,
         c.ENV_OPENAI_BASE_URL: world.openai.base_url,
@@ -103,7 +116,7 @@ def observed(
         monkeypatch.setenv(name, value)
     aws_client.cache_clear()
     calls: list[Observed] = []
-    for service in ("secretsmanager", "ssm"):
+    for service in ("secretsmanager", "ssm", "sns"):
         _record(aws_client(service), calls, monkeypatch)
     yield world, calls, to_document(declared)
     aws_client.cache_clear()
@@ -113,8 +126,9 @@ def _run_every_path(world: RotationWorld, document: dict[str, Any]) -> None:
     assert guardrails_handler.handler({"action": "apply", "guardrails": document}, None)["changes"]
     assert guardrails_handler.handler({"action": "check"}, None)["action"] == "check"
     world.openai.state.guardrails_for(world.project_id).spend_limit_cents = None  # someone removes it in the console
+    world.openai.state.record_cost(None, 1_000_000.0, project_id=world.project_id)  # and the spend passes any limit
     restored = guardrails_handler.handler({"action": "check"}, None)
-    assert restored["changes"], restored
+    assert restored["changes"] and len(restored["oncall"]["sent"]) == 2, restored
     guardrails_handler.handler({"action": "apply", "tf": {"action": "delete", "prev_input": {}}}, None)
 
 
@@ -144,8 +158,13 @@ def test_every_call_of_the_guardrails_function_is_allowed_by_its_role_and_the_ad
         }
     )
     assert refused == []
-    # AND it touched the admin-key secret and the declared parameter only
-    assert {_as_dev(call, dev, world).resource for call in calls} == {dev.admin_secret_arn, dev.parameter_arn}
+    # AND it touched the admin-key secret, the declared parameter, its own state and the on-call topic only
+    assert {_as_dev(call, dev, world).resource for call in calls} == {
+        dev.admin_secret_arn,
+        dev.parameter_arn,
+        dev.state_parameter_arn,
+        dev.topic_arn,
+    }
 
 
 def test_every_grant_of_the_guardrails_role_is_used(
@@ -164,5 +183,7 @@ def test_the_check_refuses_what_the_policies_do_not_grant(dev: DevPolicies) -> N
     state = dev.parameter_arn.replace("/guardrails", "/monitor-state")
     assert not evaluate(dev.role, Request("ssm:GetParameter", state), [dev.identity]).allowed
     assert not evaluate(dev.role, Request("ssm:PutParameter", dev.parameter_arn), [dev.identity]).allowed
+    other_topic = dev.topic_arn.rsplit(":", 1)[0] + ":someone-elses-topic"
+    assert not evaluate(dev.role, Request("sns:Publish", other_topic), [dev.identity]).allowed
     write = Request("secretsmanager:PutSecretValue", dev.admin_secret_arn)
     assert not evaluate(dev.role, write, [dev.identity], dev.admin_secret_policy).allowed

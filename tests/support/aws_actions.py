@@ -13,12 +13,14 @@ through it, whatever events a test registers). Each call is recorded with:
   stand-in and is ignored. Walking outwards until the next botocore/boto3/moto frame (a request inside a request,
   as when the emulated RotateSecret runs the handler), the actor is `cli` if any frame is in `keyrot.cli`, else
   `app` (`keyrot.client`), else `monitor` (`keyrot.monitor`, `keyrot.handlers.monitor`: checked before rotation
-  because the janitor revokes through `keyrot.rotation.revoke`), else `rotation` (`keyrot.rotation`,
+  because the janitor revokes through `keyrot.rotation.revoke`), else `guardrails` (`keyrot.guardrails`,
+  `keyrot.handlers.guardrails`), else `admin-rotation` (`keyrot.admin_rotation`, `keyrot.handlers.rotate_admin`:
+  checked before rotation, whose helpers it may share), else `rotation` (`keyrot.rotation`,
   `keyrot.handlers.rotate`; `keyrot.aws` only counts when reached from one of these).
 
 At the end of the session the observed set goes to `build/aws-actions.json`, and every call by `rotation`,
-`monitor` or `app` is checked against the dev stack's policies as the Pulumi program declares them (the rotation
-role's and the monitor role's inline policies, the reader policies), with each policy's resources widened to their
+`monitor`, `guardrails`, `admin-rotation` or `app` is checked against the dev stack's policies as the Pulumi program
+declares them (each function role's inline policy, the reader policies), with each policy's resources widened to their
 type (`secret:*`, `parameter/*`, ...), since tests use their own environments and names. An action the policy
 does not grant fails the run with a report. The exact resources are checked by tests/prove/test_least_privilege.py
 on scenarios that use the dev stack's names. Registered from tests/conftest.py (`pytest_plugins`).
@@ -44,8 +46,8 @@ import pytest
 
 from tests.support.iam_eval import Policy, Request, identity_allows
 
-ACTORS = ("cli", "app", "monitor", "rotation")  # in the order the call stack is searched
-CHECKED_ACTORS = ("rotation", "monitor", "app")
+ACTORS = ("cli", "app", "monitor", "guardrails", "admin-rotation", "rotation")  # in the order the stack is searched
+CHECKED_ACTORS = ("rotation", "monitor", "guardrails", "admin-rotation", "app")
 EMULATOR_ACCOUNT = "123456789012"  # moto's default account (MOTO_ACCOUNT_ID overrides it, as moto does)
 REPORT_HEADER = "least privilege: AWS calls the dev stack's policies do not grant"
 _IAM_PREFIX = {"monitoring": "cloudwatch"}
@@ -145,6 +147,10 @@ def _category(name: str) -> str | None:
         return "app"
     if _within(name, "keyrot.monitor") or name == "keyrot.handlers.monitor":
         return "monitor"
+    if _within(name, "keyrot.guardrails") or name == "keyrot.handlers.guardrails":
+        return "guardrails"
+    if _within(name, "keyrot.admin_rotation") or name == "keyrot.handlers.rotate_admin":
+        return "admin-rotation"
     if _within(name, "keyrot.rotation") or name == "keyrot.handlers.rotate":
         return "rotation"
     return None
@@ -275,13 +281,18 @@ def reader_policies(deployment: Any) -> dict[str, Policy]:
 
 
 def actor_policies(deployment: Any) -> dict[str, list[Policy]]:
-    """The identity policies each actor runs with in `deployment` (the app: any key's reader policy)."""
+    """The identity policies each actor runs with in `deployment` (the app: any key's reader policy; a function the
+    stack does not deploy: none, so any call it makes is reported)."""
     env = deployment.outputs["environment"]
-    return {
-        "rotation": [role_policy(deployment, f"keyrot-{env}-rotation")],
-        "monitor": [role_policy(deployment, f"keyrot-{env}-monitor")],
-        "app": list(reader_policies(deployment).values()),
+    roles = {
+        "rotation": f"keyrot-{env}-rotation",
+        "monitor": f"keyrot-{env}-monitor",
+        "guardrails": f"keyrot-{env}-guardrails",
+        "admin-rotation": f"keyrot-{env}-admin-rotation",
     }
+    declared = {r.inputs["role"] for r in deployment.of_type("aws:iam/rolePolicy:RolePolicy")}
+    found = {actor: [role_policy(deployment, role)] if role in declared else [] for actor, role in roles.items()}
+    return {**found, "app": list(reader_policies(deployment).values())}
 
 
 def widen(policy: Policy) -> Policy:

@@ -25,6 +25,7 @@ from keyrot.constants import (
     ENV_GRACE_PERIOD_SECONDS,
     ENV_GUARDRAILS_PARAMETER,
     ENV_GUARDRAILS_SHA256,
+    ENV_GUARDRAILS_STATE_PARAMETER,
     ENV_IN_USE_POLICY,
     ENV_KEY_EXPIRY_SECONDS,
     ENV_KEY_SCOPES,
@@ -42,6 +43,7 @@ from keyrot.constants import (
     ENV_USAGE_KINDS,
     admin_secret_name,
     guardrails_parameter_name,
+    guardrails_state_parameter_name,
     managed_secret_name,
     state_parameter_name,
 )
@@ -157,10 +159,15 @@ def admin_rotation_environment(
 
 
 def guardrails_environment(
-    config: KeyrotConfig, *, admin_secret_arn: pulumi.Input[str], document_sha256: str
+    config: KeyrotConfig,
+    *,
+    admin_secret_arn: pulumi.Input[str],
+    document_sha256: str,
+    topic_arn: pulumi.Input[str] | None = None,
 ) -> dict[str, pulumi.Input[str]]:
     """What GuardrailsSettings.from_env reads: the project and the admin key, where the declared document is and the
-    digest it must have (the function trusts no other document)."""
+    digest it must have (the function trusts no other document); with `topic_arn`, the on-call topic its check
+    notifies, where it remembers what it told, and the runbook its notifications link."""
     variables: dict[str, pulumi.Input[str]] = {
         ENV_ENVIRONMENT: config.environment,
         ENV_ADMIN_SECRET_ARN: admin_secret_arn,
@@ -168,6 +175,10 @@ def guardrails_environment(
         ENV_GUARDRAILS_PARAMETER: guardrails_parameter_name(config.environment),
         ENV_GUARDRAILS_SHA256: document_sha256,
     }
+    if topic_arn is not None:
+        variables[ENV_TOPIC_ARN] = topic_arn
+        variables[ENV_GUARDRAILS_STATE_PARAMETER] = guardrails_state_parameter_name(config.environment)
+        variables[ENV_RUNBOOK_URL] = config.runbook_url
     if config.openai_base_url:
         variables[ENV_OPENAI_BASE_URL] = config.openai_base_url
     return variables

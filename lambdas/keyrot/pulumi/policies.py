@@ -225,24 +225,37 @@ def guardrails_role_policy(
     admin_secret_arn: str,
     kms_key_arn: str,
     parameter_arn: str,
+    state_parameter_arn: str,
+    topic_arn: str,
+    topic_encrypted_with_key: bool,
     log_group_arn: str,
     region: str,
     vpc: Sequence[dict[str, Any]] = (),
 ) -> Policy:
     """What keyrot.handlers.guardrails calls in AWS: the admin key (OpenAI is called with it), the declared document's
-    parameter, logs (its metrics are EMF lines in them). Nothing else: no key secret, no topic, no state."""
-    return {
-        "Version": VERSION,
-        "Statement": [
-            _statement("ReadAdminKey", ["secretsmanager:GetSecretValue"], [admin_secret_arn]),
-            _statement("UseSecretsKey", ["kms:Decrypt"], [kms_key_arn], Condition=_via("secretsmanager", region)),
-            _statement("ReadDeclaredGuardrails", ["ssm:GetParameter"], [parameter_arn]),
+    parameter (read only), its own memory of what it told on-call, the on-call topic (and the topic's key when keyrot
+    encrypts it), logs (its metrics are EMF lines in them). Nothing else: no key secret, no monitor state."""
+    statements = [
+        _statement("ReadAdminKey", ["secretsmanager:GetSecretValue"], [admin_secret_arn]),
+        _statement("UseSecretsKey", ["kms:Decrypt"], [kms_key_arn], Condition=_via("secretsmanager", region)),
+        _statement("ReadDeclaredGuardrails", ["ssm:GetParameter"], [parameter_arn]),
+        _statement("GuardrailsState", ["ssm:GetParameter", "ssm:PutParameter"], [state_parameter_arn]),
+        _statement("NotifyOncall", ["sns:Publish"], [topic_arn]),
+    ]
+    if topic_encrypted_with_key:
+        statements.append(
             _statement(
-                "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_stream_resources(log_group_arn)
-            ),
-            *vpc,
-        ],
-    }
+                "PublishToEncryptedTopic",
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                [kms_key_arn],
+                Condition=_via("sns", region),
+            )
+        )
+    statements.append(
+        _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_stream_resources(log_group_arn))
+    )
+    statements.extend(vpc)
+    return {"Version": VERSION, "Statement": statements}
 
 
 def admin_rotation_role_policy(

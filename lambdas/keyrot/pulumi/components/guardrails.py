@@ -5,8 +5,10 @@ document to the SSM parameter `/keyrot/<env>/guardrails`, gives the guardrails f
 configuration, and declares an `aws.lambda_.Invocation` whose input is `{"action": "apply", "guardrails": <document>}`:
 `pulumi up` applies it (the function reads the admin key from its secret), `pulumi preview` shows a changed document as
 a change of that input. A schedule sends `{"action": "check"}` every monitor interval: drift is published as
-`GuardrailDrift` (and restored with `enforce: restore`). The invocation's stored result (ids, amounts, e-mail
-addresses) is all Pulumi keeps.
+`GuardrailDrift` (and restored with `enforce: restore`) and told to the on-call topic once per occurrence, as is the
+hard spend limit reached; the function remembers what it told in `/keyrot/<env>/guardrails-state`, declared here with
+a placeholder and the function's from then on. The invocation's stored result (ids, amounts, e-mail addresses) is all
+Pulumi keeps.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from keyrot.constants import GUARDRAILS_HANDLER, TAG_ENVIRONMENT, guardrails_parameter_name
+from keyrot.constants import (
+    GUARDRAILS_HANDLER,
+    GUARDRAILS_STATE_PLACEHOLDER,
+    TAG_ENVIRONMENT,
+    guardrails_parameter_name,
+    guardrails_state_parameter_name,
+)
 from keyrot.names import function_name
 from keyrot.pulumi import policies
 from keyrot.pulumi.components._util import child, policy_json, vpc_statements
@@ -43,6 +51,10 @@ def parameter_arn(*, partition: str, region: str, account_id: str, environment: 
     return f"arn:{partition}:ssm:{region}:{account_id}:parameter{guardrails_parameter_name(environment)}"
 
 
+def state_parameter_arn(*, partition: str, region: str, account_id: str, environment: str) -> str:
+    return f"arn:{partition}:ssm:{region}:{account_id}:parameter{guardrails_state_parameter_name(environment)}"
+
+
 def apply_input(document: Mapping[str, Any]) -> str:
     """The deploy-time invocation's input: the declared document itself (never the admin key, nor the project)."""
     return json.dumps({"action": APPLY, "guardrails": dict(document)}, sort_keys=True, separators=(",", ":"))
@@ -61,6 +73,9 @@ class GuardrailsArgs:
     role_name: pulumi.Input[str]
     admin_secret_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    # The on-call topic the check notifies; True when it is keyrot's own (encrypted with the environment key).
+    topic_arn: pulumi.Input[str]
+    topic_encrypted_with_key: bool
     # The declared document (keyrot.guardrails.to_document) and its text as the parameter holds it (document_json).
     document: Mapping[str, Any]
     document_text: str
@@ -96,6 +111,20 @@ class Guardrails(pulumi.ComponentResource):
             tags={TAG_ENVIRONMENT: env},
             opts=child(self),
         )
+        state_arn = state_parameter_arn(
+            partition=args.partition, region=args.region, account_id=args.account_id, environment=env
+        )
+        # The function owns the value from its first check: `pulumi up` must not reset it (that would tell on-call
+        # again of a drift it was told of).
+        aws.ssm.Parameter(
+            f"{name}-state",
+            name=guardrails_state_parameter_name(env),
+            type="String",
+            value=GUARDRAILS_STATE_PLACEHOLDER,
+            description=f"keyrot {env}: what the guardrails check told on-call (digests only)",
+            tags={TAG_ENVIRONMENT: env},
+            opts=child(self, ignore_changes=["value"]),
+        )
         function = KeyrotFunction(
             f"{name}-lambda",
             KeyrotFunctionArgs(
@@ -110,6 +139,9 @@ class Guardrails(pulumi.ComponentResource):
                     admin_secret_arn=args.admin_secret_arn,
                     kms_key_arn=args.kms_key_arn,
                     parameter_arn=arn,
+                    state_parameter_arn=state_arn,
+                    topic_arn=args.topic_arn,
+                    topic_encrypted_with_key=args.topic_encrypted_with_key,
                     log_group_arn=log_group_arn,
                     region=args.region,
                     vpc=_vpc(args),
@@ -159,6 +191,7 @@ class Guardrails(pulumi.ComponentResource):
                 "functionName": function.function_name,
                 "parameterName": parameter.name,
                 "parameterArn": arn,
+                "stateParameterArn": state_arn,
                 "scheduleName": schedule.name,
                 "applyInvocation": invocation.id,
             }
