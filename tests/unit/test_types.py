@@ -8,7 +8,10 @@ reuse the cache and take seconds.
 
 from __future__ import annotations
 
+import gc
+import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -39,10 +42,16 @@ PROBES = {
 
 
 def run_mypy(config: Path) -> tuple[str, int]:
-    """mypy's report and exit status for `config`; the variable mypy sets for its paths is restored afterwards."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MYPY_CONFIG_FILE_DIR", str(config.parent))
-        stdout, stderr, status = api.run(["--config-file", str(config)])
+    """mypy's report and exit status for `config`. mypy runs in this process: what it changes for itself (the
+    variable naming its config's folder, the garbage collector's thresholds, the recursion limit) is put back."""
+    thresholds, recursion_limit = gc.get_threshold(), sys.getrecursionlimit()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MYPY_CONFIG_FILE_DIR", str(config.parent))
+            stdout, stderr, status = api.run(["--config-file", str(config)])
+    finally:
+        gc.set_threshold(*thresholds)
+        sys.setrecursionlimit(recursion_limit)
     return stdout + stderr, status
 
 
@@ -119,3 +128,16 @@ def test_no_override_relaxes_keyrot_or_infra() -> None:
     ]
     # THEN none does: overrides are for third-party libraries only, never a way to exempt our own code
     assert ours == [], f"[[tool.mypy.overrides]] must not relax keyrot or infra modules: {ours}"
+
+
+def test_running_mypy_leaves_the_test_process_as_it_was(tmp_path: Path) -> None:
+    # GIVEN this process's settings that mypy changes for its own run
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT.read_text())
+    for tree in CHECKED_TREES.values():
+        (tmp_path / tree.relative_to(REPO_ROOT)).mkdir(parents=True)
+        (tmp_path / tree.relative_to(REPO_ROOT) / "__init__.py").write_text("")
+    before = (gc.get_threshold(), sys.getrecursionlimit(), os.environ.get("MYPY_CONFIG_FILE_DIR"))
+    # WHEN the suite runs mypy in-process
+    run_mypy(tmp_path / "pyproject.toml")
+    # THEN the tests after it run with the same garbage collection, recursion limit and environment
+    assert (gc.get_threshold(), sys.getrecursionlimit(), os.environ.get("MYPY_CONFIG_FILE_DIR")) == before
