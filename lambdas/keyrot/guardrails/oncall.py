@@ -119,9 +119,14 @@ class Oncall:
 
     def tell(self, report: DriftReport, spend: MonthToDate | None) -> Told:
         """Notify what is new in `report` and `spend`; remember what stands. AwsCallError when SNS or SSM fails
-        (what was sent before is remembered)."""
+        (what was sent before is remembered). A memory that cannot be read is taken as empty and the error raised
+        after the messages: a message may repeat, never be lost (a restored drift is not found again)."""
         told = Told()
-        before = self.recall()
+        unread: AwsCallError | None = None
+        try:
+            before = self.recall()
+        except AwsCallError as exc:
+            before, unread = OncallMemory(), exc
         memory = before
         try:
             found = drift_digests(report)
@@ -136,6 +141,8 @@ class Oncall:
         finally:
             if memory != before:
                 self.remember(memory)
+        if unread is not None:
+            raise unread
         return told
 
     def recall(self) -> OncallMemory:

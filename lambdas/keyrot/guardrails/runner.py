@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from keyrot.errors import KeyrotError
+from keyrot.errors import AwsCallError, KeyrotError
 from keyrot.guardrails.apply import GuardrailsAdmin, apply_guardrails
 from keyrot.guardrails.declared import DeclaredGuardrails
 from keyrot.guardrails.drift import DriftReport, enforce_guardrails
@@ -94,6 +94,15 @@ class GuardrailsOutcome:
     spend: MonthToDate | None = None  # the month's spend against the declared hard limit (check, limit declared)
     spend_error: str | None = None  # why it could not be read (the error's class)
     told: Told | None = None  # what on-call was told (check, with an on-call topic)
+    oncall_error: AwsCallError | None = field(default=None, compare=False)  # SNS or SSM failed telling on-call
+
+    def raise_for_failure(self) -> None:
+        """Raise what failed after the outcome was known (so its metrics are published first): a restore that
+        failed (GuardrailsRestoreError), else telling on-call (AwsCallError)."""
+        if self.drift is not None:
+            self.drift.raise_for_restore()
+        if self.oncall_error is not None:
+            raise self.oncall_error
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -110,6 +119,8 @@ class GuardrailsOutcome:
             result["spend"] = self.spend.as_dict() if self.spend is not None else {"unread": self.spend_error}
         if self.told is not None:
             result["oncall"] = self.told.as_dict()
+        if self.oncall_error is not None:
+            result["oncall_error"] = f"{self.oncall_error.operation}: {self.oncall_error.code}"
         return result
 
 
@@ -131,9 +142,23 @@ def run_request(request: GuardrailsRequest, deps: GuardrailsDependencies) -> Gua
     drift = enforce_guardrails(admin, project, declared, now=deps.now)
     spend, spend_error = _month_to_date(admin, project, declared, deps.now())
     oncall = deps.oncall()
-    told = oncall.tell(drift, spend) if oncall is not None else None
+    told, failed = None, None
+    try:
+        told = oncall.tell(drift, spend) if oncall is not None else None
+    except AwsCallError as exc:  # the drift gauge must still go out (its alarm pages), then the function fails
+        failed = exc
     return GuardrailsOutcome(
-        "check", env, project, True, digest, drift.restored, drift, spend=spend, spend_error=spend_error, told=told
+        "check",
+        env,
+        project,
+        True,
+        digest,
+        drift.restored,
+        drift,
+        spend=spend,
+        spend_error=spend_error,
+        told=told,
+        oncall_error=failed,
     )
 
 

@@ -34,8 +34,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             outcome = run_request(GuardrailsRequest.from_event(event), build_dependencies(settings, context))
             count(outcome)
             logger.info("guardrails %s done", outcome.action, extra=outcome.as_dict())
-            if outcome.drift is not None:
-                outcome.drift.raise_for_restore()
+            outcome.raise_for_failure()
         except Exception as exc:
             metrics.add_metric(name=m.GUARDRAILS_APPLY_FAILED, unit=MetricUnit.Count, value=1)
             logger.error("guardrails failed", extra={"error_class": type(exc).__name__, "error": scrub(str(exc))})

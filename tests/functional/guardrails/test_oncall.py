@@ -18,6 +18,7 @@ import pytest
 
 from keyrot import metric_names as m
 from keyrot.constants import ENV_GUARDRAILS_STATE_PARAMETER, ENV_RUNBOOK_URL, ENV_TOPIC_ARN
+from keyrot.errors import AwsCallError
 from keyrot.guardrails import GuardrailsRestoreError, to_document
 from keyrot.handlers import guardrails as guardrails_handler
 from lab.openai_standin import Fault
@@ -36,6 +37,12 @@ class Inbox:
 
     sqs: Any
     queue_url: str
+    sns: Any
+    topic: str
+
+    def subscribe(self) -> None:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        self.sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=attributes["Attributes"]["QueueArn"])
 
     def drain(self) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
@@ -51,13 +58,12 @@ class Inbox:
 def inbox(world: RotationWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
     topic = sns.create_topic(Name=f"keyrot-{world.environment}-oncall")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="oncall-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    inbox = Inbox(sqs, sqs.create_queue(QueueName="oncall-inbox")["QueueUrl"], sns, topic)
+    inbox.subscribe()
     monkeypatch.setenv(ENV_TOPIC_ARN, topic)
     monkeypatch.setenv(ENV_GUARDRAILS_STATE_PARAMETER, f"/keyrot/{world.environment}/guardrails-state")
     monkeypatch.setenv(ENV_RUNBOOK_URL, RUNBOOK)
-    yield Inbox(sqs, queue_url)
+    yield inbox
 
 
 @pytest.fixture
@@ -203,4 +209,26 @@ def test_a_state_parameter_rewritten_by_hand_costs_at_most_a_repeat(
     check()
     check()
     # THEN the drift is told once more (never lost), then not again
+    assert len(inbox.drain()) == 1
+
+
+def test_a_message_sns_refuses_still_publishes_the_drift_gauge_and_the_next_check_sends_it(
+    world: RotationWorld, ssm: Any, monkeypatch: pytest.MonkeyPatch, inbox: Inbox, capfd: Any
+) -> None:
+    # GIVEN a console change, and the on-call topic gone when the check runs
+    deployed(world, ssm, monkeypatch, inbox)
+    world.openai.console.set_spend_limit(world.project_id, 99_900)
+    inbox.sns.delete_topic(TopicArn=inbox.topic)
+    capfd.readouterr()
+    # WHEN the check runs, THEN it fails naming SNS, after publishing the drift gauge (its alarm pages on-call)
+    with pytest.raises(AwsCallError) as caught:
+        check()
+    assert caught.value.operation == "Publish"
+    published = metrics(capfd.readouterr().out)
+    assert published[m.GUARDRAIL_DRIFT] == 1.0 and published[m.GUARDRAILS_APPLY_FAILED] == 1.0
+    # AND once the topic is back, the next check sends the message, once
+    assert inbox.sns.create_topic(Name=inbox.topic.rsplit(":", 1)[1])["TopicArn"] == inbox.topic
+    inbox.subscribe()
+    check()
+    check()
     assert len(inbox.drain()) == 1

@@ -18,8 +18,11 @@ class FakeSsm:
     values: dict[str, str] = field(default_factory=dict)
     puts: int = 0
     fail_puts: bool = False
+    fail_gets: bool = False
 
     def get_parameter(self, *, Name: str) -> dict[str, Any]:
+        if self.fail_gets:
+            raise client_error("AccessDeniedException", "GetParameter")
         if Name not in self.values:
             raise client_error("ParameterNotFound", "GetParameter")
         return {"Parameter": {"Name": Name, "Value": self.values[Name]}}

@@ -4,7 +4,9 @@ limit; a notification that could not be sent is sent by the next check; what is 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +19,9 @@ from keyrot.guardrails import (
     MonthToDate,
     Oncall,
     OncallMemory,
+    drift_notification,
     enforce_guardrails,
+    hard_limit_notification,
     parse_guardrails,
 )
 from keyrot.guardrails.drift import DriftReport
@@ -185,6 +189,34 @@ def test_a_memory_that_cannot_be_written_fails_the_check_after_the_notification(
         oncall(ssm, sns).tell(report, None)
     # THEN on-call was told all the same (a repeat next time, never a loss)
     assert len(sns.drain()) == 1
+
+
+def test_a_memory_that_cannot_be_read_costs_a_repeat_never_the_message() -> None:
+    # GIVEN SSM refusing the read of the memory, at a check that restores a drift
+    admin, ssm, sns = as_declared(), FakeSsm(fail_gets=True), FakeSns()
+    admin.update_rate_limit(PROJECT, "rl-gpt-4o-mini", max_requests_per_1_minute=100)
+    report = enforce_guardrails(admin, PROJECT, RESTORE, [])
+    # WHEN on-call is told, THEN the check fails naming the read, after the message went out
+    with pytest.raises(AwsCallError) as caught:
+        oncall(ssm, sns).tell(report, None)
+    assert caught.value.operation == "GetParameter" and len(sns.drain()) == 1
+
+
+def test_both_messages_link_a_runbook_section_that_exists() -> None:
+    # GIVEN the runbook's section anchors, as GitHub makes them from the headings
+    text = (Path(__file__).resolve().parents[3] / "docs" / "runbook.md").read_text()
+    headings = re.findall(r"^## (.+)$", text, re.M)
+    anchors = {re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-") for heading in headings}
+    # THEN the drift message and the hard-limit message each link one
+    admin = as_declared()
+    admin.update_rate_limit(PROJECT, "rl-gpt-4o-mini", max_requests_per_1_minute=100)
+    bodies = [
+        drift_notification(enforce_guardrails(admin, PROJECT, NOTIFY, []), "prod", RUNBOOK)[2],
+        hard_limit_notification("prod", PROJECT, DECEMBER, RUNBOOK).body,
+    ]
+    linked = [re.findall(rf"Runbook: {re.escape(RUNBOOK)}#([a-z0-9-]+)", body) for body in bodies]
+    assert linked == [["guardrail-drift"], ["hard-spend-limit-reached"]]
+    assert {"guardrail-drift", "hard-spend-limit-reached"} <= anchors
 
 
 # --- the occurrence rule, over any history of console changes and checks ---------------------------------------
