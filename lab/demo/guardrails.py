@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from rich.markup import escape
+
 from keyrot.constants import guardrails_parameter_name
 from lab.demo.inbox import Notification, OnCallInbox
 from lab.demo.narration import Narrator
@@ -54,9 +56,10 @@ def apply_guardrails(story: Narrator, world: World) -> dict[str, Any]:
     assert provisioned is not None
     with story.step("The next pulumi up applies the declared OpenAI guardrails, now that the admin key is there"):
         for pending in provisioned.pending:
-            story.say(f"[dim]The first update stopped at {pending.name} ({pending.function_name}): {pending.error}[/]")
+            stopped = f"The first update stopped at {pending.name} ({pending.function_name}): {pending.error}"
+            story.say(f"[dim]{escape(stopped)}[/]")
         results = provisioned.apply_pending()
-        result = next((r for r in results.values() if r.get("action") == "apply"), {})
+        result: dict[str, Any] = next((r for r in results.values() if r.get("action") == "apply"), {})
         for change in result.get("changes") or []:
             story.say(f"applied: {change}")
         story.require("the guardrails apply ran, and nothing is left pending", bool(result) and not provisioned.pending)
@@ -109,12 +112,17 @@ def guardrails_drift(story: Narrator, world: World, inbox: OnCallInbox) -> Drift
         )
         drifted = gauge(world.aws, "GuardrailDrift", {"Environment": STACK})
         story.expect(
-            "the check published GuardrailDrift (its alarm pages on-call)", drifted >= 1, f"{drifted:g} setting(s)"
+            "the check published GuardrailDrift (the dashboard's drift gauge)", drifted >= 1, f"{drifted:g} setting(s)"
         )
         _enforced(story, world, limit, raised, report, check)
         notes = inbox.drain()
         for note in notes:
             story.notification(note.subject, note.headline())
+        story.expect(
+            "on-call was told about the drift, naming who made the change",
+            any("guardrails drift" in n.subject and f"changed by {PERSON}" in n.message for n in notes),
+            PERSON,
+        )
         shown = world.cli("guardrails", "--env", STACK, columns=story.columns)
         story.output(f"keyrot guardrails --env {STACK}", shown.stdout)
         expected_exit = 0 if report.get("enforce") == "restore" else 1

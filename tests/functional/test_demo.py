@@ -199,6 +199,9 @@ def test_the_rehearsal_applies_the_guardrails_then_finds_a_console_change_as_dri
     changed = re.search(r"(\S+@\S+) sets rateLimits\.gpt-4o-mini\.max_requests_per_1_minute to 5000 ", rehearsal.stdout)
     found = re.search(drift, rehearsal.stdout)
     assert changed and found and found.group(1) == changed.group(1)
+    # AND on-call's notification, as shown, names who changed it
+    told = rf"✉ \[keyrot dev\] OpenAI guardrails drift: .*\n[^\n]*\n[^\n]*\(changed by {re.escape(found.group(1))} "
+    assert re.search(told, rehearsal.stdout)
 
 
 def test_each_emulator_starts_empty_whatever_an_earlier_one_left() -> None:

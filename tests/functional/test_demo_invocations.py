@@ -159,3 +159,9 @@ def test_the_console_change_is_found_as_drift_naming_who_and_left_as_notify_says
     assert limit.values["max_requests_per_1_minute"] == 5000
     # AND the drift gauge the alarm watches was published
     assert chapters.drift_gauge >= 1
+
+
+def test_on_call_is_told_about_the_drift_naming_who_changed_the_limit(chapters: Chapters) -> None:
+    # THEN SNS published the guardrails drift notification, naming the person who changed the limit in the console
+    told = [n for n in chapters.witness if "guardrails drift" in n.subject]
+    assert told and all(f"changed by {DRIFT_PERSON}" in n.message for n in told)
