@@ -3,13 +3,18 @@
 Two runs are recorded, each against a project far from its declared guardrails (a rate limit to raise back, one to
 lower, a hard limit to change, an alert to update, one to create, a twin and a stray to delete, model permissions to
 set): the deploy-time `apply` (the admin key from Secrets Manager, four reads, eight changing calls) and the scheduled
-`check` with `enforce: restore` (the declared parameter from SSM as well, and the audit log for who changed the rate
-limit). Each scenario gets a fresh project on one moto and one stand-in; AWS clients are the production factory's.
+`check` with `enforce: restore` (the declared parameter from SSM as well, the audit log for who changed the rate
+limit, the month's spend from the Costs API, then on-call told through SNS and that remembered in the check's state
+parameter). Each scenario gets a fresh project on one moto and one stand-in; AWS clients are the production factory's.
 Invariants:
 
 - the fault surfaces as keyrot's typed error (AWS: AwsCallError with the fault's code; OpenAI: the transport's typed
   error, or GuardrailsRestoreError naming it when a restore call failed), or the run succeeds when the call is
-  best-effort (the audit log read: the drift is then reported without an actor); a crash is a crash;
+  best-effort (the audit log read: the drift is then reported without an actor; the costs read: the month's spend is
+  then missing from the result); a crash is a crash;
+- on-call hears of the check's drift at least once and at most twice across the failed run and the next (twice only
+  when the fault hit between the message and its memory); when SNS itself refused the only message, the failed run
+  had its drift report (whose gauge the handler publishes before failing, so the drift alarm pages);
 - right after the failed run every setting holds its old or its declared value, and no threshold has more alerts
   than before (no twin from a create that landed but was not answered);
 - the next run, once the fault is gone, converges: the project has exactly the declared guardrails, and a further
@@ -25,11 +30,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 
 from keyrot.aws.clients import aws_client
 from keyrot.aws.secrets import SecretStore
-from keyrot.constants import guardrails_parameter_name
+from keyrot.constants import guardrails_parameter_name, guardrails_state_parameter_name
 from keyrot.errors import AwsCallError, KeyrotError
 from keyrot.guardrails import (
     DeclaredGuardrails,
@@ -94,7 +100,7 @@ WRITES = frozenset(
         "delete_model_permissions",
     }
 )
-BEST_EFFORT = frozenset({"list_audit_logs"})
+BEST_EFFORT = frozenset({"list_audit_logs", "costs"})
 
 
 @dataclass
@@ -107,6 +113,19 @@ class Lab:
     declared: DeclaredGuardrails
     digest: str
     sleeps: list[float]
+    topic_arn: str = ""
+    sqs: Any = None
+    queue_url: str = ""
+    last: GuardrailsOutcome | None = None  # the latest run's outcome, even when the run then failed
+
+    def told(self) -> list[str]:
+        """Drain the on-call inbox: the subjects sent since the last call."""
+        subjects = []
+        while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                subjects.append(json.loads(message["Body"]).get("Subject", ""))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return subjects
 
     @property
     def parameter(self) -> str:
@@ -121,6 +140,7 @@ class Lab:
         console.set_spend_limit(project, 20_000)
         for cents, address in ((5_000, "old@example.com"), (5_000, "old@example.com"), (7_000, "stray@example.com")):
             console.create_spend_alert(project, cents, [address])
+        state.record_cost(None, 150.0, project_id=project)  # past the declared $100 hard limit: on-call is told
         return project, snapshot(self.openai, project)
 
     def dependencies(self, project: str, log: FaultLog) -> GuardrailsDependencies:
@@ -132,13 +152,18 @@ class Lab:
             openai_base_url=self.openai.base_url,
             parameter_name=self.parameter,
             declared_digest=self.digest,
+            topic_arn=self.topic_arn,
+            state_parameter=guardrails_state_parameter_name(f"{ENVIRONMENT}-{project}"),
         )
         transport = OpenAITransport(
             self.openai.base_url, session=log.session(), retry=FAST_RETRY, sleep=self.sleeps.append
         )
         store = SecretStore(aws_client("secretsmanager"))
         return GuardrailsDependencies(
-            settings, aws_client("ssm"), admin=lambda: load_admin_client(store, settings, transport)
+            settings,
+            aws_client("ssm"),
+            admin=lambda: load_admin_client(store, settings, transport),
+            sns=aws_client("sns"),
         )
 
     def admin(self) -> OpenAIAdminClient:
@@ -167,10 +192,11 @@ def request(variant: str, lab: Lab) -> GuardrailsRequest:
 
 
 def run(variant: str, lab: Lab, project: str, log: FaultLog) -> GuardrailsOutcome:
-    """One invocation, as the handler makes it (a failed restore raised after the report)."""
+    """One invocation, as the handler makes it (a failed restore or on-call message raised after the report)."""
+    lab.last = None
     outcome = run_request(request(variant, lab), lab.dependencies(project, log))
-    if outcome.drift is not None:
-        outcome.drift.raise_for_restore()
+    lab.last = outcome
+    outcome.raise_for_failure()
     return outcome
 
 
@@ -199,10 +225,16 @@ def lab(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
         declared = parse_guardrails(BLOCK)
         text = document_json(declared)
         ssm.put_parameter(Name=guardrails_parameter_name(ENVIRONMENT), Value=text, Type="String")
+        sns, sqs = aws_client("sns"), boto3.client("sqs", region_name=aws_client("sns").meta.region_name)
+        topic = sns.create_topic(Name=f"keyrot-{ENVIRONMENT}-oncall")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="oncall")["QueueUrl"]
+        queue = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue)
         relay = Relay()
         relay.attach(secrets)
         relay.attach(ssm)
-        yield Lab(openai, relay, str(arn), declared, document_digest(text), [])
+        relay.attach(sns)
+        yield Lab(openai, relay, str(arn), declared, document_digest(text), [], topic, sqs, queue_url)
 
 
 def record(variant: str, lab: Lab) -> list[Call]:
@@ -212,6 +244,7 @@ def record(variant: str, lab: Lab) -> list[Call]:
     log = FaultLog()
     outcome = run(variant, lab, project, log)
     assert outcome.changes, outcome
+    lab.told()
     return sequence(log, lab.openai)
 
 
@@ -219,6 +252,7 @@ def run_scenario(variant: str, lab: Lab, call: Call, kind: FaultKind) -> Checks:
     checks = Checks(f"guardrails {variant} {call.label()} x {kind.name}")
     project, before = lab.project()
     lab.openai.faults.clear()
+    lab.told()
     log = FaultLog()
     # WHEN the fault hits the call
     inject(log, lab.openai, call, kind, FAST_RETRY.max_attempts)
@@ -230,6 +264,7 @@ def run_scenario(variant: str, lab: Lab, call: Call, kind: FaultKind) -> Checks:
     except Exception as exc:  # noqa: BLE001 - any failure is an outcome to check
         error = exc
     disarm(log, lab.openai, call, kind)
+    failed_run = lab.last
     lab.relay.use(FaultLog())
     # THEN it surfaces typed, or not at all for a best-effort read
     if isinstance(kind, CrashKind):
@@ -253,6 +288,8 @@ def run_scenario(variant: str, lab: Lab, call: Call, kind: FaultKind) -> Checks:
     # AND the next run converges, and one more apply changes nothing
     try:
         run(variant, lab, project, FaultLog())
+        if variant == "check":
+            _check_told(checks, call, kind, lab.told(), failed_run)
         lab.openai.reset_calls()
         run("apply", lab, project, FaultLog())
     except Exception as exc:  # noqa: BLE001 - a failing next run is a violation, reported with the others
@@ -265,6 +302,25 @@ def run_scenario(variant: str, lab: Lab, call: Call, kind: FaultKind) -> Checks:
     after = snapshot(lab.openai, project)
     checks.check(after["alerts"] == declared["alerts"], f"alerts {dict(after['alerts'])}")
     return checks
+
+
+def _check_told(
+    checks: Checks, call: Call, kind: FaultKind, told: list[str], failed_run: GuardrailsOutcome | None
+) -> None:
+    """On-call heard of the drift once or twice (never, only when SNS refused the message of a run that knew it, or
+    the process died between the restore and the message: a known limit, docs/guardrails.md), and of the hard
+    limit reached once or twice. A Publish whose every attempt landed unanswered is a message per attempt: botocore
+    retries it, and a standard SNS topic has no idempotent publish (so no upper bound then)."""
+    drift = [subject for subject in told if "guardrails drift" in subject]
+    hard = [subject for subject in told if "hard spend limit reached" in subject]
+    most = len(told) if call.name == "aws:Publish" and getattr(kind, "after_effect", False) else 2
+    checks.check(len(drift) <= most, f"on-call was told the drift {len(drift)} times: {drift}")
+    checks.check(1 <= len(hard) <= most, f"on-call was told the hard limit {len(hard)} times")
+    if drift or isinstance(kind, CrashKind):
+        return
+    refused = call.name == "aws:Publish" and failed_run is not None and failed_run.drift is not None
+    knew = refused and failed_run is not None and failed_run.drift is not None and failed_run.drift.drifted
+    checks.check(knew, f"on-call never heard of the drift ({call.name})")
 
 
 def snapshot_of_declared(declared: DeclaredGuardrails, before: dict[str, Any]) -> dict[str, Any]:
@@ -305,6 +361,8 @@ def test_a_fault_at_any_call_of_the_guardrails_function_leaves_a_state_the_next_
     endpoints = Counter(call.endpoint for call in calls if call.endpoint)
     names = {call.name for call in calls}
     assert "aws:GetSecretValue" in names and ("aws:GetParameter" in names) == (variant == "check")
+    assert ({"aws:Publish", "aws:PutParameter"} <= names) == (variant == "check")
+    assert (endpoints["costs"] == 1) == (variant == "check")
     assert endpoints["update_rate_limit"] == 2 and endpoints["delete_spend_alert"] == 2
     assert {"create_spend_alert", "update_spend_alert", "set_spend_limit", "set_model_permissions"} <= set(endpoints)
     assert (endpoints["list_audit_logs"] == 1) == (variant == "check")
