@@ -232,3 +232,23 @@ def test_a_message_sns_refuses_still_publishes_the_drift_gauge_and_the_next_chec
     check()
     check()
     assert len(inbox.drain()) == 1
+
+
+def test_no_key_material_in_what_on_call_is_told(
+    world: RotationWorld, ssm: Any, monkeypatch: pytest.MonkeyPatch, inbox: Inbox
+) -> None:
+    # GIVEN a drift by a person and one by an admin key, and the hard limit reached
+    deployed(world, ssm, monkeypatch, inbox)
+    world.openai.console.as_user("bob@example.com").update_rate_limit(
+        world.project_id, "gpt-4o-mini", max_requests_per_1_minute=42
+    )
+    world.openai.console.set_spend_limit(world.project_id, 99_900)
+    world.openai.state.record_cost(None, 150.0, project_id=world.project_id)
+    check()
+    # THEN neither message carries the admin key, nor any key the stand-in issued, nor anything key-shaped
+    messages = inbox.drain()
+    assert len(messages) == 2
+    texts = [f"{note['subject']}\n{note['message']}" for note in messages]
+    secrets = [world.admin_key, *world.openai.state.minted_values]
+    assert not [secret for secret in secrets for text in texts if secret in text]
+    assert all("sk-" not in text for text in texts)
