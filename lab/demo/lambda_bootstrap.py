@@ -1,9 +1,10 @@
 """A tiny Lambda runtime, run as a script in its own process: `python lambda_bootstrap.py ARCHIVE_DIR HANDLER`.
 
 It imports the handler from the extracted Lambda archive (first on sys.path, as in Lambda), reads one JSON event
-per line on stdin and answers one JSON line per event on the original stdout. Everything the function prints
-(its JSON logs and EMF metrics) goes to stderr, which the parent forwards to CloudWatch Logs. It imports nothing
-from the keyrot checkout on purpose: only the archive's code runs.
+per line on stdin and answers one JSON line per event on the original stdout. Everything the function prints (its
+JSON logs and EMF metrics) goes to stderr, which the parent forwards to CloudWatch Logs; an END line after each
+invocation (not forwarded) tells the parent it has every line of it. It imports nothing from the keyrot checkout on
+purpose: only the archive's code runs.
 """
 
 import importlib
@@ -12,6 +13,9 @@ import os
 import sys
 import time
 import traceback
+
+# Written to stderr after each invocation; lambda_runtime.END_MARKER is the same text.
+END_MARKER = "\x1ekeyrot-rehearsal: END of invocation"
 
 
 class Context:
@@ -45,6 +49,9 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - reported to the caller, as Lambda reports a function error
             traceback.print_exc()
             reply = {"ok": False, "error_type": type(exc).__name__, "error": str(exc)[:500]}
+        # The invocation's last log line, as Lambda's END line: the parent forwards everything before it (EMF
+        # included) before it returns the reply, however late its reader thread runs.
+        sys.stderr.write(END_MARKER + "\n")
         sys.stderr.flush()
         protocol.write(json.dumps(reply, default=str) + "\n")
 

@@ -22,6 +22,10 @@ from typing import Any
 from keyrot.redaction import scrub
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+# The line the bootstrap writes to stderr after each invocation (lambda_bootstrap.END_MARKER).
+END_MARKER = "\x1ekeyrot-rehearsal: END of invocation"
+# How long to wait for an invocation's log lines to arrive through the pipe before handing back its reply.
+LOG_WAIT_SECONDS = 10.0
 
 
 class FunctionError(RuntimeError):
@@ -81,7 +85,7 @@ class LambdaWorker:
             self._process.stdin.flush()
             reply = json.loads(self._read_line())
             self.invocations += 1
-        self._flush_logs()
+            self._flush_logs(until_end=True)
         if not reply["ok"]:
             raise FunctionError(f"{reply['error_type']}: {reply['error']}")
         return reply["result"]
@@ -113,11 +117,22 @@ class LambdaWorker:
         for line in self._process.stderr:
             self._log_lines.put(line.rstrip("\n"))
 
-    def _flush_logs(self) -> None:
-        time.sleep(0.05)  # let the pump catch the lines printed just before the reply
+    def _flush_logs(self, *, until_end: bool = False) -> None:
+        """Forward the log lines read so far; `until_end`: first wait (bounded) for the invocation's END marker, so
+        its metrics are in CloudWatch when the reply is handed back."""
         lines = []
-        while not self._log_lines.empty():
-            lines.append(self._log_lines.get_nowait())
+        deadline = time.monotonic() + LOG_WAIT_SECONDS
+        while True:
+            try:
+                timeout = max(0.0, deadline - time.monotonic()) if until_end else 0.0
+                line = self._log_lines.get(timeout=timeout) if until_end else self._log_lines.get_nowait()
+            except queue.Empty:
+                break
+            if line == END_MARKER:
+                if until_end:
+                    break
+                continue
+            lines.append(line)
         if not lines:
             return
         now = int(time.time() * 1000)

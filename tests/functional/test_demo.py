@@ -12,6 +12,8 @@ import re
 import socket
 import subprocess
 import sys
+import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from lab.demo.emulator import running_emulator
+from lab.demo.lambda_runtime import LambdaWorker
 from lab.demo.narration import Narrator, Outcome, StoryStopped
 from lab.demo.schedule import SCHEDULE_SECONDS, USAGE_BUCKET_SECONDS, JanitorWindow, run_until_revoked
 
@@ -301,3 +304,57 @@ def test_a_failed_prerequisite_stops_the_story_and_its_step_still_shows_what_hap
     assert re.search(r"▶ 1\. First rotation  \(\d+\.\d s, interrupted\)", text)
     assert "rotating" in text and "✗ keyrot rotate chat-backend (exit 6)" in text and "never reached" not in text
     assert not outcome.ok and outcome.failed == ["keyrot rotate chat-backend"]
+
+
+# --- the Lambda runtime: an invocation's log lines and metrics are forwarded before its reply is handed back -----
+
+
+class _Recorder:
+    """A logs and CloudWatch client that records what it was sent."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, operation: str) -> Any:
+        return lambda **kwargs: self.calls.append((operation, kwargs))
+
+
+class _SlowReader(LambdaWorker):
+    """A worker whose reader thread lags behind the function (a busy machine): each line arrives 0.2 s late."""
+
+    def _pump_logs(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        for line in self._process.stderr:
+            time.sleep(0.2)
+            self._log_lines.put(line.rstrip("\n"))
+
+
+def test_an_invocations_metrics_reach_cloudwatch_before_its_reply_however_late_its_lines_are_read(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a function that logs a line and an EMF metric, run by a worker whose log reader lags
+    archive = tmp_path / "function.zip"
+    emf = {"_aws": {"CloudWatchMetrics": [{"Namespace": "Keyrot", "Dimensions": [[]], "Metrics": [{"Name": "Ran"}]}]}}
+    with zipfile.ZipFile(archive, "w") as built:
+        built.writestr("keyrot/__init__.py", "")
+        built.writestr(
+            "probe.py",
+            "import json, keyrot\n"
+            f"def handler(event, context):\n    print('working')\n    print(json.dumps({{**{emf!r}, 'Ran': 1}}))\n"
+            "    return {'ok': True}\n",
+        )
+    logs, cloudwatch = _Recorder(), _Recorder()
+    worker = _SlowReader("probe", "probe.handler", archive, {}, logs, cloudwatch, "/aws/lambda/probe", 5.0)
+    worker.start()
+    try:
+        # WHEN it is invoked, twice
+        replies = [worker.invoke({}), worker.invoke({})]
+        # THEN by the time each reply is handed back, its metric was put and its lines forwarded (none of the END
+        # markers among them)
+        metrics = [kwargs for operation, kwargs in cloudwatch.calls if operation == "put_metric_data"]
+        forwarded = [e["message"] for op, kwargs in logs.calls if op == "put_log_events" for e in kwargs["logEvents"]]
+    finally:
+        worker.stop()
+    assert replies == [{"ok": True}, {"ok": True}]
+    assert [m["MetricData"][0]["MetricName"] for m in metrics] == ["Ran", "Ran"]
+    assert forwarded.count("working") == 2 and not [line for line in forwarded if "END of invocation" in line]
