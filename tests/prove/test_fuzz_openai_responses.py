@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import requests
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
@@ -36,6 +37,7 @@ from keyrot.openai_admin import (
     ServiceAccount,
 )
 from keyrot.openai_admin.audit_log import (
+    LATEST_UNIX_SECONDS,
     AuditCursor,
     AuditEvent,
     MalformedAuditEvent,
@@ -400,7 +402,7 @@ def test_an_audit_entry_is_one_typed_result_that_holds_no_key(item: Any, positio
 
 
 @FUZZ
-@given(pages=st.lists(list_envelopes(audit_entries), max_size=3), since=st.integers(0, 2**40))
+@given(pages=st.lists(list_envelopes(audit_entries), max_size=3), since=st.integers(0, LATEST_UNIX_SECONDS))
 def test_an_audit_log_read_returns_a_batch_or_one_typed_error(pages: list[Any], since: int) -> None:
     client = OpenAIAdminClient(BEARER, _PagedTransport(pages))  # type: ignore[arg-type]
     try:
@@ -411,6 +413,18 @@ def test_an_audit_log_read_returns_a_batch_or_one_typed_error(pages: list[Any], 
     assert batch.cursor.effective_at >= since and all(len(i) <= 200 for i in batch.cursor.seen_ids)
     assert MARKER not in repr(batch) and MARKER not in json.dumps(batch.cursor.to_dict())
     assert AuditCursor.from_dict(batch.cursor.to_dict()) == batch.cursor
+
+
+@pytest.mark.parametrize("since", [-1, LATEST_UNIX_SECONDS + 1, True])
+def test_a_first_read_from_a_moment_no_cursor_can_hold_is_refused_before_any_call(since: Any) -> None:
+    # GIVEN a client whose transport would fail the test if called
+    transport = _PagedTransport([])
+    client = OpenAIAdminClient(BEARER, transport)  # type: ignore[arg-type]
+    # WHEN a first read starts before the epoch, after the year 9999, or from a bool
+    with pytest.raises(ValueError, match="since must be Unix seconds"):
+        client.read_audit_log(since=since)
+    # THEN nothing was asked of OpenAI
+    assert transport.calls == 0
 
 
 RATE_LIMIT = {

@@ -351,8 +351,8 @@ class AuditLogCalls:
         """
         if cursor is None and since is None:
             raise ValueError("read_audit_log needs a cursor, or `since` (Unix seconds) for a first read")
-        if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
-            raise ValueError("since must be a non-negative integer (Unix seconds)")
+        if since is not None and not _is_unix_seconds(since):
+            raise ValueError("since must be Unix seconds, from 0 to the end of the year 9999")
         if not isinstance(lookback_seconds, int) or isinstance(lookback_seconds, bool) or lookback_seconds < 0:
             raise ValueError("lookback_seconds must be a non-negative integer")
         origin = cursor or AuditCursor(since or 0)  # a first read starts at `since` and covers nothing before it
