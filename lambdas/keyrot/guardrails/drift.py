@@ -152,14 +152,18 @@ def enforce_guardrails(
     audit_events: Iterable[Any] | None = None,
     *,
     now: Callable[[], float] = time.time,
+    before_restore: Callable[[DriftReport], None] | None = None,
 ) -> DriftReport:
     """detect_drift, then with `enforce: restore` run the restore plan. A failed restore is in the report
-    (`restore_error`, with what was restored before it); `report.raise_for_restore()` turns it into an error."""
+    (`restore_error`, with what was restored before it); `report.raise_for_restore()` turns it into an error.
+    `before_restore(report)` runs just before the first restoring call (on-call's write-ahead record)."""
     report = detect_drift(admin, project_id, declared, audit_events, now=now)
     if declared.enforce != c.ENFORCE_RESTORE or not report.operations:
         return report
     if report.problems:
         return _with(report, (), "; ".join(str(p) for p in report.problems))
+    if before_restore is not None:
+        before_restore(report)
     try:
         restored = execute(admin, project_id, report.operations)
     except GuardrailsApplyError as exc:

@@ -8,9 +8,13 @@ finds an item that is not remembered (a new change), and then remembers exactly 
 (`enforce: notify`, or a restore that keeps failing) is told once; a drift the check restored is forgotten, so the
 next console change, even to the same value, is a new occurrence. The hard limit is told once per month and limit.
 
-The notification goes out before the memory is written: a crash in between repeats it once, never loses it. Only
-the guardrails function (reserved concurrency 1) writes the parameter. Whoever can write it can hold a notification
-back, not the `GuardrailDrift` metric or its alarm, which do not depend on it.
+The notification goes out before the memory is written: a crash in between repeats it once, never loses it. A
+restore would leave nothing for the next check to find, so before its first restoring call the check records the
+settings it is about to put back (`pending`: setting paths only, never a value); the message clears them. A check
+that finds settings still pending and no longer drifted (the one that restored them died, or SNS refused its message)
+tells on-call they were put back without them hearing of it. Only the guardrails function (reserved concurrency 1)
+writes the parameter. Whoever can write it can hold a notification back, not the `GuardrailDrift` metric or its
+alarm, which do not depend on it.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ from keyrot.redaction import scrub
 logger = logging.getLogger(__name__)
 
 MEMORY_VERSION = 1
-# Digests remembered at most (12 hex characters each: the parameter stays a standard one, under 4 KB). A drift of
-# more settings than this is still told; beyond it, a setting may be told again.
-MAX_REMEMBERED = 200
+# Digests remembered at most (12 hex characters each), and settings pending at most (each at most PENDING_CHARS):
+# the parameter stays a standard one, under 4 KB. A drift of more settings is still told; beyond these, a setting
+# may be told again, or a restore told as "and N more".
+MAX_REMEMBERED = 100
+MAX_PENDING = 15
+PENDING_CHARS = 120
 _SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters
 
 
@@ -45,10 +52,24 @@ class OncallMemory:
 
     drift: frozenset[str] = frozenset()
     spend: str | None = None
+    pending: tuple[str, ...] = ()  # settings a check was about to restore, not yet told (see the module docstring)
+    pending_more: int = 0  # how many more than MAX_PENDING
 
     def to_text(self) -> str:
-        digests = sorted(self.drift)[:MAX_REMEMBERED]
-        return json.dumps({"version": MEMORY_VERSION, "drift": digests, "spend": self.spend}, separators=(",", ":"))
+        payload = {
+            "version": MEMORY_VERSION,
+            "drift": sorted(self.drift)[:MAX_REMEMBERED],
+            "spend": self.spend,
+            "pending": list(self.pending),
+            "pending_more": self.pending_more,
+        }
+        return json.dumps(payload, separators=(",", ":"))
+
+    def expecting(self, settings: list[str]) -> OncallMemory:
+        """This memory with `settings` pending too (kept in order, each once, bounded)."""
+        merged = list(dict.fromkeys([*self.pending, *(setting[:PENDING_CHARS] for setting in settings)]))
+        more = self.pending_more + max(0, len(merged) - MAX_PENDING)
+        return replace(self, pending=tuple(merged[:MAX_PENDING]), pending_more=more)
 
     @classmethod
     def from_text(cls, text: str) -> OncallMemory:
@@ -63,7 +84,12 @@ class OncallMemory:
             raise ValueError("drift is not a list of digests")
         if spend is not None and (not isinstance(spend, str) or len(spend) > 64):
             raise ValueError("spend is not an occurrence")
-        return cls(frozenset(drift), spend)
+        pending, more = payload.get("pending", []), payload.get("pending_more", 0)
+        if not isinstance(pending, list) or not all(isinstance(p, str) and len(p) <= PENDING_CHARS for p in pending):
+            raise ValueError("pending is not a list of settings")
+        if not isinstance(more, int) or isinstance(more, bool) or more < 0:
+            raise ValueError("pending_more is not a count")
+        return cls(frozenset(drift), spend, tuple(pending[:MAX_PENDING]), more)
 
 
 @dataclass
@@ -106,6 +132,28 @@ def hard_limit_notification(
     return Notification(f"hard-limit:{spend.occurrence}", f"[keyrot {environment}] {title}", body)
 
 
+def restored_untold_notification(
+    environment: str, project_id: str, settings: tuple[str, ...], more: int, runbook_url: str
+) -> Notification:
+    listed = "\n    ".join(settings) + (f"\n    and {more} more" if more else "")
+    count = len(settings) + more
+    title = f"OpenAI guardrails drift restored before you were told: {count} setting(s)"
+    steps = [
+        f"Confirm the project is as declared now: keyrot guardrails --env {environment}",
+        f"See what the values had been: the guardrails function's log (aws logs tail /aws/lambda/keyrot-{environment}"
+        "-guardrails --since 6h: 'guardrail changed' lines); who changed them: OpenAI's audit log (rate limits).",
+        "Ask whoever changed them why; if it happens again, the next check tells you as it happens.",
+    ]
+    numbered = "\n".join(f"  {i}. {step}" for i, step in enumerate(steps, start=1))
+    body = (
+        f"{title}\n\nWhat happened: a guardrails check found these settings of OpenAI project {project_id} changed "
+        f"from their declared values and put them back (enforce: restore), but stopped before telling you (SNS "
+        f"refused the message, or the function stopped):\n    {listed}\n"
+        f"Environment: {environment}\n\nDo first:\n{numbered}\n\nRunbook: {runbook_url}#{c.DRIFT_RUNBOOK_ANCHOR}\n"
+    )
+    return Notification("guardrails-restored-untold", f"[keyrot {environment}] {title}", body)
+
+
 @dataclass
 class Oncall:
     """Where to tell on-call and where to remember it: the SNS client and topic, the SSM client and parameter."""
@@ -134,6 +182,14 @@ class Oncall:
                 _, subject, body = drift_notification(report, self.environment, self.runbook_url)
                 self._send(told, Notification(report.dedup_key, subject, body), new=bool(found - before.drift))
             memory = replace(memory, drift=frozenset() if report.fully_restored else found)
+            covered = {drift.setting for drift in report.drift}
+            untold = tuple(setting for setting in before.pending if setting not in covered)
+            if untold or before.pending_more:
+                note = restored_untold_notification(
+                    self.environment, report.project_id, untold, before.pending_more, self.runbook_url
+                )
+                self._send(told, note, new=True)
+            memory = replace(memory, pending=(), pending_more=0)
             if spend is not None and spend.reached:
                 note = hard_limit_notification(self.environment, report.project_id, spend, self.runbook_url)
                 self._send(told, note, new=before.spend != spend.occurrence)
@@ -144,6 +200,15 @@ class Oncall:
         if unread is not None:
             raise unread
         return told
+
+    def expect(self, report: DriftReport) -> None:
+        """Record, before a restore, the settings it is about to put back (setting paths only). Best-effort: SSM
+        failing here costs only the record (logged), never the restore."""
+        try:
+            memory = self.recall()
+            self.remember(memory.expecting([drift.setting for drift in report.drift]))
+        except AwsCallError as exc:
+            logger.warning("guardrails restore not recorded before it ran: %s %s", exc.operation, exc.code)
 
     def recall(self) -> OncallMemory:
         """The memory; empty when the parameter is missing, the placeholder, or not readable as memory (logged: at

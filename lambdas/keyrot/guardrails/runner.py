@@ -139,9 +139,10 @@ def run_request(request: GuardrailsRequest, deps: GuardrailsDependencies) -> Gua
         report = apply_guardrails(deps.admin(), project, declared)
         return GuardrailsOutcome("apply", env, project, True, digest, changes=report.changes)
     admin = deps.admin()
-    drift = enforce_guardrails(admin, project, declared, now=deps.now)
-    spend, spend_error = _month_to_date(admin, project, declared, deps.now())
     oncall = deps.oncall()
+    expect = oncall.expect if oncall is not None else None
+    drift = enforce_guardrails(admin, project, declared, now=deps.now, before_restore=expect)
+    spend, spend_error = _month_to_date(admin, project, declared, deps.now())
     told, failed = None, None
     try:
         told = oncall.tell(drift, spend) if oncall is not None else None

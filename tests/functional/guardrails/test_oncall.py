@@ -252,3 +252,23 @@ def test_no_key_material_in_what_on_call_is_told(
     secrets = [world.admin_key, *world.openai.state.minted_values]
     assert not [secret for secret in secrets for text in texts if secret in text]
     assert all("sk-" not in text for text in texts)
+
+
+def test_a_restore_whose_message_sns_refused_is_told_by_the_next_check(
+    world: RotationWorld, ssm: Any, monkeypatch: pytest.MonkeyPatch, inbox: Inbox
+) -> None:
+    # GIVEN enforce: restore, a console change, and the on-call topic gone when the check restores it
+    deployed(world, ssm, monkeypatch, inbox, enforce="restore")
+    world.openai.console.update_rate_limit(world.project_id, "gpt-4o-mini", max_requests_per_1_minute=1)
+    inbox.sns.delete_topic(TopicArn=inbox.topic)
+    with pytest.raises(AwsCallError):
+        check()
+    # WHEN the topic is back and the next check finds the project as declared
+    inbox.sns.create_topic(Name=inbox.topic.rsplit(":", 1)[1])
+    inbox.subscribe()
+    check()
+    check()
+    # THEN on-call heard, once, which setting keyrot put back without telling them
+    (message,) = inbox.drain()
+    assert "OpenAI guardrails drift restored before you were told: 1 setting(s)" in message["subject"]
+    assert "rateLimits.gpt-4o-mini.max_requests_per_1_minute" in message["message"]

@@ -58,8 +58,9 @@ def check(
     spend: MonthToDate | None = None,
 ) -> list[dict[str, str]]:
     """One scheduled check (the audit log given as read, empty) and what it published."""
-    report = enforce_guardrails(admin, PROJECT, declared, [])
-    oncall(ssm, sns).tell(report, spend)
+    teller = oncall(ssm, sns)
+    report = enforce_guardrails(admin, PROJECT, declared, [], before_restore=teller.expect)
+    teller.tell(report, spend)
     return sns.drain()
 
 
@@ -126,6 +127,36 @@ def test_a_notification_sns_refused_is_sent_by_the_next_check() -> None:
     assert len(check(admin, ssm, sns)) == 1 and check(admin, ssm, sns) == []
 
 
+def test_a_restore_whose_check_died_before_telling_is_told_by_the_next_check() -> None:
+    # GIVEN enforce: restore, a console change, and a check that restores it then dies before its message
+    admin, ssm, sns = as_declared(), FakeSsm(), FakeSns()
+    admin.update_rate_limit(PROJECT, "rl-gpt-4o-mini", max_requests_per_1_minute=100)
+    enforce_guardrails(admin, PROJECT, RESTORE, [], before_restore=oncall(ssm, sns).expect)
+    assert admin.limits["gpt-4o-mini"].max_requests_per_1_minute == 500 and sns.messages == []
+    # WHEN the next check finds the project as declared
+    told = check(admin, ssm, sns, RESTORE)
+    # THEN it tells on-call which setting was put back unannounced, once
+    (message,) = told
+    assert "restored before you were told: 1 setting(s)" in message["subject"]
+    assert "rateLimits.gpt-4o-mini.max_requests_per_1_minute" in message["message"]
+    assert message["message"].rstrip().endswith(f"Runbook: {RUNBOOK}#guardrail-drift")
+    assert check(admin, ssm, sns, RESTORE) == []
+
+
+def test_a_restored_drift_whose_message_sns_refused_is_told_by_the_next_check() -> None:
+    # GIVEN enforce: restore, a hard limit removed, and SNS failing at the check that restores it
+    admin, ssm, sns = as_declared(), FakeSsm(), FakeSns(failing=True)
+    admin.spend_limit = None
+    teller = oncall(ssm, sns)
+    report = enforce_guardrails(admin, PROJECT, RESTORE, [], before_restore=teller.expect)
+    with pytest.raises(AwsCallError):
+        teller.tell(report, None)
+    # WHEN SNS is back and the next check runs, THEN on-call hears of it
+    sns.failing = False
+    (message,) = check(admin, ssm, sns, RESTORE)
+    assert "restored before you were told" in message["subject"] and "spendLimitUsd" in message["message"]
+
+
 def test_no_drift_and_no_limit_reached_sends_nothing_and_writes_nothing() -> None:
     admin, ssm, sns = as_declared(), FakeSsm({STATE: GUARDRAILS_STATE_PLACEHOLDER}), FakeSns()
     assert check(admin, ssm, sns, spend=MonthToDate("2026-12", 9_999, 10_000)) == []
@@ -157,7 +188,7 @@ def test_spend_below_the_limit_is_not_told() -> None:
     assert check(admin, ssm, sns, spend=MonthToDate("2026-12", 9_999, 10_000)) == []
 
 
-def test_the_memory_holds_digests_only_never_a_setting_or_a_value() -> None:
+def test_the_memory_a_check_leaves_holds_digests_only_never_a_setting_or_a_value() -> None:
     # GIVEN a drift told to on-call
     admin, ssm, sns = as_declared(), FakeSsm(), FakeSns()
     admin.update_rate_limit(PROJECT, "rl-gpt-4o-mini", max_requests_per_1_minute=123)
@@ -165,11 +196,22 @@ def test_the_memory_holds_digests_only_never_a_setting_or_a_value() -> None:
     text = ssm.values[STATE]
     # THEN what the parameter holds names neither the setting nor its value, and reads back
     assert "gpt-4o-mini" not in text and "123" not in text and "rateLimits" not in text
+    assert OncallMemory.from_text(text).pending == ()
     assert OncallMemory.from_text(text).spend == "2026-12:10000"
 
 
 @pytest.mark.parametrize(
-    "text", ["", "{", "[]", '{"version":2}', '{"version":1,"drift":"x"}', '{"version":1,"drift":[],"spend":7}']
+    "text",
+    [
+        "",
+        "{",
+        "[]",
+        '{"version":2}',
+        '{"version":1,"drift":"x"}',
+        '{"version":1,"drift":[],"spend":7}',
+        '{"version":1,"drift":[],"pending":[1]}',
+        '{"version":1,"drift":[],"pending":[],"pending_more":-1}',
+    ],
 )
 def test_a_damaged_memory_is_read_as_empty_so_the_drift_is_told_rather_than_lost(text: str) -> None:
     # GIVEN someone wrote the memory parameter by hand
