@@ -19,7 +19,7 @@ from rich.table import Table
 
 from keyrot.constants import TAG_PROMOTED, state_parameter_name
 from keyrot.openai_admin import KeyStatus, OpenAIKeyProbe, OpenAITransport
-from lab.demo.admin_key import rotate_admin_key
+from lab.demo.admin_key import AdminRotations, rotate_admin_key
 from lab.demo.emulator import AwsEmulator
 from lab.demo.guardrails import apply_guardrails, guardrails_drift
 from lab.demo.inbox import OnCallInbox
@@ -276,8 +276,7 @@ def _story(story: Narrator, world: World, workdir: Path) -> None:
     notes += guardrails_drift(story, world, inbox).notes
 
     with story.step("Summary"):
-        story.outcome.figures.update(admin_key_ids=admin.rotated, admin_keys_deleted=admin.deleted)
-        _summary(story, world, stats, len(notes))
+        _summary(story, world, stats, len(notes), admin)
         story.expect(
             "zero failed requests over the whole run",
             stats["failed"] == 0 and stats["sent"] > 0,
@@ -310,7 +309,7 @@ def _usage_published(reports: list[dict[str, Any]]) -> str:
     )
 
 
-def _summary(story: Narrator, world: World, stats: dict[str, Any], notifications: int) -> None:
+def _summary(story: Narrator, world: World, stats: dict[str, Any], notifications: int, admin: AdminRotations) -> None:
     accounts = world.openai_api.state.service_accounts.values()
     minted = sum(1 for account in accounts if account.name.startswith("keyrot:"))
     revoked = sum(1 for account in accounts if account.name.startswith("keyrot:") and account.deleted_at is not None)
@@ -321,6 +320,8 @@ def _summary(story: Narrator, world: World, stats: dict[str, Any], notifications
         keys_revoked=revoked,
         notifications=notifications,
         key_ids_served=stats["key_ids"],
+        admin_key_ids=admin.rotated,
+        admin_keys_deleted=admin.deleted,
     )
     table = Table(show_header=True, header_style="bold")
     table.add_column("figure")
@@ -329,6 +330,8 @@ def _summary(story: Narrator, world: World, stats: dict[str, Any], notifications
     table.add_row("requests failed (target 0)", str(stats["failed"]))
     table.add_row("keys minted", str(minted))
     table.add_row("keys revoked", str(revoked))
+    table.add_row("admin keys minted by keyrot rotate --admin", str(len(admin.rotated)))
+    table.add_row("admin keys deleted by the scheduled cleanup", str(len(admin.deleted)))
     table.add_row("notifications to on-call", str(notifications))
     story.console.print(table)
 
