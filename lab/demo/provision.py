@@ -29,7 +29,8 @@ from lab.pulumi_program import (
 )
 
 NOT_EMULATED = (
-    "Secrets Manager rotation schedules do not fire: rotations start with `keyrot rotate`.",
+    "Secrets Manager rotation schedules do not fire: rotations start with `keyrot rotate`; nor does the emulator "
+    "compute a schedule expression's next rotation date, so `keyrot status` shows the next rotation as —.",
     "EventBridge Scheduler does not fire: the rehearsal invokes the monitor function as its schedule would "
     "(the guardrails check's schedule is stored only).",
     "CloudWatch alarms are stored but never evaluated (anomaly bands also need two weeks of history).",
