@@ -13,8 +13,9 @@ Invariants:
   best-effort (the audit log read: the drift is then reported without an actor; the costs read: the month's spend is
   then missing from the result); a crash is a crash;
 - on-call hears of the check's drift at least once and at most twice across the failed run and the next (twice only
-  when the fault hit between the message and its memory); when SNS itself refused the only message, the failed run
-  had its drift report (whose gauge the handler publishes before failing, so the drift alarm pages);
+  when the fault hit between the message and its memory, or a restore half-done): as found, or, when the failed run
+  restored it and could not say so (SNS refused, or the process died), as restored before they were told; and of
+  the hard limit reached, likewise;
 - right after the failed run every setting holds its old or its declared value, and no threshold has more alerts
   than before (no twin from a create that landed but was not answered);
 - the next run, once the fault is gone, converges: the project has exactly the declared guardrails, and a further
@@ -101,6 +102,10 @@ WRITES = frozenset(
     }
 )
 BEST_EFFORT = frozenset({"list_audit_logs", "costs"})
+# The check's write-ahead record of what it is about to restore (keyrot.guardrails.oncall, Oncall.expect): its read of
+# the state parameter (the 2nd GetParameter: the 1st is the declared document) and its write (the 1st PutParameter).
+# Best-effort: failing costs the record, never the restore.
+BEST_EFFORT_AWS = frozenset({("aws:GetParameter", 2), ("aws:PutParameter", 1)})
 
 
 @dataclass
@@ -116,7 +121,6 @@ class Lab:
     topic_arn: str = ""
     sqs: Any = None
     queue_url: str = ""
-    last: GuardrailsOutcome | None = None  # the latest run's outcome, even when the run then failed
 
     def told(self) -> list[str]:
         """Drain the on-call inbox: the subjects sent since the last call."""
@@ -193,9 +197,7 @@ def request(variant: str, lab: Lab) -> GuardrailsRequest:
 
 def run(variant: str, lab: Lab, project: str, log: FaultLog) -> GuardrailsOutcome:
     """One invocation, as the handler makes it (a failed restore or on-call message raised after the report)."""
-    lab.last = None
     outcome = run_request(request(variant, lab), lab.dependencies(project, log))
-    lab.last = outcome
     outcome.raise_for_failure()
     return outcome
 
@@ -264,13 +266,12 @@ def run_scenario(variant: str, lab: Lab, call: Call, kind: FaultKind) -> Checks:
     except Exception as exc:  # noqa: BLE001 - any failure is an outcome to check
         error = exc
     disarm(log, lab.openai, call, kind)
-    failed_run = lab.last
     lab.relay.use(FaultLog())
     # THEN it surfaces typed, or not at all for a best-effort read
     if isinstance(kind, CrashKind):
         checks.check(isinstance(error, SimulatedCrash), f"the crash became {error!r}")
-    elif call.endpoint in BEST_EFFORT:
-        checks.check(error is None, f"the best-effort audit read failed the run: {error!r}")
+    elif call.endpoint in BEST_EFFORT or (variant == "check" and (call.name, call.occurrence) in BEST_EFFORT_AWS):
+        checks.check(error is None, f"the best-effort {call.name} failed the run: {error!r}")
     else:
         _check_error(checks, variant, call, kind, error)
     # AND every setting holds its old or its declared value, with no twin alert
@@ -289,7 +290,7 @@ def run_scenario(variant: str, lab: Lab, call: Call, kind: FaultKind) -> Checks:
     try:
         run(variant, lab, project, FaultLog())
         if variant == "check":
-            _check_told(checks, call, kind, lab.told(), failed_run)
+            _check_told(checks, call, kind, lab.told())
         lab.openai.reset_calls()
         run("apply", lab, project, FaultLog())
     except Exception as exc:  # noqa: BLE001 - a failing next run is a violation, reported with the others
@@ -304,23 +305,15 @@ def run_scenario(variant: str, lab: Lab, call: Call, kind: FaultKind) -> Checks:
     return checks
 
 
-def _check_told(
-    checks: Checks, call: Call, kind: FaultKind, told: list[str], failed_run: GuardrailsOutcome | None
-) -> None:
-    """On-call heard of the drift once or twice (never, only when SNS refused the message of a run that knew it, or
-    the process died between the restore and the message: a known limit, docs/guardrails.md), and of the hard
-    limit reached once or twice. A Publish whose every attempt landed unanswered is a message per attempt: botocore
-    retries it, and a standard SNS topic has no idempotent publish (so no upper bound then)."""
+def _check_told(checks: Checks, call: Call, kind: FaultKind, told: list[str]) -> None:
+    """On-call heard of the drift (as found, or as restored before they were told) and of the hard limit reached,
+    each once or twice. A Publish whose every attempt landed unanswered is a message per attempt: botocore retries
+    it, and a standard SNS topic has no idempotent publish (so no upper bound then)."""
     drift = [subject for subject in told if "guardrails drift" in subject]
     hard = [subject for subject in told if "hard spend limit reached" in subject]
     most = len(told) if call.name == "aws:Publish" and getattr(kind, "after_effect", False) else 2
-    checks.check(len(drift) <= most, f"on-call was told the drift {len(drift)} times: {drift}")
+    checks.check(1 <= len(drift) <= most, f"on-call was told the drift {len(drift)} times: {drift}")
     checks.check(1 <= len(hard) <= most, f"on-call was told the hard limit {len(hard)} times")
-    if drift or isinstance(kind, CrashKind):
-        return
-    refused = call.name == "aws:Publish" and failed_run is not None and failed_run.drift is not None
-    knew = refused and failed_run is not None and failed_run.drift is not None and failed_run.drift.drifted
-    checks.check(knew, f"on-call never heard of the drift ({call.name})")
 
 
 def snapshot_of_declared(declared: DeclaredGuardrails, before: dict[str, Any]) -> dict[str, Any]:
@@ -362,6 +355,9 @@ def test_a_fault_at_any_call_of_the_guardrails_function_leaves_a_state_the_next_
     names = {call.name for call in calls}
     assert "aws:GetSecretValue" in names and ("aws:GetParameter" in names) == (variant == "check")
     assert ({"aws:Publish", "aws:PutParameter"} <= names) == (variant == "check")
+    if variant == "check":  # the declared document, then the write-ahead record's read and write, then the memory's
+        ssm = [call.name.removeprefix("aws:") for call in calls if call.name.endswith("Parameter")]
+        assert ssm == ["GetParameter", "GetParameter", "PutParameter", "GetParameter", "PutParameter"]
     assert (endpoints["costs"] == 1) == (variant == "check")
     assert endpoints["update_rate_limit"] == 2 and endpoints["delete_spend_alert"] == 2
     assert {"create_spend_alert", "update_spend_alert", "set_spend_limit", "set_model_permissions"} <= set(endpoints)
