@@ -107,9 +107,7 @@ def drift_digests(report: DriftReport) -> frozenset[str]:
     return frozenset(dedup_digest(item) for item in report.occurrence) if report.drifted else frozenset()
 
 
-def hard_limit_notification(
-    environment: str, project_id: str, spend: MonthToDate, runbook_url: str
-) -> Notification:
+def hard_limit_notification(environment: str, project_id: str, spend: MonthToDate, runbook_url: str) -> Notification:
     spent, limit = c.usd(spend.spent_cents), c.usd(spend.limit_cents)
     title = f"OpenAI hard spend limit reached: {spent} of {limit}"
     steps = [
