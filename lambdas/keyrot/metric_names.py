@@ -89,7 +89,7 @@ ADMIN_KEY_CLEANUP_FAILED: Final = "AdminKeyCleanupFailed"  # a key due for delet
 
 # --- OpenAI guardrails (keyrot.guardrails; docs/guardrails.md) -------------------------------------------------
 # Dimensions (Environment), gauge: settings of the project that differ from the declared guardrails (0: in step).
-# Published by every check (the monitor's, and the guardrails function's `check`); alarm on Maximum > 0.
+# Published by every scheduled check of the guardrails function (`check`); alarm on Maximum > 0.
 GUARDRAIL_DRIFT: Final = "GuardrailDrift"
 # Dimensions (Environment), counts: settings changed by an apply, or put back by `enforce: restore`.
 GUARDRAILS_CHANGED: Final = "GuardrailsChanged"
