@@ -337,6 +337,28 @@ def test_the_dashboard_shows_the_spend_alarm_beside_openais_hard_limit(deploymen
     assert f"keyrot status --env {deployment.stack}" in markdown and "#hard-spend-limit-reached" in markdown
 
 
+def test_the_dashboard_graphs_the_months_spend_against_the_declared_hard_limit(deployment: Deployment) -> None:
+    # GIVEN each stack (dev declares a hard limit, prod declares no guardrails)
+    config = keyrot_config(deployment)
+    widget = _widgets(deployment).get("Spend this month (USD)")
+    if config.guardrails is None or config.guardrails.spend_limit_cents is None:
+        # THEN without a declared limit there is no month's spend to graph
+        assert widget is None
+        return
+    # THEN the guardrails check's month-to-date spend is drawn under a line at the declared limit
+    assert widget is not None
+    properties = widget["properties"]
+    assert [row[:4] for row in properties["metrics"]] == [
+        [m.NAMESPACE, m.SPEND_MONTH_TO_DATE_USD, m.DIM_ENVIRONMENT, deployment.stack]
+    ]
+    assert properties["annotations"]["horizontal"] == [
+        {"label": "OpenAI hard limit", "value": config.guardrails.spend_limit_cents / 100}
+    ]
+    # AND the guardrails widget counts the messages on-call was sent
+    guardrails = _widgets(deployment)["OpenAI guardrails"]["properties"]["metrics"]
+    assert m.GUARDRAILS_NOTIFIED in [row[1] for row in guardrails]
+
+
 def body_order(d: Deployment, widget: dict[str, Any]) -> int:
     (board,) = d.of_type("aws:cloudwatch/dashboard:Dashboard")
     return json.loads(board.inputs["dashboardBody"])["widgets"].index(widget)

@@ -65,7 +65,8 @@ def hard_limit_markdown(
 ) -> str:
     """The text beside the daily-spend alarm: OpenAI's hard monthly limit and spend alerts, as declared.
 
-    No metric carries the month's spend against the hard limit (`keyrot status` shows it), so this is text.
+    The month's spend against the hard limit is the "Spend this month" widget beside it (the guardrails check
+    publishes it when a hard limit is declared) and `keyrot status`.
     """
     lines = [f"### OpenAI spend limits ({environment})", f"keyrot's daily-spend alarm: {_usd(daily_spend_limit_usd)}."]
     if guardrails is None:
@@ -155,6 +156,22 @@ def dashboard_body(
             period=3600,
             annotations={"horizontal": [{"label": "daily limit", "value": daily_spend_limit_usd}]},
         ),
+        *(
+            [
+                _metric_widget(
+                    "Spend this month (USD)",
+                    [env_metric(m.SPEND_MONTH_TO_DATE_USD, "project, month to date")],
+                    region,
+                    stat="Maximum",
+                    period=3600,
+                    annotations={
+                        "horizontal": [{"label": "OpenAI hard limit", "value": guardrails.spend_limit_cents / 100}]
+                    },
+                )
+            ]
+            if guardrails is not None and guardrails.spend_limit_cents is not None
+            else []
+        ),
         _metric_widget(
             "Key age (hours)",
             per_key(m.KEY_AGE_HOURS),
@@ -229,6 +246,7 @@ def dashboard_body(
                         env_metric(m.GUARDRAILS_CHANGED, "changed by an apply"),
                         env_metric(m.GUARDRAILS_RESTORED, "restored"),
                         env_metric(m.GUARDRAILS_APPLY_FAILED, "apply, check or restore failed"),
+                        env_metric(m.GUARDRAILS_NOTIFIED, "on-call told"),
                     ],
                     region,
                     stat="Sum",
