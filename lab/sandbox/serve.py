@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from lab.demo.inbox import INBOX_QUEUE, OnCallInbox
+from lab.demo.lambda_runtime import FunctionError
+from lab.demo.provision import Provisioned
 from lab.demo.world import COMPRESSION_NOTE, STACK, World, emulated_world, provision_stack
 from lab.sandbox.invoke import invocations_routed_to
 from lab.sandbox.state import Paths, SandboxError, SandboxState
@@ -61,10 +63,22 @@ def _bring_up(world: World, say: Callable[[str], None]) -> None:
     say(f"{len(provisioned.created)} resources created; time compressed: {COMPRESSION_NOTE}")
     OnCallInbox.subscribe(world.aws, STACK)
     _cli(world, say, "admin-key", "set", "--env", STACK, stdin=world.admin_key + "\n")
+    _apply_guardrails(provisioned, say)
     for key_name in world.key_names:
         _cli(world, say, "rotate", "--env", STACK, "--key", key_name)
     report = world.provisioned.workers[f"keyrot-{STACK}-monitor"].invoke({}) if world.provisioned else {}
     say(f"the monitor's first scheduled run: {int(report.get('notifications_sent') or 0)} notifications")
+
+
+def _apply_guardrails(provisioned: Provisioned, say: Callable[[str], None]) -> None:
+    """What the next `pulumi up` does once the admin key is there: the deploy-time guardrails apply the first update
+    left pending (it had no admin key) runs again. One that fails again stops the bring-up, saying why."""
+    try:
+        results = provisioned.apply_pending()
+    except FunctionError as exc:
+        raise SandboxError(f"applying the declared OpenAI guardrails failed: {str(exc)[-500:]}") from exc
+    changes = [change for result in results.values() for change in (result.get("changes") or [])]
+    say(f"the declared OpenAI guardrails applied ({len(changes)} change(s))")
 
 
 def _cli(world: World, say: Callable[[str], None], *args: str, stdin: str | None = None) -> None:

@@ -100,6 +100,14 @@ def test_up_prints_export_lines_with_which_keyrot_status_works(sandbox: Sandbox)
     assert len(set(re.findall(r"key_[A-Za-z0-9]{8,}", text))) >= 2
 
 
+def test_up_applies_the_declared_guardrails(sandbox: Sandbox) -> None:
+    # WHEN a user pastes the printed lines and asks whether the project matches the declared guardrails
+    result = sandbox.shell("keyrot guardrails --env dev")
+    # THEN bring-up applied them once the admin key was set (none left pending): the project is in step
+    assert "the declared OpenAI guardrails applied" in sandbox.up_output
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_export_lines_name_only_addresses_regions_and_fake_credentials(sandbox: Sandbox) -> None:
     # THEN nothing printed is key-shaped, every endpoint is on loopback, and the credentials are the emulator's
     assert not re.search(r"sk-[A-Za-z0-9_-]{8,}", sandbox.up_output)
