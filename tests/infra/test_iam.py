@@ -130,7 +130,10 @@ def test_monitor_role_may_do_exactly_what_the_monitor_does(deployment: Deploymen
             ],
             secret_arns(deployment),
         ),
-        "ReadAdminKey": (["secretsmanager:GetSecretValue"], [deployment.outputs["adminKeySecretArn"]]),
+        "ReadAdminKey": (
+            ["secretsmanager:GetSecretValue", "secretsmanager:ListSecretVersionIds"],
+            [deployment.outputs["adminKeySecretArn"]],
+        ),
         "UseSecretsKey": (["kms:Decrypt"], [key_arn(deployment)]),
         "MonitorState": (["ssm:GetParameter", "ssm:PutParameter"], [parameter]),
         "PublishKeyrotMetrics": (["cloudwatch:PutMetricData"], "*"),

@@ -55,6 +55,7 @@ from lab.remote_calls import SimulatedCrash
 from lab.rotation_driver import RotationDriver
 from lab.rotation_service import RotationService, installed
 from lab.scenario import ROTATION_LAMBDA_ARN
+from tests.functional.monitor.tripwire_support import another_admin, record_admin_key_id
 from tests.prove.faultkit import FIGURES
 from tests.support.aws_actions import (
     EMULATOR_ACCOUNT,
@@ -181,6 +182,10 @@ class DevLab:
         report = world.run()
         assert report.usage_datums and report.notifications_sent and len(report.revocation_failures) == 2
         self.openai.faults.clear()
+        # an admin key keyrot never held mints an account: the tripwire reads the admin-key secret's past versions
+        record_admin_key_id(world)
+        stranger, _ = another_admin(world, "eve@example.com")
+        stranger.create_service_account(world.rotation.project_id, "shadow")
         # the next run revokes both previous keys
         self.clock.advance(300)
         assert len(world.run().revoked) == 2
@@ -460,7 +465,7 @@ def test_the_session_check_reports_what_the_dev_policies_do_not_grant() -> None:
     recorded.add(Call("monitor", "secretsmanager:GetSecretValue", (secret,)))
     recorded.add(Call("monitor", "cloudwatch:PutMetricData", ("*",), (("cloudwatch:namespace", "Keyrot"),)))
     assert session_violations(recorded, dev_policies_by_type()) == []
-    recorded.add(Call("monitor", "secretsmanager:ListSecretVersionIds", (secret,)))
+    recorded.add(Call("monitor", "secretsmanager:DeleteSecret", (secret,)))
     recorded.add(Call("monitor", "cloudwatch:PutMetricData", ("*",), (("cloudwatch:namespace", "AWS/Lambda"),)))
     recorded.add(Call("app", "secretsmanager:PutSecretValue", (secret,)))
     recorded.add(Call("rotation", "ssm:GetParameter", ("arn:aws:ssm:us-east-1:1:parameter/keyrot/x",)))
@@ -468,7 +473,7 @@ def test_the_session_check_reports_what_the_dev_policies_do_not_grant() -> None:
     assert sorted(v.describe() for v in session_violations(recorded, dev_policies_by_type())) == [
         f"app: secretsmanager:PutSecretValue on {secret}",
         "monitor: cloudwatch:PutMetricData on * [cloudwatch:namespace=AWS/Lambda]",
-        f"monitor: secretsmanager:ListSecretVersionIds on {secret}",
+        f"monitor: secretsmanager:DeleteSecret on {secret}",
         "rotation: ssm:GetParameter on arn:aws:ssm:us-east-1:1:parameter/keyrot/x",
     ]
 

@@ -132,6 +132,18 @@ class SecretStore:
         with aws_errors("TagResource"):
             self._client.tag_resource(SecretId=secret_id, Tags=tags)
 
+    def iter_versions(self, secret_id: str) -> Iterator[Mapping[str, Any]]:
+        """ListSecretVersionIds entries, unlabelled (deprecated) versions included, across pages."""
+        kwargs: dict[str, Any] = {"SecretId": secret_id, "IncludeDeprecated": True}
+        with aws_errors("ListSecretVersionIds"):
+            while True:
+                page = self._client.list_secret_version_ids(**kwargs)
+                yield from page.get("Versions", [])
+                token = page.get("NextToken")
+                if not token or token == kwargs.get("NextToken"):
+                    return
+                kwargs["NextToken"] = token
+
     def iter_tagged(self, filters: list[dict[str, Any]]) -> Iterator[Mapping[str, Any]]:
         """ListSecrets entries matching `filters` (tag-key / tag-value), across pages."""
         with aws_errors("ListSecrets"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import weakref
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 from keyrot import metric_names as m
@@ -34,7 +35,7 @@ from keyrot.monitor import key_cache
 from keyrot.monitor import notifications as notes
 from keyrot.monitor.audit_stream import StreamRead, read_stream
 from keyrot.monitor.key_cache import KeyCopy
-from keyrot.monitor.keyrot_actors import KeyrotActors, keyrot_actors
+from keyrot.monitor.keyrot_actors import KeyrotActors, keyrot_actors, keyrot_history
 from keyrot.monitor.publisher import Datum
 from keyrot.monitor.state import AuditState
 from keyrot.monitor.tripwire import (
@@ -279,27 +280,38 @@ class AuditWatch:
 
     def _judge(self) -> None:
         """Judge the events; register "created by" on the unmanaged-key notifications to come. A failure (reading
-        keyrot's admin key ids, the project's accounts) is the tripwire part's."""
+        keyrot's admin key ids, the project's accounts) is the tripwire part's.
+
+        keyrot's admin key ids are read on every run, one without entries too: the state remembers them, so a key
+        that leaves the secret's labels before the next entries (two admin rotations after a quiet run) is still
+        recognised as keyrot's."""
         assert self.reads is not None and self.copy is not None
         run, settings, copy = self.run, self.run.settings, self.copy
         entries = [*self.reads[0].entries, *self.reads[1].entries]
-        if not entries:
-            self.judgement = Judgement()
-            return
         try:
             with admin_errors():
+                admin = run.deps.admin if entries else None  # an id-less admin key is learnt when it matters
                 self.actors = keyrot_actors(
-                    run.deps.rotation.store, settings.admin_secret_arn, run.deps.admin, self._audit.keyrot_ids
+                    run.deps.rotation.store, settings.admin_secret_arn, admin, self._audit.keyrot_ids
                 )
-                judgement = judge(
-                    sorted(entries, key=_moment),
+                if not entries:
+                    self.judgement = Judgement()
+                    return
+                ordered = sorted(entries, key=_moment)
+                judged = partial(
+                    judge,
+                    ordered,
                     project_id=settings.project_id,
                     environment=settings.environment,
                     shared_environments=settings.shared_environments,
-                    actors=self.actors,
                     managed=_managed(run.records or ()),
                     lookups=Lookups(key=copy.keys.get, account=self._has_account),
                 )
+                judgement = judged(actors=self.actors)
+                if _found_unknown_api_key(judgement, ordered, self.actors):
+                    # Maybe keyrot's admin key of three rotations ago: judged again with the secret's past keys
+                    self.actors = self._with_history(self.actors)
+                    judgement = judged(actors=self.actors)
         except KeyrotError as exc:
             self.error = exc
             return
@@ -309,6 +321,16 @@ class AuditWatch:
                 line = notes.created_by(finding.actor, finding.at, settings.runbook_url)
                 run.notifier.annotate(f"unmanaged:{finding.resource_id}", line)
                 run.notifier.annotate(f"orphan:{finding.resource_id}", line)
+
+    def _with_history(self, actors: KeyrotActors) -> KeyrotActors:
+        """`actors` and the ids of the admin-key secret's past versions; unchanged when those cannot be read (then
+        a keyrot admin key of three rotations ago is reported as anyone's: a false alarm, never a missed one)."""
+        try:
+            history = keyrot_history(self.run.deps.rotation.store, self.run.settings.admin_secret_arn)
+        except KeyrotError as exc:
+            logger.warning("the admin-key secret's past versions could not be read: %s", scrub(str(exc))[:300])
+            return actors
+        return actors.with_history(history)
 
     def _has_account(self, account_id: str) -> bool:
         """Whether the project has this service account: one of its keys is listed, else (once per run) the
@@ -437,6 +459,20 @@ class AuditWatch:
 
 
 _HELD = frozenset({STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS})
+
+
+def _found_unknown_api_key(judgement: Judgement, entries: list[AuditEntry], actors: KeyrotActors) -> bool:
+    """Whether a finding's event was an action of an API key `actors` does not recognise (keyrot's admin key of
+    three rotations ago, or not keyrot's at all). Actions that found nothing (other projects') do not count."""
+    found = {finding.event_id for finding in judgement.findings}
+    return any(
+        isinstance(entry, AuditEvent)
+        and entry.id in found
+        and entry.actor is not None
+        and entry.actor.kind == "api_key"
+        and not actors.acted(entry.actor.api_key_id)
+        for entry in entries
+    )
 
 
 def _moment(entry: AuditEntry) -> int:

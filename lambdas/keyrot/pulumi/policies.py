@@ -190,7 +190,10 @@ def monitor_role_policy(
             ],
             managed_secret_arns,
         ),
-        _statement("ReadAdminKey", ["secretsmanager:GetSecretValue"], [admin_secret_arn]),
+        # ListSecretVersionIds: the tripwire reads the admin key ids of the secret's past versions (keyrot_actors.py)
+        _statement(
+            "ReadAdminKey", ["secretsmanager:GetSecretValue", "secretsmanager:ListSecretVersionIds"], [admin_secret_arn]
+        ),
         _statement("UseSecretsKey", ["kms:Decrypt"], [kms_key_arn], Condition=_via("secretsmanager", region)),
         _statement("MonitorState", ["ssm:GetParameter", "ssm:PutParameter"], [state_parameter_arn]),
         # Resource "*": PutMetricData has no resource-level permissions; the namespace condition narrows it.
