@@ -5,10 +5,12 @@ reported as someone else's; a person's admin key made in the same gap still is."
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from keyrot.aws.secrets import SecretStore
 from keyrot.errors import AwsCallError
@@ -113,3 +115,40 @@ def test_a_secret_history_it_may_not_read_costs_a_false_alarm_never_the_run(moni
     assert "tripwire" not in report.failed_parts
     told = subjects(monitor)
     assert told.count("[keyrot dev] Admin key created outside keyrot") == 2, told
+
+
+STEPS = ("admin rotation", "application rotation", "owner's admin key", "monitor run")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(schedule=st.lists(st.sampled_from(STEPS), min_size=1, max_size=9))
+def test_any_schedule_of_rotations_and_runs_reports_exactly_the_owners_admin_keys(
+    new_monitor: Callable[[], MonitorWorld], schedule: list[str]
+) -> None:
+    # GIVEN a watched environment of its own (on the shared moto, stand-in and clock)
+    monitor = new_monitor()
+    admin, arn = _adopted(monitor)
+    _run(monitor, admin)
+    monitor.notifications()
+    prefix = f"[keyrot {monitor.settings.environment}]"
+    admin_rotations, owners_keys = 0, 0
+    # WHEN keyrot rotates its admin key and an application key, an owner makes admin keys by hand, and the monitor
+    # runs, in any order (a third admin rotation once the grace period is over, as the rotation requires)
+    for step in [*schedule, "monitor run"]:
+        later(monitor)
+        if step == "admin rotation":
+            if admin_rotations >= 2:
+                admin.advance(admin.settings.grace_period_seconds + 1)
+            admin.rotate()
+            admin_rotations += 1
+        elif step == "application rotation":
+            rotation = dataclasses.replace(monitor.rotation, admin_key=admin.current().admin_key)
+            assert rotation.driver().rotate(arn).succeeded
+        elif step == "owner's admin key":
+            monitor.rotation.openai.console.create_admin_key("break glass")
+            owners_keys += 1
+        else:
+            _run(monitor, admin)
+            # THEN every run tells on-call of the owner's admin keys made since the last one, and of nothing else
+            assert subjects(monitor) == [f"{prefix} Admin key created outside keyrot"] * owners_keys, schedule
+            owners_keys = 0
