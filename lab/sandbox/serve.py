@@ -54,7 +54,7 @@ def serve(paths: Paths, *, say: Callable[[str], None], ready: Callable[[SandboxS
 
 
 def _bring_up(world: World, say: Callable[[str], None]) -> None:
-    """Everything `make demo` does before its application starts: provision, admin key, first rotations."""
+    """Everything `make demo` does before its application starts: provision, admin key, guardrails, first rotations."""
     say(f"provisioning the {STACK} stack from the Pulumi program (about 15 s)")
     provisioned = provision_stack(world)
     world.aws.rotation.wait()
