@@ -13,6 +13,7 @@ BENCHMARKS = (
     "cost",
     "containment",
     "detection",
+    "tripwire",
 )
 
 __all__ = ["BENCHMARKS"]

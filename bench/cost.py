@@ -156,8 +156,8 @@ def run(smoke: bool = False) -> BenchResult:
         f"< {PER_KEY_TARGET_USD:.2f} USD",
         sum(per_key.values()) < PER_KEY_TARGET_USD,
     )
-    result.row("fixed part at the defaults: USD/month", _parts(fixed))
-    result.row("each extra key at the defaults: USD/month", _parts(per_key))
+    result.row("fixed part of the bill at the defaults (USD/month)", _parts(fixed))
+    result.row("each extra key at the defaults (USD/month)", _parts(per_key))
     idle_one = estimate("idle", _config(1, defaults=True), key_usage_share=0.0)
     idle_two = estimate("idle", _config(TARGET_KEYS, defaults=True), key_usage_share=0.0)
     idle_gauged_one = estimate("idle", _config(1, defaults=True), key_usage_share=0.0, gauges_follow_usage=True)

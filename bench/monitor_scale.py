@@ -10,6 +10,7 @@ everything down.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import random
 import time
@@ -89,7 +90,12 @@ def _measure(keys: int, latency: float) -> list[RunFigures]:
         counter = AwsCallCounter()
         for client in (world.rotation.secrets, world.cloudwatch, world.ssm, world.sns):
             counter.attach(client)
-        key_ids = _populate(world, keys)
+        key_ids, declared = _populate(world, keys)
+        # Declared as the program declares them (KEYROT_MANAGED_SECRETS): else the monitor reports their keys as
+        # unmanaged, and the benchmark measures notifications instead of a steady environment
+        managed = {**(world.settings.managed_secrets or {}), **declared}
+        world = world.with_settings(managed_secrets=managed)
+        world.rotation.settings = dataclasses.replace(world.rotation.settings, managed_secrets=managed)
         _start_state(world, start)
         pairs = 1 if not latency else TIMED_PAIRS
         plan = [("cold", False), ("warm", False)] * pairs + [("cold", True), ("warm", True)]
@@ -215,8 +221,10 @@ def _one_run(world: Any, openai: Any, counter: AwsCallCounter, keys: int, kind: 
 # --- the world -----------------------------------------------------------------------------------------------------
 
 
-def _populate(world: Any, keys: int) -> list[str]:
-    """`keys` managed secrets, each holding a live stand-in key as AWSCURRENT, tagged as the infrastructure tags."""
+def _populate(world: Any, keys: int) -> tuple[list[str], dict[str, str]]:
+    """`keys` managed secrets, each holding a live stand-in key as AWSCURRENT (its service account named for that
+    version, as a rotation names it), tagged as the infrastructure tags. Returns the key ids and the secrets by key
+    name, to declare."""
     from keyrot.constants import TAG_ENVIRONMENT, TAG_KEY_NAME, TAG_PROJECT_ID, managed_secret_name
     from keyrot.rotation.naming import ServiceAccountName
     from keyrot.secret_model import ManagedKey
@@ -224,10 +232,11 @@ def _populate(world: Any, keys: int) -> list[str]:
     rotation = world.rotation
     state = rotation.openai.state
     created_at = datetime.fromtimestamp(world.clock() - 86400, UTC)
-    key_ids = []
+    key_ids, declared = [], {}
     for index in range(keys):
         key_name = f"key-{index:05d}"
-        account_name = str(ServiceAccountName(rotation.environment, key_name, str(uuid.uuid4())))
+        token = str(uuid.uuid4())
+        account_name = str(ServiceAccountName(rotation.environment, key_name, token))
         account, key = state.create_service_account(rotation.project_id, account_name, with_key=True, expires_in=None)
         value = ManagedKey(
             api_key=key.value,
@@ -238,8 +247,9 @@ def _populate(world: Any, keys: int) -> list[str]:
             key_name=key_name,
             created_at=created_at,
         )
-        rotation.secrets.create_secret(
+        created = rotation.secrets.create_secret(
             Name=managed_secret_name(rotation.environment, key_name),
+            ClientRequestToken=token,
             SecretString=value.to_json(),
             Tags=[
                 {"Key": TAG_ENVIRONMENT, "Value": rotation.environment},
@@ -248,7 +258,8 @@ def _populate(world: Any, keys: int) -> list[str]:
             ],
         )
         key_ids.append(key.id)
-    return key_ids
+        declared[key_name] = str(created["ARN"])
+    return key_ids, declared
 
 
 def _start_state(world: Any, watermark: int) -> None:

@@ -43,7 +43,7 @@ class CallFigures:
 
 
 def run(smoke: bool = False) -> BenchResult:
-    result = BenchResult("tripwire", "Audit-log tripwire and key inventory", smoke=smoke)
+    result = BenchResult("tripwire", "9. Audit-log tripwire and key inventory", smoke=smoke)
     elapsed = stopwatch()
     interval = _default_interval_seconds()
     with sandbox_env(), moto_in_process():

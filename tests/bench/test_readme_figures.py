@@ -68,6 +68,7 @@ def _summary_figures(results: dict[str, Any]) -> dict[str, str]:
     hot, rotation = bench["hot_path"]["figures"], bench["rotation_path"]["figures"]
     cold, zero = bench["cold_start"]["figures"], bench["zero_downtime"]["figures"]
     cost = bench["cost"]["figures"]["estimates"]
+    contain, detect = bench["containment"]["figures"], bench["detection"]["figures"]
     rotation_calls = next(t["value"] for t in bench["rotation_path"]["targets"] if "later rotation" in t["measure"])
     monitor_cold = next(t["value"] for t in bench["monitor_scale"]["targets"] if "cold run" in t["measure"])
     return {
@@ -82,7 +83,19 @@ def _summary_figures(results: dict[str, Any]) -> dict[str, str]:
         "requests during rotations": f"{zero['requests_failed']} failed of {zero['requests_sent']:,} requests",
         "default cost": f"{cost['defaults, 2 keys']['total_usd']:.2f} USD/month",
         "dashboard-off cost": f"{cost['dashboard off (dashboard: false)']['total_usd']:.2f}",
+        "cost per extra key": f"{sum(bench['cost']['figures']['per_key_usd'].values()):.2f} USD",
+        "slowest containment": _seconds(max(c["median_seconds_to_contain"] for c in contain["cases"].values())),
+        "requests failed during containment": f"{contain['application_requests_failed']} failed",
+        **{f"time to detect: {case}": _minutes(c["worst_seconds"]) for case, c in detect["cases"].items()},
     }
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f} s"
+
+
+def _minutes(value: float | None) -> str:
+    return "never" if value is None else f"{value / 60:.1f} min"
 
 
 def test_the_readme_summary_quotes_the_last_bench_run(results: dict[str, Any], readme: str) -> None:
@@ -140,6 +153,17 @@ def test_docs_costs_quotes_the_cost_model(results: dict[str, Any], costs: str) -
         assert expected in rows or expected.replace(f"| {cells[0]:.2f} |", f"| **{cells[0]:.2f}** |", 1) in rows, (
             f"docs/costs.md is missing or misquotes: {expected}"
         )
+    # AND the fixed part and the part per extra key, group by group, as the cost model split them
+    figures = results["benchmarks"]["cost"]["figures"]
+    for part in ("fixed_usd", "per_key_usd"):
+        split = figures[part]
+        cells = [sum(split.values()), split["secrets"], split["kms"], split["metrics"], split["alarms"]]
+        cells += [
+            split["dashboard"],
+            sum(v for g, v in split.items() if g not in ("secrets", "kms", "metrics", "alarms", "dashboard")),
+        ]
+        shown = " | ".join(f"{value:.2f}" for value in cells)
+        assert any(row.endswith(f"| {shown} |") for row in rows), f"docs/costs.md is missing the {part} row: {shown}"
     what_if = {row["measure"]: row["value"] for row in results["benchmarks"]["cost"]["rows"]}
     dashboard_off = what_if["what if: dashboard off (dashboard: false)"].split()[0]
     both = what_if["what if: dashboard off and monitor every 120 min"].split()[0]
@@ -167,3 +191,22 @@ def test_the_readme_says_how_long_the_first_and_later_rehearsals_take(results: d
 def test_docs_performance_reports_the_rehearsal_soak(results: dict[str, Any], performance: str) -> None:
     stale = _missing(_rehearsal_figures(results), _section(performance, "The rehearsal"))
     assert not stale, f"docs/performance.md rehearsal figures differ from bench/results.json; update: {stale}"
+
+
+def _setting_row(readme: str, key: str) -> str:
+    return next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
+
+
+def test_the_readme_states_the_detection_bounds_next_to_the_settings_that_set_them(
+    results: dict[str, Any], readme: str
+) -> None:
+    # GIVEN the bounds benchmark 8 computed from the deployed defaults
+    bounds = {
+        case: _minutes(c["bound_seconds"]) for case, c in results["benchmarks"]["detection"]["figures"]["cases"].items()
+    }
+    # THEN the monitor interval's row gives the bounds it sets alone, and the settle delay's row those it adds to
+    interval, settle = _setting_row(readme, "monitorIntervalMinutes"), _setting_row(readme, "settleDelayMinutes")
+    for case in ("unmanaged key", "daily spend"):
+        assert bounds[case] in interval, (case, bounds[case])
+    for case in ("retired key", "usage spike"):
+        assert bounds[case] in settle, (case, bounds[case])
