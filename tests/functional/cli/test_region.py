@@ -8,7 +8,7 @@ import pytest
 
 from lab.scenario import RotationWorld
 
-from .conftest import REGION, Cli
+from .conftest import REGION, Cli, rotated
 
 
 def _region(cli: Cli, *args: str) -> str:
@@ -50,3 +50,33 @@ def test_no_region_at_all_exits_3_saying_how_to_set_one(
     result = cli("status", "--env", "dev")
     assert result.exit_code == 3
     assert "no AWS region: pass --region or set AWS_REGION" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("rotate", "--env", "dev", "--key", "chat-backend", "--yes"),
+        ("rotate", "--env", "dev", "--key", "chat-backend", "--emergency", "--yes"),
+        ("revoke-previous", "--env", "dev", "--key", "chat-backend", "--yes"),
+    ],
+    ids=["rotate", "emergency", "revoke-previous"],
+)
+def test_a_command_that_changes_keys_in_the_wrong_region_exits_4_and_changes_nothing(
+    world: RotationWorld, cli: Cli, command: tuple[str, ...]
+) -> None:
+    # GIVEN a key rotated twice in us-east-1 (a current and a previous key, both live)
+    arn = rotated(world, "chat-backend")
+    assert world.driver().rotate(arn).succeeded
+    before = (world.stages(arn), _live_keys(world))
+    assert len(before[1]) == 2
+    # WHEN an operator at 3 a.m. runs it against another region
+    result = cli("--region", "eu-west-1", *command)
+    # THEN it exits 4 naming the region it looked in, and no label, version or OpenAI key changed
+    assert result.exit_code == 4, result.output
+    assert "eu-west-1" in result.stderr
+    assert (world.stages(arn), _live_keys(world)) == before
+
+
+def _live_keys(world: RotationWorld) -> list[str]:
+    state = world.openai.state
+    return sorted(key_id for key_id in state.keys if state.key_is_live(key_id))
