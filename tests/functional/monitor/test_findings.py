@@ -7,6 +7,7 @@ import time
 import pytest
 
 from keyrot import metric_names as m
+from keyrot.errors import AwsCallError
 from keyrot.monitor.state import STATE_MAX_CHARS
 from lab.monitor_scenario import MonitorWorld
 
@@ -218,5 +219,40 @@ def test_a_finding_survives_a_failure_later_in_the_run(monitor: MonitorWorld) ->
     assert [n["subject"] for n in monitor.notifications()] == [f"[keyrot dev] Unmanaged OpenAI key {key_id}"]
     # and the next run, the fault gone, does not page again for it
     monitor.clock.advance(300)
+    monitor.run()
+    assert monitor.notifications() == []
+
+
+class _SnsDown:
+    """SNS refusing every publish (a throttled or misconfigured topic), everything else as the real client."""
+
+    def __init__(self, sns: object) -> None:
+        self._sns = sns
+
+    def publish(self, **_: object) -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "Publish")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sns, name)
+
+
+def test_a_notification_sns_refused_is_sent_by_the_next_run(monitor: MonitorWorld) -> None:
+    # GIVEN a steady environment, then a key made by hand
+    rotated(monitor, "chat-backend")
+    monitor.run()
+    monitor.notifications()
+    key_id, _ = monitor.rotation.openai.state.add_user_key(monitor.rotation.project_id)
+    # WHEN the run that finds it cannot publish to SNS
+    # THEN that run fails (the function's error alarm sees it), on-call got nothing, and nothing is remembered as told
+    with pytest.raises(AwsCallError, match="Publish"):
+        monitor.run(sns=_SnsDown(monitor.sns))
+    assert monitor.notifications() == []
+    # AND the next run, with SNS back, tells on-call once
+    monitor.clock.advance(15 * 60)
+    monitor.run()
+    assert [n["subject"] for n in monitor.notifications()] == [f"[keyrot dev] Unmanaged OpenAI key {key_id}"]
+    monitor.clock.advance(15 * 60)
     monitor.run()
     assert monitor.notifications() == []
