@@ -49,6 +49,18 @@ CLAIMS: tuple[Claim, ...] = (
         "OpenAI behaviour",
         not_checked="needs hours of traffic; the monitor's settle delay covers it",
     ),
+    Claim(
+        "audit-log-and-scopes",
+        "OpenAI: which audit-log events the service writes for console actions, and the key scopes it accepts",
+        "audit log and key scopes",
+        not_checked="needs a person acting in the console; `keyrot doctor` checks the audit log can be read",
+    ),
+    Claim(
+        "plugin",
+        "`pulumi package add` generates a working SDK for another language",
+        "Pulumi plugin path",
+        not_checked="needs a program in that language; docs/deploy.md shows the steps",
+    ),
     Claim("teardown", "`pulumi destroy` removes everything the kit created", "pulumi preview"),
 )
 
