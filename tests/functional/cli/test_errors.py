@@ -59,9 +59,9 @@ def test_classify_follows_an_aws_call_error_to_its_client_error() -> None:
 
 
 def test_classify_scrubs_key_material_and_keeps_one_line() -> None:
-    found = classify(CliError("bad key sk-proj-abcdefghijklmnopqrstuvwxyz0123\nsecond line"))
+    found = classify(CliError("bad key sk-proj-PLANTEDabcdefghijklmnopqrstuvwxyz0123456789\nsecond line"))
     assert found is not None
-    assert "abcdefghijklmnop" not in found[1]
+    assert "PLANTEDabcdefghijklmnop" not in found[1]
     assert "\n" not in found[1]
 
 
