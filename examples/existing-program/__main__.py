@@ -37,6 +37,7 @@ openai_keys = KeyrotEnvironment(
         keys=[KeyArgs(name="chat-backend", reader_role_arns=[app_role.arn])],
         oncall_emails=[config.require("oncallEmail")],
         rotation_schedule="rate(30 days)",
+        dashboard=True,  # off by default (3 USD a month plus about 0.90 per key); on-call's view of every key
         production=stack == "prod",
     ),
 )

@@ -40,6 +40,8 @@ ENV_SETTLE_DELAY_SECONDS = "KEYROT_SETTLE_DELAY_SECONDS"
 ENV_USAGE_KINDS = "KEYROT_USAGE_KINDS"
 ENV_NOTIFY_DEDUP_SECONDS = "KEYROT_NOTIFY_DEDUP_SECONDS"
 ENV_RUNBOOK_URL = "KEYROT_RUNBOOK_URL"
+# Whether the monitor publishes the per-key metrics only the dashboard reads (keyrot.metric_names.DASHBOARD_ONLY).
+ENV_DASHBOARD_METRICS = "KEYROT_DASHBOARD_METRICS"
 # What the deployment says each function manages (never read from a writable tag): the environment's secrets as a
 # JSON object {key name: secret ARN}, and the other environments declared to share the OpenAI project
 # (comma-separated; their keyrot accounts are not reported as unmanaged). Both functions get both.

@@ -38,6 +38,9 @@ AUDIO_SECONDS: Final = "AudioSeconds"
 COST_TODAY_USD: Final = "CostTodayUSD"
 # Per key, a gauge: hours since the current key was minted.
 KEY_AGE_HOURS: Final = "KeyAgeHours"
+# Environment-wide, a gauge: the oldest managed key's KeyAgeHours (the key-age alarm reads it; the monitor's log
+# names the key). One metric for every key: the alarm fires when any key is too old, at one metric's price.
+OLDEST_KEY_AGE_HOURS: Final = "OldestKeyAgeHours"
 
 # Environment-wide, dimensions (Environment).
 SPEND_TODAY_USD: Final = "SpendTodayUSD"  # gauge: the project's spend so far today, every key included
@@ -62,6 +65,12 @@ MONITOR_PUBLISH_MARKER: Final = "MonitorPublishMarker"
 USAGE_BUCKETS_SET_ASIDE: Final = "UsageBucketsSetAside"
 
 PER_KEY_USAGE_METRICS: Final = (REQUESTS, INPUT_TOKENS, OUTPUT_TOKENS, IMAGES, AUDIO_CHARACTERS, AUDIO_SECONDS)
+# Metrics no alarm reads, only the dashboard: the monitor publishes them only when the stack declares one
+# (`dashboard: true`), since CloudWatch bills each metric (0.30 USD a month, per key for a per-key one) for every
+# hour it gets data.
+DASHBOARD_ONLY: Final = frozenset(
+    {OUTPUT_TOKENS, IMAGES, AUDIO_CHARACTERS, AUDIO_SECONDS, COST_TODAY_USD, KEY_AGE_HOURS, USAGE_BUCKETS_SET_ASIDE}
+)
 
 
 def key_dimensions(environment: str, key_name: str) -> dict[str, str]:

@@ -26,10 +26,11 @@ STEP_LOG_FILTER = '"rotation step"'
 # Alarms of one key are "keyrot-<environment>-<key name>-<suffix>"; every other "keyrot-<environment>-…" alarm is
 # environment-wide. Key names may themselves look like alarm suffixes ("monitor", "daily"), so per-key alarms are
 # recognised by their exact names, never by prefix.
-KEY_AGE_ALARM = "key-age"
 REQUESTS_ANOMALY_ALARM = "requests-anomaly"
 INPUT_TOKENS_ANOMALY_ALARM = "input-tokens-anomaly"
-KEY_ALARM_SUFFIXES: tuple[str, ...] = (KEY_AGE_ALARM, REQUESTS_ANOMALY_ALARM, INPUT_TOKENS_ANOMALY_ALARM)
+KEY_ALARM_SUFFIXES: tuple[str, ...] = (REQUESTS_ANOMALY_ALARM, INPUT_TOKENS_ANOMALY_ALARM)
+# Any managed key older than its schedule allows: one alarm on the oldest key's age (OldestKeyAgeHours).
+KEYS_TOO_OLD_ALARM = "key-too-old"
 # Environment-wide alarms, "keyrot-<environment>-<suffix>" (status files any other keyrot alarm here too). None ends
 # in "-<a per-key suffix>": then no key's alarm can take an environment alarm's name, whatever the key is called.
 ENVIRONMENT_ALARM_SUFFIXES: tuple[str, ...] = (
@@ -42,6 +43,7 @@ ENVIRONMENT_ALARM_SUFFIXES: tuple[str, ...] = (
     "retired-key-requests",
     "revocation-failed",
     "costs-read-failed",
+    KEYS_TOO_OLD_ALARM,
     # OpenAI guardrails (only when the stack declares `guardrails`).
     "guardrail-drift",
     "guardrails-apply-failed",
@@ -85,7 +87,7 @@ def environment_alarm_name(environment: str, suffix: str) -> str:
 
 
 def key_alarm_name(environment: str, key_name: str, suffix: str) -> str:
-    """A per-key alarm, e.g. `keyrot-prod-chat-backend-key-age`; `suffix` is one of KEY_ALARM_SUFFIXES."""
+    """A per-key alarm, e.g. `keyrot-prod-chat-backend-requests-anomaly`; `suffix` is one of KEY_ALARM_SUFFIXES."""
     if suffix not in KEY_ALARM_SUFFIXES:
         raise ValueError(f"unknown per-key alarm {suffix!r}; expected one of {', '.join(KEY_ALARM_SUFFIXES)}")
     return f"{alarm_prefix(environment)}{key_name}-{suffix}"

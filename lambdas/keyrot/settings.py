@@ -23,6 +23,7 @@ from keyrot.constants import (
     ENV_ADMIN_KEY_GRACE_SECONDS,
     ENV_ADMIN_ROTATION_INTERVAL_SECONDS,
     ENV_ADMIN_SECRET_ARN,
+    ENV_DASHBOARD_METRICS,
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
     ENV_IN_USE_POLICY,
@@ -191,6 +192,9 @@ class MonitorSettings:
     # What the deployment declares (see Deployment): None when not declared.
     managed_secrets: Mapping[str, str] | None = None
     shared_environments: tuple[str, ...] | None = None
+    # The per-key metrics only the dashboard reads (metric_names.DASHBOARD_ONLY): published only when a dashboard
+    # shows them, since each costs a custom metric per key. True when not declared (an older deployment).
+    dashboard_metrics: bool = True
 
     def __post_init__(self) -> None:
         if self.max_grace_period_seconds < self.grace_period_seconds:
@@ -235,6 +239,7 @@ class MonitorSettings:
             runbook_url=env.get(ENV_RUNBOOK_URL, "").strip() or DEFAULT_RUNBOOK_URL,
             managed_secrets=managed_secrets_from_env(env),
             shared_environments=shared_environments_from_env(env, _environment(env)),
+            dashboard_metrics=_bool(env, ENV_DASHBOARD_METRICS, default=True),
         )
 
     @property

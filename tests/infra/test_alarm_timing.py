@@ -32,7 +32,7 @@ from keyrot.pulumi.config import MAX_MONITOR_INTERVAL_MINUTES, MAX_SETTLE_DELAY_
 pytestmark = pytest.mark.timeout(120)
 
 USAGE_METRICS = {m.UNMANAGED_KEY_REQUESTS, m.RETIRED_KEY_REQUESTS, m.REQUESTS, m.INPUT_TOKENS}
-GAUGES = {m.SPEND_TODAY_USD, m.KEY_AGE_HOURS}
+GAUGES = {m.SPEND_TODAY_USD, m.OLDEST_KEY_AGE_HOURS}
 
 
 def _usage_metric(spec) -> str | None:

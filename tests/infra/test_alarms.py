@@ -87,27 +87,30 @@ def test_environment_alarms(deployment: Deployment) -> None:
         assert static(found[name]) == spec, name
 
 
-def test_key_age_alarm_per_key(deployment: Deployment) -> None:
+def test_one_key_age_alarm_covers_every_key(deployment: Deployment) -> None:
     config = keyrot_config(deployment)
     found = alarms(deployment)
-    for key in config.key_names:
-        alarm = found[f"keyrot-{deployment.stack}-{key}-key-age"]
-        assert static(alarm) == (
-            m.NAMESPACE,
-            m.KEY_AGE_HOURS,
-            m.key_dimensions(deployment.stack, key),
-            "Maximum",
-            config.monitor_interval_minutes * 60,
-            1,
-            1,
-            "GreaterThanThreshold",
-            # The longest gap between rotations plus a day of slack (dev weekly: 192, prod monthly: 744).
-            config.rotation_max_interval_hours + 24,
-            # A gauge: a run that publishes nothing keeps the alarm where it was, never turns it OK.
-            "ignore",
-        )
+    alarm = found[f"keyrot-{deployment.stack}-key-too-old"]
+    assert static(alarm) == (
+        m.NAMESPACE,
+        # The oldest managed key's age: above the threshold exactly when some key is (the monitor publishes the
+        # maximum over every key each run, tests/functional/monitor/test_key_age.py).
+        m.OLDEST_KEY_AGE_HOURS,
+        m.environment_dimensions(deployment.stack),
+        "Maximum",
+        config.monitor_interval_minutes * 60,
+        1,
+        1,
+        "GreaterThanThreshold",
+        # The longest gap between rotations plus a day of slack (dev weekly: 192, prod monthly: 744).
+        config.rotation_max_interval_hours + 24,
+        # A gauge: a run that publishes nothing keeps the alarm where it was, never turns it OK.
+        "ignore",
+    )
     expected = {"dev": 7 * 24 + 24, "prod": 30 * 24 + 24}[deployment.stack]
-    assert found[f"keyrot-{deployment.stack}-{config.key_names[0]}-key-age"].inputs["threshold"] == expected
+    assert alarm.inputs["threshold"] == expected
+    # No key has an age alarm of its own any more (one metric and one alarm for the environment instead).
+    assert not [name for name in found if name.endswith("-key-age")]
 
 
 @pytest.mark.parametrize(("metric", "suffix"), [(m.REQUESTS, "requests"), (m.INPUT_TOKENS, "input-tokens")])
@@ -137,6 +140,17 @@ def test_anomaly_band_alarms_per_key(deployment: Deployment, metric: str, suffix
         assert ad1["id"] == "ad1"
         assert ad1["expression"] == f"ANOMALY_DETECTION_BAND(m1, {config.anomaly_band_width:g})"
         assert ad1["returnData"] is True
+
+
+def test_no_alarm_reads_a_metric_published_only_for_the_dashboard(deployment: Deployment) -> None:
+    # A stack without a dashboard does not publish these (tests/functional/monitor/test_key_age.py): no alarm may
+    # depend on one, or it would go blind exactly where nobody looks at a dashboard either.
+    read = set()
+    for alarm in deployment.of_type(ALARM):
+        queries = alarm.inputs.get("metricQueries") or [{"metric": alarm.inputs}]
+        read |= {q["metric"]["metricName"] for q in queries if q.get("metric")}
+    assert not read & m.DASHBOARD_ONLY
+    assert {m.REQUESTS, m.INPUT_TOKENS, m.OLDEST_KEY_AGE_HOURS, m.SPEND_TODAY_USD} <= read
 
 
 def test_every_alarm_notifies_oncall_on_alarm_and_ok(deployment: Deployment) -> None:

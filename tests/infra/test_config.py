@@ -414,6 +414,23 @@ def test_runbook_url_reaches_alarms_rotation_messages_and_the_monitor() -> None:
     assert variables["KEYROT_RUNBOOK_URL"] == "https://wiki.example.com/platform/keyrot-runbook"
 
 
+@pytest.mark.parametrize(("setting", "dashboard", "published"), [(None, False, "false"), ("true", True, "true")])
+def test_the_dashboard_is_off_by_default_and_brings_its_own_metrics(
+    setting: str | None, dashboard: bool, published: str
+) -> None:
+    # GIVEN a stack that does not mention the dashboard, or turns it on
+    from keyrot.pulumi.lambda_settings import monitor_environment
+
+    values = raw("dev")
+    values.pop("dashboard", None)
+    if setting is not None:
+        values["dashboard"] = setting
+    config = parse_config(values, stack="dev")
+    # THEN the dashboard (and the per-key metrics only it shows) is there only when asked for
+    assert config.dashboard is dashboard
+    assert monitor_environment(config, admin_secret_arn="arn", topic_arn="arn")["KEYROT_DASHBOARD_METRICS"] == published
+
+
 @pytest.mark.parametrize(
     "url", ["http://wiki.example.com/runbook", "https://wiki.example.com/runbook#top", "wiki.example.com/runbook"]
 )

@@ -57,7 +57,7 @@ def test_resource_counts_scale_with_keys(deployment: Deployment) -> None:
     assert counts["aws:lambda/permission:Permission"] == keys + admin
     assert counts["aws:iam/policy:Policy"] == keys
     assert counts["aws:iam/rolePolicyAttachment:RolePolicyAttachment"] == readers
-    assert counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 9 + 2 * guarded + 5 * admin + 3 * keys
+    assert counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 10 + 2 * guarded + 5 * admin + 2 * keys
     assert counts[FUNCTION] == counts[LOG_GROUP] == 2 + guarded + admin
     assert counts["aws:kms/key:Key"] == 1 and counts["aws:kms/alias:Alias"] == 1
     # rotation, monitor, the monitor's scheduler (and each optional function with its schedule's role)
@@ -313,9 +313,12 @@ def test_monitor_environment_is_what_monitor_settings_reads(deployment: Deployme
         c.ENV_SETTLE_DELAY_SECONDS,
         c.ENV_USAGE_KINDS,
         c.ENV_RUNBOOK_URL,
+        c.ENV_DASHBOARD_METRICS,
         *DEPLOYMENT_VARIABLES,
     }
     settings = MonitorSettings.from_env(variables)
+    # The dashboard-only per-key metrics are published exactly when the stack has the dashboard that shows them.
+    assert settings.dashboard_metrics is config.dashboard
     _check_deployment_settings(settings, deployment)
     assert settings.runbook_url == config.runbook_url
     assert settings.environment == deployment.stack

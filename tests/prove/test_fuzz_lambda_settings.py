@@ -58,6 +58,7 @@ _VARIABLES = (
     constants.ENV_USAGE_KINDS,
     constants.ENV_NOTIFY_DEDUP_SECONDS,
     constants.ENV_RUNBOOK_URL,
+    constants.ENV_DASHBOARD_METRICS,
     constants.ENV_MANAGED_SECRETS,
     constants.ENV_SHARED_ENVIRONMENTS,
     constants.ENV_KEY_SCOPES,
@@ -106,6 +107,7 @@ _POISON = {
     constants.ENV_USAGE_KINDS: "images",
     constants.ENV_NOTIFY_DEDUP_SECONDS: "7",
     constants.ENV_RUNBOOK_URL: "https://poisoned.example.com/runbook",
+    constants.ENV_DASHBOARD_METRICS: "no",
     constants.ENV_MANAGED_SECRETS: json.dumps({"poisoned": "arn:aws:secretsmanager:eu-west-1:999999999999:secret:p"}),
     constants.ENV_SHARED_ENVIRONMENTS: "poisoned-peer",
     constants.ENV_KEY_SCOPES: json.dumps({"poisoned": ["api.model.read"]}),
@@ -180,6 +182,9 @@ _ENV_NEAR: dict[str, st.SearchStrategy[str]] = {
     ),
     constants.ENV_NOTIFY_DEDUP_SECONDS: _seconds,
     constants.ENV_RUNBOOK_URL: cs.urls,
+    constants.ENV_DASHBOARD_METRICS: st.sampled_from(
+        ["true", "false", "TRUE", " no ", "1", "0", "", "maybe", "on", "2"]
+    ),
     constants.ENV_MANAGED_SECRETS: _managed_secrets,
     constants.ENV_SHARED_ENVIRONMENTS: _shared_environments,
     constants.ENV_KEY_SCOPES: _key_scopes,
@@ -228,6 +233,12 @@ def _model_int(env: Mapping[str, str], name: str, default: int, low: int, high: 
     except ValueError:
         return _BAD
     return value if low <= value and (high is None or value <= high) else _BAD
+
+
+def _model_bool(env: Mapping[str, str], name: str) -> Any:
+    """Unset or blank: true (an older deployment publishes everything); else one of the spellings settings accepts."""
+    text = _model_text(env, name).lower()
+    return {"": True, "true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text, _BAD)
 
 
 def _model_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> Any:
@@ -427,6 +438,7 @@ def _monitor_model(env: Mapping[str, str]) -> tuple[dict[str, Any], set[str]]:
                 constants.ENV_RUNBOOK_URL,
                 _model_text(env, constants.ENV_RUNBOOK_URL) or DEFAULT_RUNBOOK_URL,
             ),
+            "dashboard_metrics": (constants.ENV_DASHBOARD_METRICS, _model_bool(env, constants.ENV_DASHBOARD_METRICS)),
         }
     )
     expected, blamed = _split(fields)

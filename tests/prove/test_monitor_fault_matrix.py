@@ -268,6 +268,10 @@ def _check_other_parts_ran(checks: Checks, world: MonitorWorld, report: MonitorR
     checks.check(report.parts_not_run == wanted_not_run, f"parts not run {report.parts_not_run}")
     if part not in ("secrets", "gauges"):
         checks.check(len(gauge_points(world, m.KEY_AGE_HOURS)) == 1, f"no KeyAgeHours after the {part} failed")
+        # The key-age alarm's own metric, the oldest key's age, goes out with the key ages.
+        checks.check(
+            len(gauge_points(world, m.OLDEST_KEY_AGE_HOURS, None)) == 1, f"no OldestKeyAgeHours after the {part} failed"
+        )
     if part != "gauges":
         checks.check(gauge_points(world, m.SPEND_TODAY_USD, None) == [SPEND], f"no spend after the {part} failed")
 

@@ -112,7 +112,8 @@ def hard_limit_notification(environment: str, project_id: str, spend: MonthToDat
     title = f"OpenAI hard spend limit reached: {spent} of {limit}"
     steps = [
         f"Confirm it: keyrot status --env {environment} (the month's spend against the hard limit).",
-        "Find what spent it before raising anything: the per-key CostTodayUSD on the dashboard, and unmanaged "
+        f"Find what spent it before raising anything: the monitor's log names each key's spend today (aws logs "
+        f"tail /aws/lambda/keyrot-{environment}-monitor --filter-pattern '\"spend today\"'), and unmanaged "
         f"keys: keyrot audit --env {environment}. If a key leaked: keyrot rotate --env {environment} --key <key> "
         "--emergency first.",
         "If the spend is legitimate, raise the limit with the budget owner: pulumi config set --path "

@@ -300,6 +300,8 @@ class MonitorRun:
             logger.warning(
                 "no heartbeat: parts failed %s, not run %s", sorted(report.failed_parts), report.parts_not_run
             )
+        if not settings.dashboard_metrics:
+            datums = [datum for datum in datums if datum.name not in m.DASHBOARD_ONLY]
         if datums:
             self.publisher.put(datums)
         report.heartbeat = beat
@@ -335,9 +337,12 @@ class MonitorRun:
         kinds = (kind,) if kind else settings.usage_kinds
         with admin_errors():
             totals = fetch_usage(self.deps.admin, kinds, settings.project_id, start, end, skip=skip)
-        return attribute(
+        attribution = attribute(
             totals, inventory, environment=settings.environment, grace_period_seconds=settings.grace_period_seconds
         )
+        if not settings.dashboard_metrics:
+            attribution.datums = [datum for datum in attribution.datums if datum.name not in m.DASHBOARD_ONLY]
+        return attribution
 
     def _resume(self) -> bool:
         """Finish a publish an earlier run started. False when it is too early to know what landed."""
@@ -655,7 +660,8 @@ def _gauges(
     now: int,
 ) -> list[Datum]:
     """The gauges this run knows: spend only when the costs were read (never a made-up 0), key ages with the managed
-    secrets, the count of reportable keys with the inventory."""
+    secrets (each key's, and the oldest one's for the key-age alarm), the count of reportable keys with the
+    inventory."""
     env_dims = m.environment_dimensions(environment)
     datums = []
     if costs is not None:
@@ -663,6 +669,8 @@ def _gauges(
     reported = reportable_keys(inventory) if inventory is not None else {}
     if reported:
         datums.append(Datum.of(m.UNMANAGED_KEYS, env_dims, now, len(reported)))
+    oldest: tuple[float, str] | None = None
+    spent: dict[str, float] = {}
     for record in records or ():
         if record.problem:
             continue  # a finding of its own; its keys cannot be told apart
@@ -672,10 +680,21 @@ def _gauges(
         # the key-age alarm fires for it too instead of staying silent for want of data.
         born = promotion_time(record) or record.created_at
         if born is not None:
-            age_hours = (now - born.timestamp()) / 3600
-            datums.append(Datum.of(m.KEY_AGE_HOURS, dims, now, round(max(age_hours, 0.0), 3), "None"))
+            age_hours = round(max((now - born.timestamp()) / 3600, 0.0), 3)
+            datums.append(Datum.of(m.KEY_AGE_HOURS, dims, now, age_hours, "None"))
+            oldest = max(oldest or (age_hours, record.key_name), (age_hours, record.key_name))
         key_ids = {version.key.key_id for version in record.versions.values() if version.key is not None}
         spend = sum(costs.per_key.get(key_id, 0.0) for key_id in key_ids) if costs else 0.0
+        spent[record.key_name] = spend
         if spend:
             datums.append(Datum.of(m.COST_TODAY_USD, dims, now, round(spend, 6), "None"))
+    if costs is not None:
+        # Which key spends: the log says it every run (CostTodayUSD, a metric per key, only with the dashboard).
+        others = costs.total - sum(spent.values())
+        each = ", ".join(f"{name} {usd:.2f}" for name, usd in sorted(spent.items(), key=lambda item: -item[1]))
+        logger.info("spend today (UTC): %.2f USD; %s; other keys %.2f", costs.total, each or "no managed key", others)
+    if oldest is not None:
+        # The alarm's metric carries no key name: the log does, and `keyrot status` shows every key's age.
+        logger.info("oldest key: %s, %.1f hours", oldest[1], oldest[0])
+        datums.append(Datum.of(m.OLDEST_KEY_AGE_HOURS, env_dims, now, oldest[0], "None"))
     return datums

@@ -162,7 +162,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("administratorArns", "list", (), "IAM principals allowed break-glass access to the key secrets."),
     Setting("openaiBaseUrl", "string", None, "Override of the OpenAI API base URL."),
     Setting("anomalyBandWidth", "number", 2.0, "Anomaly-detection band width in standard deviations."),
-    Setting("dashboard", "boolean", True, "Create the CloudWatch dashboard."),
+    Setting(
+        "dashboard",
+        "boolean",
+        False,
+        "Create the CloudWatch dashboard, and publish the per-key metrics only it shows (3 USD a month plus about "
+        "0.90 per key).",
+    ),
     Setting("runbookUrl", "string", DEFAULT_RUNBOOK_URL, "Where alarms and notifications link (docs/runbook.md)."),
     Setting("sharedProjectEnvironments", "list", (), "Other environments declared to share the OpenAI project."),
     Setting("production", "boolean", False, "A production stack: KMS key and secrets protected, kept on delete."),

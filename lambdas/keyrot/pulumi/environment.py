@@ -127,7 +127,8 @@ class KeyrotEnvironmentArgs(TypedDict):
     anomaly_band_width: NotRequired[float]
     """Width of the usage anomaly-detection band in standard deviations (0-10]. Default 2."""
     dashboard: NotRequired[bool]
-    """Create the `keyrot-<env>` CloudWatch dashboard. Default true."""
+    """Create the `keyrot-<env>` CloudWatch dashboard, and publish the per-key metrics only it shows (3 USD a month
+    plus about 0.90 per key; alarms do not need it). Default false."""
     runbook_url: NotRequired[str]
     """Where alarms and notifications link for what to do (your copy of docs/runbook.md, https)."""
     shared_project_environments: NotRequired[Sequence[str]]

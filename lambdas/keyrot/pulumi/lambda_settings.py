@@ -21,6 +21,7 @@ from keyrot.constants import (
     ENV_ADMIN_DELETE_BOOTSTRAP_KEY,
     ENV_ADMIN_ROTATION_INTERVAL_SECONDS,
     ENV_ADMIN_SECRET_ARN,
+    ENV_DASHBOARD_METRICS,
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
     ENV_GUARDRAILS_PARAMETER,
@@ -131,6 +132,8 @@ def monitor_environment(
         ENV_SETTLE_DELAY_SECONDS: str(config.settle_delay_minutes * MINUTE),
         ENV_USAGE_KINDS: ",".join(config.usage_kinds),
         ENV_RUNBOOK_URL: config.runbook_url,
+        # The per-key metrics only a dashboard reads cost a custom metric each: published only with the dashboard.
+        ENV_DASHBOARD_METRICS: "true" if config.dashboard else "false",
         **_deployment_variables(config, managed_secret_arns),
     }
     if config.openai_base_url:

@@ -56,11 +56,11 @@ def test_every_alarm_is_filed_under_the_key_whose_exact_alarm_it_is(keys: set[st
 
 def test_an_unknown_keyrot_alarm_is_environment_wide_not_a_keys() -> None:
     # GIVEN a key `monitor` and an alarm added later under a name that starts with it
-    cloudwatch = _CloudWatch(["keyrot-dev-monitor-costs-failed", "keyrot-dev-monitor-key-age"])
+    cloudwatch = _CloudWatch(["keyrot-dev-monitor-costs-failed", "keyrot-dev-monitor-requests-anomaly"])
     # WHEN the alarms are split
     found = load_alarms(cloudwatch, "dev", ["monitor"])
     # THEN only the key's exact alarm is the key's
-    assert [alarm.name for alarm in found.of_key("monitor")] == ["keyrot-dev-monitor-key-age"]
+    assert [alarm.name for alarm in found.of_key("monitor")] == ["keyrot-dev-monitor-requests-anomaly"]
     assert [alarm.name for alarm in found.environment_wide] == ["keyrot-dev-monitor-costs-failed"]
 
 

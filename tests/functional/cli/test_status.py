@@ -135,18 +135,18 @@ def test_status_reports_per_key_and_environment_alarms(world: RotationWorld, cli
     # GIVEN a firing per-key alarm (of the longer of two overlapping key names) and an environment alarm
     rotated(world, "chat")
     rotated(world, "chat-backend")
-    _alarm("keyrot-dev-chat-backend-key-age", "ALARM")
-    _alarm("keyrot-dev-chat-key-age")
+    _alarm("keyrot-dev-chat-backend-requests-anomaly", "ALARM")
+    _alarm("keyrot-dev-chat-requests-anomaly")
     _alarm("keyrot-dev-rotation-failed")
     # WHEN status runs
     result = cli("status", "--env", "dev", "--json")
     # THEN each alarm is attributed to its own key, the rest summarised for the environment
     environment = json.loads(result.stdout)["environments"][0]
     alarms = {key["key_name"]: key["alarms"] for key in environment["keys"]}
-    assert alarms["chat-backend"] == [{"name": "keyrot-dev-chat-backend-key-age", "state": "ALARM"}]
-    assert alarms["chat"] == [{"name": "keyrot-dev-chat-key-age", "state": "OK"}]
+    assert alarms["chat-backend"] == [{"name": "keyrot-dev-chat-backend-requests-anomaly", "state": "ALARM"}]
+    assert alarms["chat"] == [{"name": "keyrot-dev-chat-requests-anomaly", "state": "OK"}]
     assert environment["alarms"]["environment_wide"] == [{"name": "keyrot-dev-rotation-failed", "state": "OK"}]
-    assert environment["alarms"]["firing"] == ["keyrot-dev-chat-backend-key-age"]
+    assert environment["alarms"]["firing"] == ["keyrot-dev-chat-backend-requests-anomaly"]
     assert "Environment alarms: 1 OK" in cli("status", "--env", "dev").stdout
 
 

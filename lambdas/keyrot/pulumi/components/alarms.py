@@ -20,7 +20,7 @@ from keyrot.constants import ADMIN_KEY_AGE_ALARM_SLACK_SECONDS, ADMIN_ROTATION_P
 from keyrot.names import (
     ENVIRONMENT_ALARM_SUFFIXES,
     INPUT_TOKENS_ANOMALY_ALARM,
-    KEY_AGE_ALARM,
+    KEYS_TOO_OLD_ALARM,
     REQUESTS_ANOMALY_ALARM,
     environment_alarm_name,
     function_name,
@@ -33,7 +33,7 @@ from keyrot.pulumi.config import KeyrotConfig
 from keyrot.pulumi.runbook import runbook_link
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
-# Rotation can take up to the rotation window to happen; a day of slack before KeyAgeHours alarms.
+# Rotation can take up to the rotation window to happen; a day of slack before the oldest key's age alarms.
 KEY_AGE_SLACK_HOURS = 24
 # Usage is reported per hour; anomaly bands are trained on hourly sums.
 USAGE_PERIOD_SECONDS = 3600
@@ -51,7 +51,7 @@ HEARTBEAT_PERIODS = 3
 MONITOR_LEASE_MARGIN_SECONDS = 10
 # CloudWatch: evaluation periods x period may not exceed one day for periods shorter than an hour.
 MAX_SHORT_ALARM_RANGE_SECONDS = 24 * 3600
-# Gauges (SpendTodayUSD, KeyAgeHours) are published once per successful run: a failed or skipped run publishes
+# Gauges (SpendTodayUSD, OldestKeyAgeHours) are published once per successful run: a failed or skipped run publishes
 # nothing, and that must not turn an alarm OK while the last value was over its threshold.
 GAUGE_MISSING_DATA = "ignore"
 # The Costs API failing this many runs in a row (SpendTodayUSD unknown meanwhile) pages.
@@ -321,31 +321,31 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
         )
     )
     threshold = key_age_threshold_hours(config)
+    specs.append(
+        AlarmSpec(
+            key=KEYS_TOO_OLD_ALARM,
+            name=name(KEYS_TOO_OLD_ALARM),
+            description=describe(
+                f"A keyrot {env} key is older than {threshold} h: it missed its rotation ({config.rotation_schedule}).",
+                "keyrot status --env <env> shows which key (the monitor's log names the oldest); check its secret's "
+                "rotation status and the rotation function's logs; rotate it by hand if needed.",
+                "key-too-old",
+            ),
+            namespace=m.NAMESPACE,
+            metric_name=m.OLDEST_KEY_AGE_HOURS,
+            dimensions=env_dims,
+            statistic="Maximum",
+            period=gauge_period,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            threshold=threshold,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data=GAUGE_MISSING_DATA,
+            runbook_anchor="key-too-old",
+        )
+    )
     for key in config.key_names:
         dims = m.key_dimensions(env, key)
-        specs.append(
-            AlarmSpec(
-                key=f"{key}-{KEY_AGE_ALARM}",
-                name=key_alarm_name(env, key, KEY_AGE_ALARM),
-                description=describe(
-                    f"keyrot {env} key '{key}' is older than {threshold} h: it missed its rotation "
-                    f"({config.rotation_schedule}).",
-                    "Check the secret's rotation status and the rotation function's logs; rotate it by hand if needed.",
-                    "key-too-old",
-                ),
-                namespace=m.NAMESPACE,
-                metric_name=m.KEY_AGE_HOURS,
-                dimensions=dims,
-                statistic="Maximum",
-                period=gauge_period,
-                evaluation_periods=1,
-                datapoints_to_alarm=1,
-                threshold=threshold,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data=GAUGE_MISSING_DATA,
-                runbook_anchor="key-too-old",
-            )
-        )
         for metric, suffix in ((m.REQUESTS, REQUESTS_ANOMALY_ALARM), (m.INPUT_TOKENS, INPUT_TOKENS_ANOMALY_ALARM)):
             specs.append(
                 AlarmSpec(

@@ -174,7 +174,7 @@ def dashboard_body(
         ),
         _metric_widget(
             "Key age (hours)",
-            per_key(m.KEY_AGE_HOURS),
+            [env_metric(m.OLDEST_KEY_AGE_HOURS, "oldest key (the alarm's metric)"), *per_key(m.KEY_AGE_HOURS)],
             region,
             stat="Maximum",
             period=3600,
