@@ -2,6 +2,7 @@
 
     python -m bench                      # everything, full size (several minutes)
     python -m bench --only hot_path,cost # a subset
+    python -m bench --only cost --merge  # re-run one benchmark, keep the others' results
     python -m bench --smoke              # each benchmark once at a tiny size (figures too small to judge by)
 
 Benchmarks run one after another, never in parallel (the machine's noise is bad enough). A benchmark that crashes
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         for note in result.notes:
             console.print(Text(f"• {note}", style="dim"))
     document = results_document(results, started, seconds, machine, argv if argv is not None else sys.argv[1:])
+    if args.merge:
+        document = merged_document(json.loads(args.output.read_text()), document)
     document.update(kept_results(args.output))
     args.output.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
     met, total = document["targets_met"], document["targets_total"]
@@ -84,6 +87,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves each benchmark runs")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the results JSON")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only these benchmarks' results in the existing results JSON (each re-run is dated in 'rerun')",
+    )
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in names if name not in BENCHMARKS]
@@ -132,6 +140,22 @@ def results_document(
         "all_targets_met": all(row.met for row in targets),
         "benchmarks": {result.name: result.to_json() for result in results},
     }
+
+
+def merged_document(previous: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+    """`previous` with the benchmarks `document` ran replaced, the targets recounted over every benchmark, and each
+    re-run benchmark's date and command recorded under `rerun` (the file's own date stays the full run's)."""
+    merged = dict(previous)
+    merged["benchmarks"] = {**previous.get("benchmarks", {}), **document["benchmarks"]}
+    targets = [t for result in merged["benchmarks"].values() for t in result.get("targets", [])]
+    merged["targets_met"] = sum(1 for t in targets if t["met"])
+    merged["targets_total"] = len(targets)
+    merged["all_targets_met"] = all(t["met"] for t in targets)
+    merged["rerun"] = {
+        **previous.get("rerun", {}),
+        **{name: {"at": document["generated_at"], "command": document["command"]} for name in document["benchmarks"]},
+    }
+    return merged
 
 
 def kept_results(output: Path) -> dict[str, Any]:

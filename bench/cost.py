@@ -48,6 +48,7 @@ DEV_OVERRIDES = (
     "keyrot:logRetentionDays",
     "keyrot:guardrails",
     "keyrot:adminKeyRotation",
+    "keyrot:dashboard",
 )
 # Assumptions for what is not measured here.
 APP_READ_TTL_SECONDS = 300  # KeyProvider's default
@@ -79,7 +80,6 @@ class Declared:
     rotation_interval_hours: float
     subscriptions: Counter[str]
     alarm_names: list[str] = field(default_factory=list)  # parallel to alarm_metrics
-    insights_alarm_metrics: int = 0  # metrics analyzed by Metrics Insights alarms (an option, not declared today)
 
 
 @dataclass
@@ -114,16 +114,16 @@ def run(smoke: bool = False) -> BenchResult:
     elapsed = stopwatch()
     key_counts = (1, TARGET_KEYS) if smoke else KEY_COUNTS
     rotation, revocation = _rotation_profiles()
-    monitor_profiles: dict[tuple[int, int], InvocationProfile] = {}
+    monitor_profiles: dict[tuple[int, int, bool], InvocationProfile] = {}
 
-    def monitor(keys: int, interval: int) -> InvocationProfile:
-        if (keys, interval) not in monitor_profiles:
-            monitor_profiles[(keys, interval)] = _monitor_profile(keys, interval)
-        return monitor_profiles[(keys, interval)]
+    def monitor(keys: int, interval: int, dashboard: bool) -> InvocationProfile:
+        if (keys, interval, dashboard) not in monitor_profiles:
+            monitor_profiles[(keys, interval, dashboard)] = _monitor_profile(keys, interval, dashboard)
+        return monitor_profiles[(keys, interval, dashboard)]
 
     def estimate(label: str, config: dict[str, str], transform: Transform | None = None, **model: Any) -> Estimate:
         declared = _declared(config)
-        profile = monitor(declared.managed_keys, int(declared.monitor_interval_minutes))
+        profile = monitor(declared.managed_keys, int(declared.monitor_interval_minutes), declared.dashboards > 0)
         if transform is not None:
             declared, profile = transform(declared, profile)
         return _model(label, declared, profile, rotation, revocation, **model)
@@ -160,23 +160,18 @@ def run(smoke: bool = False) -> BenchResult:
     result.row("each extra key at the defaults (USD/month)", _parts(per_key))
     idle_one = estimate("idle", _config(1, defaults=True), key_usage_share=0.0)
     idle_two = estimate("idle", _config(TARGET_KEYS, defaults=True), key_usage_share=0.0)
-    idle_gauged_one = estimate("idle", _config(1, defaults=True), key_usage_share=0.0, gauges_follow_usage=True)
-    idle_gauged_two = estimate(
-        "idle", _config(TARGET_KEYS, defaults=True), key_usage_share=0.0, gauges_follow_usage=True
-    )
     idle_key = idle_two.total - idle_one.total
-    idle_key_gauged = idle_gauged_two.total - idle_gauged_one.total
     result.row(
-        "an extra key with no usage all month (per-key metrics only for hours with usage)",
-        f"{idle_key:.2f} USD today (its KeyAgeHours gauge is published every run); {idle_key_gauged:.2f} if its gauges "
-        "were published only in hours with usage (a busy key saves nothing: every hour has usage)",
+        "an extra key with no usage all month, at the defaults",
+        f"{idle_key:.2f} USD (its secret and its two anomaly alarms: no per-key metric is published in an hour "
+        "without usage, and CloudWatch bills a metric only for the hours it receives data)",
     )
     volumes = base.volumes
     result.row(
         f"custom metrics, defaults, {TARGET_KEYS} keys",
         f"{volumes['metrics_published_per_monitor_run']:.0f} published every monitor run (per key: Requests, "
-        f"InputTokens, OutputTokens when non-zero, KeyAgeHours, CostTodayUSD; SpendTodayUSD, MonitorHeartbeat, "
-        f"MonitorPublishMarker, UsageBucketsSetAside) + "
+        f"InputTokens when non-zero; SpendTodayUSD, OldestKeyAgeHours, MonitorHeartbeat, MonitorPublishMarker; with "
+        f"the dashboard also per key OutputTokens, KeyAgeHours, CostTodayUSD, and UsageBucketsSetAside) + "
         f"{volumes['rotation_emf_metrics']:.0f} rotation EMF metrics and KeyRevoked in rotation hours = "
         f"{volumes['metric_months']:.2f} metric-months; {volumes['alarm_metrics']:.0f} alarm metrics",
     )
@@ -184,10 +179,11 @@ def run(smoke: bool = False) -> BenchResult:
     settings_only = [o for o in options if "not a setting" not in o.estimate.label and " and " not in o.estimate.label]
     best = max(settings_only, key=lambda o: base.total - o.estimate.total) if settings_only else None
     for each in options:
+        change = base.total - each.estimate.total
         result.row(
             f"what if: {each.estimate.label}",
-            f"{each.estimate.total:.2f} USD/month (saves {base.total - each.estimate.total:.2f}); each extra key "
-            f"{each.per_key:.2f}",
+            f"{each.estimate.total:.2f} USD/month ({'saves' if change >= 0 else 'adds'} {abs(change):.2f}); each "
+            f"extra key {each.per_key:.2f}",
         )
     if best is not None:
         result.row(
@@ -202,12 +198,14 @@ def run(smoke: bool = False) -> BenchResult:
         "fixed_usd": fixed,
         "per_key_usd": per_key,
         "idle_key_usd": idle_key,
-        "idle_key_usd_gauges_with_usage": idle_key_gauged,
         "options": {o.estimate.label: {"total_usd": o.estimate.total, "per_key_usd": o.per_key} for o in options},
         "profiles": {
             "rotation": _profile_json(rotation),
             "revocation": _profile_json(revocation),
-            **{f"monitor {k} keys, {i} min": _profile_json(v) for (k, i), v in monitor_profiles.items()},
+            **{
+                f"monitor {k} keys, {i} min{', dashboard' if d else ''}": _profile_json(v)
+                for (k, i, d), v in monitor_profiles.items()
+            },
         },
     }
     result.notes.append(
@@ -249,7 +247,7 @@ def _options(option: Callable[..., Option], smoke: bool) -> list[Option]:
     """The settings that change the bill, and the options that are not settings today (bench/cost_options.py)."""
     from bench import cost_options as o
 
-    options = [option("dashboard off (dashboard: false)", dashboard=False)]
+    options = [option("dashboard on (dashboard: true)", dashboard=True)]
     if smoke:
         return options
     for minutes in (30, 60, 120):
@@ -257,33 +255,13 @@ def _options(option: Callable[..., Option], smoke: bool) -> list[Option]:
             option(f"monitor every {minutes} min (monitorIntervalMinutes: {minutes})", monitorIntervalMinutes=minutes)
         )
     options.append(option("log retention 14 days (logRetentionDays: 14)", logRetentionDays=14))
-    options.append(option("dashboard off and monitor every 120 min", dashboard=False, monitorIntervalMinutes=120))
-    lean_metrics = o.without_per_key_metrics("OutputTokens", "CostTodayUSD")
-    lean = o.combined(o.environment_key_age, o.one_anomaly_alarm_per_key, lean_metrics)
-    leanest = o.combined(lean, o.without_per_key_metrics("InputTokens"))
-    options += [
-        option("one anomaly alarm per key instead of two (not a setting today)", o.one_anomaly_alarm_per_key),
+    requests_band_only = o.combined(o.one_anomaly_alarm_per_key, o.without_per_key_metrics("InputTokens"))
+    options.append(
         option(
-            "one environment-level key-age gauge and alarm (oldest key) instead of one per key (not a setting today)",
-            o.environment_key_age,
-        ),
-        option(
-            "key-age alarms as one Metrics Insights alarm over every key (not a setting today)",
-            o.insights_key_age_alarm,
-        ),
-        option("per-key OutputTokens and CostTodayUSD not published (not a setting today)", lean_metrics),
-        option(
-            "environment-level key age, one anomaly alarm per key, no per-key OutputTokens or CostTodayUSD "
-            "(not a setting today)",
-            lean,
-        ),
-        option(
-            "dashboard off and environment-level key age, one anomaly alarm per key, per key only Requests "
-            "(not a setting today)",
-            leanest,
-            dashboard=False,
-        ),
-    ]
+            "one anomaly alarm per key, on requests only, and no per-key InputTokens (not a setting today)",
+            requests_band_only,
+        )
+    )
     return options
 
 
@@ -299,7 +277,9 @@ def _config(keys: int, *, defaults: bool, **overrides: Any) -> dict[str, str]:
     ]
     values: dict[str, Any] = {"keyrot:keys": entries}
     values.update({f"keyrot:{name}": value for name, value in overrides.items()})
-    return stack_config(STACK, values, drop=DEV_OVERRIDES if defaults else ())
+    # The dev stack's own choices go, but never a setting the caller asked for.
+    drop = tuple(name for name in DEV_OVERRIDES if name not in values) if defaults else ()
+    return stack_config(STACK, values, drop=drop)
 
 
 def _deployment(config: dict[str, str]) -> Any:
@@ -465,8 +445,9 @@ def _rotation_profiles() -> tuple[InvocationProfile, InvocationProfile]:
     return rotation, revocation
 
 
-def _monitor_profile(keys: int, interval_minutes: int) -> InvocationProfile:
-    """One cold run of the real monitor handler over `keys` busy keys and one window of `interval_minutes`."""
+def _monitor_profile(keys: int, interval_minutes: int, dashboard: bool) -> InvocationProfile:
+    """One cold run of the real monitor handler over `keys` busy keys and one window of `interval_minutes`, with the
+    dashboard-only metrics on when the stack declares a dashboard (as the program sets KEYROT_DASHBOARD_METRICS)."""
     import boto3
 
     from keyrot.aws.clients import monitor_clients
@@ -507,6 +488,7 @@ def _monitor_profile(keys: int, interval_minutes: int) -> InvocationProfile:
             "KEYROT_TOPIC_ARN": topic,
             "KEYROT_STATE_PARAMETER": parameter,
             "KEYROT_SETTLE_DELAY_SECONDS": "60",
+            "KEYROT_DASHBOARD_METRICS": "true" if dashboard else "false",
         }
         with sandbox_env(**env):
             from keyrot.handlers import monitor
@@ -557,10 +539,9 @@ def _model(
     revocation: InvocationProfile,
     *,
     key_usage_share: float = 1.0,
-    gauges_follow_usage: bool = False,
 ) -> Estimate:
     """Price one environment. `key_usage_share`: the share of hours in which each key has usage (1.0: busy keys,
-    the model's assumption); `gauges_follow_usage`: per-key gauges published only in those hours (an option)."""
+    the model's assumption)."""
     hours = p.HOURS_PER_MONTH
     runs = hours * 60 / declared.monitor_interval_minutes
     rotations = declared.managed_keys * hours / declared.rotation_interval_hours
@@ -589,9 +570,7 @@ def _model(
 
     every_run = min(1.0, 60 / declared.monitor_interval_minutes)  # share of hours with data
     rotation_hours = min(1.0, rotations / hours)
-    monitor_metrics = sum(
-        every_run * _hours_share(metric, key_usage_share, gauges_follow_usage) for metric in monitor.metrics
-    )
+    monitor_metrics = sum(every_run * _hours_share(metric, key_usage_share) for metric in monitor.metrics)
     rotation_metrics = len(rotation.metrics) * rotation_hours
     revoked_metric = rotation_hours if rotations else 0.0  # KeyRevoked, published by the janitor
     metric_months = monitor_metrics + rotation_metrics + revoked_metric
@@ -606,11 +585,8 @@ def _model(
     )
     usd["metrics"] = metric_months * p.CUSTOM_METRIC_PER_MONTH + put_requests / 1000 * p.PUT_METRIC_DATA_PER_1K
 
-    usd["alarms"] = (
-        sum(declared.alarm_metrics) * p.STANDARD_ALARM_PER_METRIC
-        + declared.insights_alarm_metrics * p.METRICS_INSIGHTS_ALARM_PER_METRIC_ANALYZED
-    )
-    volumes["alarm_metrics"] = sum(declared.alarm_metrics) + declared.insights_alarm_metrics
+    usd["alarms"] = sum(declared.alarm_metrics) * p.STANDARD_ALARM_PER_METRIC
+    volumes["alarm_metrics"] = sum(declared.alarm_metrics)
     usd["dashboard"] = declared.dashboards * p.DASHBOARD_PER_MONTH
 
     other_runs = sum(hours * 60 / minutes for minutes in declared.other_schedule_minutes.values())
@@ -657,11 +633,11 @@ KEY_USAGE_METRICS = frozenset(
 )
 
 
-def _hours_share(metric: tuple[str, tuple[tuple[str, str], ...]], usage: float, gauges_follow_usage: bool) -> float:
+def _hours_share(metric: tuple[str, tuple[tuple[str, str], ...]], usage: float) -> float:
     """The share of hours in which the monitor publishes `metric` (CloudWatch bills a metric for those hours only)."""
     if not any(name == "KeyName" for name, _ in metric[1]):
         return 1.0
-    if metric[0] in KEY_USAGE_METRICS or gauges_follow_usage:
+    if metric[0] in KEY_USAGE_METRICS:
         return usage
     return 1.0
 

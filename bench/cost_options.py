@@ -12,16 +12,12 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from bench import prices as p
-
 if TYPE_CHECKING:
     from bench.cost import Declared, InvocationProfile
 
 Metric = tuple[str, tuple[tuple[str, str], ...]]
 Transform = Callable[["Declared", "InvocationProfile"], tuple["Declared", "InvocationProfile"]]
-KEY_AGE_ALARM_SUFFIX = "-key-age"
 INPUT_TOKENS_ANOMALY_SUFFIX = "-input-tokens-anomaly"
-OLDEST_KEY_AGE_METRIC = "OldestKeyAgeHours"  # the environment-level key-age gauge the option would publish
 
 
 def _is_per_key(metric: Metric) -> bool:
@@ -55,33 +51,6 @@ def one_anomaly_alarm_per_key(declared: Declared, monitor: InvocationProfile) ->
     return _with_alarms(declared, kept), monitor
 
 
-def environment_key_age(declared: Declared, monitor: InvocationProfile) -> tuple[Declared, InvocationProfile]:
-    """One gauge for the environment (the oldest key's age; its name goes in the log and the notification) and one
-    alarm on it, instead of a KeyAgeHours gauge and a key-age alarm per key."""
-    kept = [
-        (name, billed)
-        for name, billed in zip(declared.alarm_names, declared.alarm_metrics, strict=True)
-        if not name.endswith(KEY_AGE_ALARM_SUFFIX)
-    ]
-    kept.append(("oldest-key-too-old", 1))
-    metrics = {m for m in monitor.metrics if not (_is_per_key(m) and m[0] == "KeyAgeHours")}
-    metrics.add((OLDEST_KEY_AGE_METRIC, _environment_dims(monitor.metrics)))
-    return _with_alarms(declared, kept), dataclasses.replace(monitor, metrics=metrics)
-
-
-def insights_key_age_alarm(declared: Declared, monitor: InvocationProfile) -> tuple[Declared, InvocationProfile]:
-    """The per-key key-age alarms replaced by one Metrics Insights alarm over every key's KeyAgeHours (GROUP BY
-    KeyName: each key a contributor), billed per metric it analyzes."""
-    per_key = [n for n in declared.alarm_names if n.endswith(KEY_AGE_ALARM_SUFFIX)]
-    kept = [
-        (name, billed)
-        for name, billed in zip(declared.alarm_names, declared.alarm_metrics, strict=True)
-        if not name.endswith(KEY_AGE_ALARM_SUFFIX)
-    ]
-    changed = _with_alarms(declared, kept)
-    return dataclasses.replace(changed, insights_alarm_metrics=len(per_key)), monitor
-
-
 def combined(*transforms: Transform) -> Transform:
     def transform(declared: Declared, monitor: InvocationProfile) -> tuple[Declared, InvocationProfile]:
         for each in transforms:
@@ -98,7 +67,3 @@ def _with_alarms(declared: Declared, alarms: list[tuple[str, int]]) -> Declared:
         alarm_metrics=[billed for _, billed in alarms],
         anomaly_alarm_names=[n for n in declared.anomaly_alarm_names if n in {name for name, _ in alarms}],
     )
-
-
-def insights_alarm_usd(metrics_analyzed: int) -> float:
-    return metrics_analyzed * p.METRICS_INSIGHTS_ALARM_PER_METRIC_ANALYZED

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bench import BENCHMARKS
-from bench.__main__ import main, missed_guards, render_table, results_document
+from bench.__main__ import main, merged_document, missed_guards, render_table, results_document
 from bench.common import BenchResult
 
 _results: dict[str, BenchResult] = {}
@@ -92,7 +92,9 @@ def test_cost_model_breaks_every_estimate_down_by_resource() -> None:
             "sns",
         }
         assert estimate["total_usd"] == pytest.approx(sum(estimate["usd"].values())), label
-    assert estimates["defaults, 2 keys"]["volumes"]["metrics_published_per_monitor_run"] == 14
+    # Per key Requests and InputTokens (what the anomaly alarms read); for the environment SpendTodayUSD,
+    # OldestKeyAgeHours, MonitorHeartbeat, MonitorPublishMarker. No dashboard, so none of the metrics only it shows.
+    assert estimates["defaults, 2 keys"]["volumes"]["metrics_published_per_monitor_run"] == 2 * 2 + 4
 
 
 def test_cost_model_counts_every_aws_call_of_the_monitor_handler() -> None:
@@ -211,3 +213,23 @@ def test_runner_end_to_end_writes_results_with_machine_and_timestamp(tmp_path: P
     document = json.loads(output.read_text())
     assert document["generated_at"] and document["machine"]["cpus"] and "rotation_path" in document["benchmarks"]
     assert "keyrot benchmarks" in capsys.readouterr().out
+
+
+def test_a_merged_rerun_replaces_only_its_benchmark_and_recounts_the_targets() -> None:
+    # GIVEN a full run's results (one target met of two) and a re-run of one benchmark that now meets its target
+    def result(met: bool) -> dict[str, Any]:
+        return {"title": "t", "targets": [{"measure": "m", "value": "v", "goal": "g", "met": met, "guard": False}]}
+
+    previous = {
+        "generated_at": "2026-12-07T17:35:17+00:00",
+        "benchmarks": {"cost": result(False), "hot_path": result(True)},
+        "demo_soak": {"runs": 20},
+    }
+    rerun = {"generated_at": "2026-12-07T20:30:00+00:00", "command": "python -m bench --only cost --merge"}
+    merged = merged_document(previous, {**rerun, "benchmarks": {"cost": result(True)}})
+    # THEN the other benchmark and the file's own date are kept, the targets recounted, the re-run dated
+    assert merged["benchmarks"]["hot_path"] == previous["benchmarks"]["hot_path"]
+    assert merged["benchmarks"]["cost"]["targets"][0]["met"] is True
+    assert (merged["targets_met"], merged["targets_total"], merged["all_targets_met"]) == (2, 2, True)
+    assert merged["generated_at"] == previous["generated_at"] and merged["demo_soak"] == {"runs": 20}
+    assert merged["rerun"] == {"cost": {"at": rerun["generated_at"], "command": rerun["command"]}}

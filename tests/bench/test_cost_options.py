@@ -20,10 +20,10 @@ def _key(name: str) -> tuple[tuple[str, str], ...]:
 
 
 def _declared(keys: int) -> Declared:
-    names = [f"keyrot-dev-{n}" for n in ("rotation-failed", "daily-spend")]
-    billed = [1, 1]
+    names = [f"keyrot-dev-{n}" for n in ("rotation-failed", "daily-spend", "key-too-old")]
+    billed = [1, 1, 1]
     for index in range(1, keys + 1):
-        for suffix, metrics in (("key-age", 1), ("requests-anomaly", 3), ("input-tokens-anomaly", 3)):
+        for suffix, metrics in (("requests-anomaly", 3), ("input-tokens-anomaly", 3)):
             names.append(f"keyrot-dev-key-{index}-{suffix}")
             billed.append(metrics)
     return Declared(
@@ -45,23 +45,11 @@ def _declared(keys: int) -> Declared:
 
 
 def _profile(keys: int) -> InvocationProfile:
-    metrics = {("MonitorHeartbeat", ENV), ("SpendTodayUSD", ENV)}
+    metrics = {("MonitorHeartbeat", ENV), ("SpendTodayUSD", ENV), ("OldestKeyAgeHours", ENV)}
     for index in range(1, keys + 1):
         for metric in ("Requests", "InputTokens", "OutputTokens", "KeyAgeHours", "CostTodayUSD"):
             metrics.add((metric, _key(f"key-{index}")))
     return InvocationProfile(metrics=metrics)
-
-
-def test_environment_key_age_replaces_every_key_age_gauge_and_alarm_with_one() -> None:
-    # GIVEN three keys, each with its KeyAgeHours gauge and key-age alarm
-    declared, profile = o.environment_key_age(_declared(3), _profile(3))
-    # THEN one gauge for the environment and one alarm remain; nothing else changed
-    assert [m for m in profile.metrics if m[0] in ("KeyAgeHours", o.OLDEST_KEY_AGE_METRIC)] == [
-        (o.OLDEST_KEY_AGE_METRIC, ENV)
-    ]
-    assert not [n for n in declared.alarm_names if n.endswith("-key-age")]
-    assert sum(declared.alarm_metrics) == sum(_declared(3).alarm_metrics) - 3 + 1
-    assert len(profile.metrics) == len(_profile(3).metrics) - 3 + 1
 
 
 def test_one_anomaly_alarm_per_key_drops_only_the_input_tokens_bands() -> None:
@@ -72,17 +60,12 @@ def test_one_anomaly_alarm_per_key_drops_only_the_input_tokens_bands() -> None:
     assert profile.metrics == _profile(2).metrics
 
 
-def test_a_metrics_insights_key_age_alarm_analyzes_one_metric_per_key() -> None:
-    declared, _ = o.insights_key_age_alarm(_declared(5), _profile(5))
-    assert declared.insights_alarm_metrics == 5
-    assert not [n for n in declared.alarm_names if n.endswith("-key-age")]
-
-
 def test_dropped_per_key_metrics_leave_environment_metrics_alone() -> None:
     _, profile = o.without_per_key_metrics("OutputTokens", "CostTodayUSD")(_declared(2), _profile(2))
     assert {m[0] for m in profile.metrics} == {
         "MonitorHeartbeat",
         "SpendTodayUSD",
+        "OldestKeyAgeHours",
         "Requests",
         "InputTokens",
         "KeyAgeHours",
