@@ -178,6 +178,38 @@ def test_the_real_plan_covers_every_claim_and_always_tears_down(tmp_path: Path) 
     assert PLANTED in held
 
 
+def test_the_program_the_kit_deploys_declares_what_its_steps_check() -> None:
+    # GIVEN the environment arguments of the program `make verify-aws` deploys, its config read as given
+    import ast
+
+    from infra_harness import run_component
+
+    from keyrot.pulumi.verify.checks import PROGRAM
+
+    class Config:
+        def require(self, name: str) -> str:
+            return {
+                "environment": "verify-abc123",
+                "openaiProjectId": "proj_throwaway",
+                "notifyEmail": "me@example.com",
+                "administrator": "arn:aws:iam::111111111111:role/x",
+            }[name]
+
+    (call,) = [
+        n
+        for n in ast.walk(ast.parse(PROGRAM))
+        if isinstance(n, ast.Call) and ast.unparse(n.func) == "KeyrotEnvironment"
+    ]
+    args = eval(compile(ast.Expression(call.args[1]), "PROGRAM", "eval"), {"config": Config()})  # noqa: S307
+    # WHEN it is declared under the mocks
+    deployment = run_component(args, account="111111111111")
+    # THEN it has the dashboard its `dashboard` step reads (off by default) and the alarm its `alarm` step sets
+    (board,) = deployment.of_type("aws:cloudwatch/dashboard:Dashboard")
+    assert "verify" in board.inputs["dashboardBody"]
+    names = {a.inputs["name"] for a in deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert "keyrot-verify-abc123-rotation-failed" in names
+
+
 def test_every_claim_readme_lists_as_not_verified_has_a_line() -> None:
     # GIVEN README's "Not verified here" section
     readme = (REPO_ROOT / "README.md").read_text()

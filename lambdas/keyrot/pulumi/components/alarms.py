@@ -327,7 +327,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             name=name(KEYS_TOO_OLD_ALARM),
             description=describe(
                 f"A keyrot {env} key is older than {threshold} h: it missed its rotation ({config.rotation_schedule}).",
-                "keyrot status --env <env> shows which key (the monitor's log names the oldest); check its secret's "
+                f"keyrot status --env {env} shows which key (the monitor's log names the oldest); check its secret's "
                 "rotation status and the rotation function's logs; rotate it by hand if needed.",
                 "key-too-old",
             ),

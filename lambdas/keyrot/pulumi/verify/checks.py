@@ -133,6 +133,7 @@ environment = KeyrotEnvironment("keyrot", {
     "grace_period_hours": 1,
     "max_grace_period_hours": 2,
     "rotation_schedule": "rate(30 days)",
+    "dashboard": True,  # off by default; the run checks it is created and names the key
 })
 for name, value in environment.outputs().items():
     pulumi.export(name, value)
