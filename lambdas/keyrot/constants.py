@@ -42,6 +42,8 @@ ENV_NOTIFY_DEDUP_SECONDS = "KEYROT_NOTIFY_DEDUP_SECONDS"
 ENV_RUNBOOK_URL = "KEYROT_RUNBOOK_URL"
 # Whether the monitor publishes the per-key metrics only the dashboard reads (keyrot.metric_names.DASHBOARD_ONLY).
 ENV_DASHBOARD_METRICS = "KEYROT_DASHBOARD_METRICS"
+# The per-key usage metrics the anomaly alarms read (comma-separated metric names), published with or without it.
+ENV_ANOMALY_METRICS = "KEYROT_ANOMALY_METRICS"
 # What the deployment says each function manages (never read from a writable tag): the environment's secrets as a
 # JSON object {key name: secret ARN}, and the other environments declared to share the OpenAI project
 # (comma-separated; their keyrot accounts are not reported as unmanaged). Both functions get both.

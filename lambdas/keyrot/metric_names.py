@@ -65,6 +65,8 @@ MONITOR_PUBLISH_MARKER: Final = "MonitorPublishMarker"
 USAGE_BUCKETS_SET_ASIDE: Final = "UsageBucketsSetAside"
 
 PER_KEY_USAGE_METRICS: Final = (REQUESTS, INPUT_TOKENS, OUTPUT_TOKENS, IMAGES, AUDIO_CHARACTERS, AUDIO_SECONDS)
+# The usage signals a per-key anomaly alarm may watch, by their name in the stack's `anomalyAlarms` setting.
+ANOMALY_SIGNALS: Final = {"requests": REQUESTS, "inputTokens": INPUT_TOKENS}
 # Metrics no alarm reads, only the dashboard: the monitor publishes them only when the stack declares one
 # (`dashboard: true`), since CloudWatch bills each metric (0.30 USD a month, per key for a per-key one) for every
 # hour it gets data.

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from keyrot import metric_names as m
 from keyrot.constants import (
     ADMIN_KEY_AGE_ALARM_SLACK_SECONDS,
     DEFAULT_ADMIN_KEY_EXPIRY_SLACK_SECONDS,
@@ -23,6 +24,7 @@ from keyrot.constants import (
     ENV_ADMIN_KEY_GRACE_SECONDS,
     ENV_ADMIN_ROTATION_INTERVAL_SECONDS,
     ENV_ADMIN_SECRET_ARN,
+    ENV_ANOMALY_METRICS,
     ENV_DASHBOARD_METRICS,
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
@@ -195,6 +197,9 @@ class MonitorSettings:
     # The per-key metrics only the dashboard reads (metric_names.DASHBOARD_ONLY): published only when a dashboard
     # shows them, since each costs a custom metric per key. True when not declared (an older deployment).
     dashboard_metrics: bool = True
+    # The per-key usage metrics the anomaly alarms read: published whether or not there is a dashboard. Both when not
+    # declared (an older deployment).
+    anomaly_metrics: tuple[str, ...] = (m.REQUESTS, m.INPUT_TOKENS)
 
     def __post_init__(self) -> None:
         if self.max_grace_period_seconds < self.grace_period_seconds:
@@ -204,6 +209,9 @@ class MonitorSettings:
             )
         if self.in_use_policy not in IN_USE_POLICIES:
             raise ConfigurationError(f"{ENV_IN_USE_POLICY} must be one of {', '.join(IN_USE_POLICIES)}")
+        signals = tuple(m.ANOMALY_SIGNALS.values())
+        if not self.anomaly_metrics or any(metric not in signals for metric in self.anomaly_metrics):
+            raise ConfigurationError(f"{ENV_ANOMALY_METRICS} must list some of {', '.join(signals)}")
         unknown = [kind for kind in self.usage_kinds if kind not in MONITORED_USAGE_KINDS]
         if unknown or not self.usage_kinds:
             raise ConfigurationError(
@@ -240,7 +248,16 @@ class MonitorSettings:
             managed_secrets=managed_secrets_from_env(env),
             shared_environments=shared_environments_from_env(env, _environment(env)),
             dashboard_metrics=_bool(env, ENV_DASHBOARD_METRICS, default=True),
+            anomaly_metrics=_anomaly_metrics(env),
         )
+
+    @property
+    def unpublished_metrics(self) -> frozenset[str]:
+        """The metrics this monitor leaves out: with no dashboard, those only it shows and the usage signals no
+        anomaly alarm reads."""
+        if self.dashboard_metrics:
+            return frozenset()
+        return m.DASHBOARD_ONLY | (frozenset(m.ANOMALY_SIGNALS.values()) - set(self.anomaly_metrics))
 
     @property
     def deployment(self) -> Deployment:
@@ -491,6 +508,15 @@ def _int(env: Mapping[str, str], name: str, *, default: int, minimum: int, maxim
         bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise ConfigurationError(f"{name} must be {bounds}, got {value}")
     return value
+
+
+def _anomaly_metrics(env: Mapping[str, str]) -> tuple[str, ...]:
+    """KEYROT_ANOMALY_METRICS: comma-separated metric names, each a usage signal an anomaly alarm can read."""
+    names = tuple(name.strip() for name in env.get(ENV_ANOMALY_METRICS, "").split(",") if name.strip())
+    signals = tuple(m.ANOMALY_SIGNALS.values())
+    if any(name not in signals for name in names):
+        raise ConfigurationError(f"{ENV_ANOMALY_METRICS} must list some of {', '.join(signals)}")
+    return names or signals
 
 
 def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:

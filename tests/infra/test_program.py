@@ -13,6 +13,7 @@ import pytest
 from infra_harness import Deployment, Recorded, deployed, keyrot_config
 
 from keyrot import constants as c
+from keyrot import metric_names as m
 from keyrot.settings import MonitorSettings, RotationSettings
 from lab.pulumi_program import unsecret
 
@@ -314,11 +315,13 @@ def test_monitor_environment_is_what_monitor_settings_reads(deployment: Deployme
         c.ENV_USAGE_KINDS,
         c.ENV_RUNBOOK_URL,
         c.ENV_DASHBOARD_METRICS,
+        c.ENV_ANOMALY_METRICS,
         *DEPLOYMENT_VARIABLES,
     }
     settings = MonitorSettings.from_env(variables)
     # The dashboard-only per-key metrics are published exactly when the stack has the dashboard that shows them.
     assert settings.dashboard_metrics is config.dashboard
+    assert settings.anomaly_metrics == tuple(m.ANOMALY_SIGNALS[signal] for signal in config.anomaly_alarms)
     _check_deployment_settings(settings, deployment)
     assert settings.runbook_url == config.runbook_url
     assert settings.environment == deployment.stack

@@ -12,6 +12,7 @@ import pytest
 from infra_harness import REPO_ROOT, Deployment, deployed, run_program, stack_config
 
 from keyrot import constants as c
+from keyrot import metric_names as m
 from keyrot.pulumi.config import SETTING_KEYS, ConfigError
 from keyrot.settings import MonitorSettings, RotationSettings
 
@@ -88,6 +89,21 @@ def test_no_dashboard_when_disabled() -> None:
     d = run(dashboard="false")
     assert not d.of_type("aws:cloudwatch/dashboard:Dashboard")
     assert "dashboardUrl" not in d.outputs
+
+
+def test_one_anomaly_signal_gives_each_key_one_band_and_the_monitor_only_its_metric() -> None:
+    # GIVEN a stack that keeps only the requests band per key (the cheaper setting docs/costs.md prices)
+    d = run(anomalyAlarms=["requests"], drop=("dashboard",))
+    names = {a.inputs["name"] for a in d.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    # THEN each key has its requests band and no input-tokens band
+    for key in ("chat-backend", "batch-embeddings"):
+        assert f"keyrot-dev-{key}-requests-anomaly" in names
+        assert f"keyrot-dev-{key}-input-tokens-anomaly" not in names
+    # AND the monitor publishes requests per key, but no per-key input tokens, which no alarm would read
+    (monitor,) = d.find("aws:lambda/function:Function", lambda r: r.inputs["name"] == "keyrot-dev-monitor")
+    settings = MonitorSettings.from_env(monitor.inputs["environment"]["variables"])
+    assert settings.anomaly_metrics == (m.REQUESTS,)
+    assert m.INPUT_TOKENS in settings.unpublished_metrics and m.REQUESTS not in settings.unpublished_metrics
 
 
 def test_openai_base_url_reaches_both_functions() -> None:

@@ -437,6 +437,7 @@ def near_misses(stack: str) -> dict[str, st.SearchStrategy[str]]:
         "administratorArns": json_lists(principal_arns),
         "openaiBaseUrl": urls,
         "anomalyBandWidth": numbers,
+        "anomalyAlarms": json_lists(st.sampled_from(["requests", "inputTokens", "Requests", "outputTokens", ""])),
         "dashboard": st.sampled_from(["true", "false", "True", "FALSE", "1", "0", "yes", "no", "on", "t", "2"]),
         "runbookUrl": urls,
         "sharedProjectEnvironments": json_lists(

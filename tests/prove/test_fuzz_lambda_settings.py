@@ -59,6 +59,7 @@ _VARIABLES = (
     constants.ENV_NOTIFY_DEDUP_SECONDS,
     constants.ENV_RUNBOOK_URL,
     constants.ENV_DASHBOARD_METRICS,
+    constants.ENV_ANOMALY_METRICS,
     constants.ENV_MANAGED_SECRETS,
     constants.ENV_SHARED_ENVIRONMENTS,
     constants.ENV_KEY_SCOPES,
@@ -108,6 +109,7 @@ _POISON = {
     constants.ENV_NOTIFY_DEDUP_SECONDS: "7",
     constants.ENV_RUNBOOK_URL: "https://poisoned.example.com/runbook",
     constants.ENV_DASHBOARD_METRICS: "no",
+    constants.ENV_ANOMALY_METRICS: "Requests",
     constants.ENV_MANAGED_SECRETS: json.dumps({"poisoned": "arn:aws:secretsmanager:eu-west-1:999999999999:secret:p"}),
     constants.ENV_SHARED_ENVIRONMENTS: "poisoned-peer",
     constants.ENV_KEY_SCOPES: json.dumps({"poisoned": ["api.model.read"]}),
@@ -185,6 +187,9 @@ _ENV_NEAR: dict[str, st.SearchStrategy[str]] = {
     constants.ENV_DASHBOARD_METRICS: st.sampled_from(
         ["true", "false", "TRUE", " no ", "1", "0", "", "maybe", "on", "2"]
     ),
+    constants.ENV_ANOMALY_METRICS: st.lists(
+        st.sampled_from(["Requests", "InputTokens", " Requests ", "requests", "OutputTokens", ""]), max_size=3
+    ).map(",".join),
     constants.ENV_MANAGED_SECRETS: _managed_secrets,
     constants.ENV_SHARED_ENVIRONMENTS: _shared_environments,
     constants.ENV_KEY_SCOPES: _key_scopes,
@@ -233,6 +238,14 @@ def _model_int(env: Mapping[str, str], name: str, default: int, low: int, high: 
     except ValueError:
         return _BAD
     return value if low <= value and (high is None or value <= high) else _BAD
+
+
+def _model_anomaly_metrics(env: Mapping[str, str]) -> Any:
+    """Comma-separated metric names, blanks dropped; none at all: both signals; any other name: refused."""
+    names = tuple(n.strip() for n in env.get(constants.ENV_ANOMALY_METRICS, "").split(",") if n.strip())
+    if not names:
+        return ("Requests", "InputTokens")
+    return names if set(names) <= {"Requests", "InputTokens"} else _BAD
 
 
 def _model_bool(env: Mapping[str, str], name: str) -> Any:
@@ -439,6 +452,7 @@ def _monitor_model(env: Mapping[str, str]) -> tuple[dict[str, Any], set[str]]:
                 _model_text(env, constants.ENV_RUNBOOK_URL) or DEFAULT_RUNBOOK_URL,
             ),
             "dashboard_metrics": (constants.ENV_DASHBOARD_METRICS, _model_bool(env, constants.ENV_DASHBOARD_METRICS)),
+            "anomaly_metrics": (constants.ENV_ANOMALY_METRICS, _model_anomaly_metrics(env)),
         }
     )
     expected, blamed = _split(fields)

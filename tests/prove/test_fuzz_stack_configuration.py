@@ -208,6 +208,8 @@ def _check_config(config: KeyrotConfig, case: ConfigCase) -> None:
     assert config.log_retention_days in LOG_RETENTION_DAYS
     kinds = config.usage_kinds
     assert kinds and len(set(kinds)) == len(kinds) and set(kinds) <= set(DEFAULT_USAGE_KINDS)
+    signals = config.anomaly_alarms
+    assert signals and len(set(signals)) == len(signals) and set(signals) <= {"requests", "inputTokens"}
     assert config.dashboard is (raw.get("dashboard", "false") in ("true", "True", "TRUE", "1", "yes"))
     # ARNs and URLs
     if config.existing_admin_key_secret_arn is not None:

@@ -300,8 +300,7 @@ class MonitorRun:
             logger.warning(
                 "no heartbeat: parts failed %s, not run %s", sorted(report.failed_parts), report.parts_not_run
             )
-        if not settings.dashboard_metrics:
-            datums = [datum for datum in datums if datum.name not in m.DASHBOARD_ONLY]
+        datums = [datum for datum in datums if datum.name not in settings.unpublished_metrics]
         if datums:
             self.publisher.put(datums)
         report.heartbeat = beat
@@ -340,8 +339,9 @@ class MonitorRun:
         attribution = attribute(
             totals, inventory, environment=settings.environment, grace_period_seconds=settings.grace_period_seconds
         )
-        if not settings.dashboard_metrics:
-            attribution.datums = [datum for datum in attribution.datums if datum.name not in m.DASHBOARD_ONLY]
+        if settings.unpublished_metrics:
+            left_out = settings.unpublished_metrics
+            attribution.datums = [datum for datum in attribution.datums if datum.name not in left_out]
         return attribution
 
     def _resume(self) -> bool:

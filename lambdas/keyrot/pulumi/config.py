@@ -30,6 +30,7 @@ from keyrot.constants import (
     DEFAULT_ADMIN_ROTATION_INTERVAL_SECONDS,
     admin_secret_name,
 )
+from keyrot.metric_names import ANOMALY_SIGNALS
 from keyrot.pulumi.schedule import ScheduleError, check_window, parse_schedule, parse_window
 from keyrot.redaction import scrub
 from keyrot.scopes import ScopesError, parse_scopes
@@ -163,6 +164,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("openaiBaseUrl", "string", None, "Override of the OpenAI API base URL."),
     Setting("anomalyBandWidth", "number", 2.0, "Anomaly-detection band width in standard deviations."),
     Setting(
+        "anomalyAlarms",
+        "list",
+        ("requests", "inputTokens"),
+        "The usage signals each key's anomaly alarms watch (each 0.60 USD a month per key).",
+    ),
+    Setting(
         "dashboard",
         "boolean",
         False,
@@ -261,6 +268,7 @@ class KeyrotConfig:
     administrator_arns: tuple[str, ...]
     openai_base_url: str | None
     anomaly_band_width: float
+    anomaly_alarms: tuple[str, ...]  # keys of metric_names.ANOMALY_SIGNALS
     dashboard: bool
     runbook_url: str = DEFAULT_RUNBOOK_URL
     shared_project_environments: tuple[str, ...] = ()
@@ -578,6 +586,16 @@ def validate(
         base_url = base_url.rstrip("/")
 
     band = c.number("anomalyBandWidth", exclusive_minimum=0, maximum=MAX_ANOMALY_BAND_WIDTH)
+    signals = c.string_list("anomalyAlarms")
+    if signals is not None:
+        choices = ", ".join(ANOMALY_SIGNALS)
+        unknown = [s for s in signals if s not in ANOMALY_SIGNALS]
+        if unknown:
+            c.problem("anomalyAlarms", f"unknown signal(s) {', '.join(map(repr, unknown))}; choose from {choices}")
+        elif not signals:
+            c.problem("anomalyAlarms", f"must list at least one of {choices} (the usage-anomaly alarm needs a signal)")
+        elif len(set(signals)) != len(signals):
+            c.problem("anomalyAlarms", "lists a signal more than once")
     dashboard = c.boolean("dashboard")
 
     runbook_url = c.text("runbookUrl") or DEFAULT_RUNBOOK_URL
@@ -659,6 +677,7 @@ def validate(
         administrator_arns=administrators or (),
         openai_base_url=base_url,
         anomaly_band_width=_given(band),
+        anomaly_alarms=_given(signals),
         dashboard=bool(dashboard),
         runbook_url=runbook_url,
         shared_project_environments=shared or (),

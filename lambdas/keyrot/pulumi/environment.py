@@ -126,6 +126,9 @@ class KeyrotEnvironmentArgs(TypedDict):
     """Override of the OpenAI API base URL (https). Default `https://api.openai.com/v1`."""
     anomaly_band_width: NotRequired[float]
     """Width of the usage anomaly-detection band in standard deviations (0-10]. Default 2."""
+    anomaly_alarms: NotRequired[Sequence[str]]
+    """The usage signals each key's anomaly alarms watch: `requests`, `inputTokens` (default both; each 0.60 USD a
+    month per key, the metric it reads and its band)."""
     dashboard: NotRequired[bool]
     """Create the `keyrot-<env>` CloudWatch dashboard, and publish the per-key metrics only it shows (3 USD a month
     plus about 0.90 per key; alarms do not need it). Default false."""
@@ -250,6 +253,7 @@ def args_from_config(config: KeyrotConfig) -> KeyrotEnvironmentArgs:
         log_retention_days=config.log_retention_days,
         administrator_arns=list(config.administrator_arns),
         anomaly_band_width=config.anomaly_band_width,
+        anomaly_alarms=list(config.anomaly_alarms),
         dashboard=config.dashboard,
         runbook_url=config.runbook_url,
         shared_project_environments=list(config.shared_project_environments),

@@ -17,10 +17,12 @@ from collections.abc import Mapping
 
 import pulumi
 
+from keyrot import metric_names as m
 from keyrot.constants import (
     ENV_ADMIN_DELETE_BOOTSTRAP_KEY,
     ENV_ADMIN_ROTATION_INTERVAL_SECONDS,
     ENV_ADMIN_SECRET_ARN,
+    ENV_ANOMALY_METRICS,
     ENV_DASHBOARD_METRICS,
     ENV_ENVIRONMENT,
     ENV_GRACE_PERIOD_SECONDS,
@@ -134,6 +136,7 @@ def monitor_environment(
         ENV_RUNBOOK_URL: config.runbook_url,
         # The per-key metrics only a dashboard reads cost a custom metric each: published only with the dashboard.
         ENV_DASHBOARD_METRICS: "true" if config.dashboard else "false",
+        ENV_ANOMALY_METRICS: ",".join(m.ANOMALY_SIGNALS[signal] for signal in config.anomaly_alarms),
         **_deployment_variables(config, managed_secret_arns),
     }
     if config.openai_base_url:

@@ -116,6 +116,41 @@ def test_the_log_says_which_key_spends_today_without_any_per_key_metric(
     assert not world.maxima(m.COST_TODAY_USD, m.key_dimensions("dev", "chat-backend"))
 
 
+def test_with_one_anomaly_signal_the_other_usage_metric_is_left_out_too(monitor: MonitorWorld) -> None:
+    # GIVEN a stack without a dashboard whose keys have only the requests band
+    world = monitor.with_settings(dashboard_metrics=False, anomaly_metrics=(m.REQUESTS,))
+    arn = rotated(world, "chat-backend")
+    world.run()
+    usage(world, current_key_id(world, arn), 1, num_model_requests=3, input_tokens=300, output_tokens=40)
+    world.clock.advance(5 * 60 + SETTLE)
+    world.run()
+    # THEN requests are published for the band, input tokens (read by no alarm here) are not
+    t, dims = world.start, m.key_dimensions("dev", "chat-backend")
+    assert world.sums(m.REQUESTS, dims, t - SETTLE, t + 600) == {t + 60: 3}
+    assert not world.sums(m.INPUT_TOKENS, dims, t - SETTLE, t + 600)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, (m.REQUESTS, m.INPUT_TOKENS)),
+        ("Requests", (m.REQUESTS,)),
+        (" InputTokens , Requests ", (m.INPUT_TOKENS, m.REQUESTS)),
+    ],
+)
+def test_the_anomaly_metrics_are_read_from_the_environment(raw: str | None, expected: tuple[str, ...]) -> None:
+    environ = _monitor_environ()
+    if raw is not None:
+        environ["KEYROT_ANOMALY_METRICS"] = raw
+    assert MonitorSettings.from_env(environ).anomaly_metrics == expected
+
+
+@pytest.mark.parametrize("raw", ["OutputTokens", "Requests,Bogus", "requests"])
+def test_an_unknown_anomaly_metric_names_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match="KEYROT_ANOMALY_METRICS must list some of Requests, InputTokens"):
+        MonitorSettings.from_env({**_monitor_environ(), "KEYROT_ANOMALY_METRICS": raw})
+
+
 @pytest.mark.parametrize(("raw", "expected"), [(None, True), ("true", True), ("false", False), (" FALSE ", False)])
 def test_the_setting_is_read_from_the_environment(raw: str | None, expected: bool) -> None:
     environ = _monitor_environ()

@@ -125,6 +125,14 @@ def usage_lookback_periods(config: KeyrotConfig) -> int:
     return max(USAGE_LOOKBACK_PERIODS, 2 + delay_periods)
 
 
+_ANOMALY_ALARM_SUFFIXES = {m.REQUESTS: REQUESTS_ANOMALY_ALARM, m.INPUT_TOKENS: INPUT_TOKENS_ANOMALY_ALARM}
+
+
+def anomaly_alarms(config: KeyrotConfig) -> list[tuple[str, str]]:
+    """(metric, alarm suffix) of each usage signal the stack's `anomalyAlarms` names, in the setting's order."""
+    return [(m.ANOMALY_SIGNALS[s], _ANOMALY_ALARM_SUFFIXES[m.ANOMALY_SIGNALS[s]]) for s in config.anomaly_alarms]
+
+
 def _environment_alarm(suffix: str, environment: str) -> str:
     """`keyrot-<env>-<suffix>` for a suffix keyrot.names knows (status files alarms by these names)."""
     if suffix not in ENVIRONMENT_ALARM_SUFFIXES:
@@ -346,7 +354,7 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
     )
     for key in config.key_names:
         dims = m.key_dimensions(env, key)
-        for metric, suffix in ((m.REQUESTS, REQUESTS_ANOMALY_ALARM), (m.INPUT_TOKENS, INPUT_TOKENS_ANOMALY_ALARM)):
+        for metric, suffix in anomaly_alarms(config):
             specs.append(
                 AlarmSpec(
                     key=f"{key}-{suffix}",
