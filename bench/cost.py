@@ -28,7 +28,6 @@ from typing import Any
 
 from bench import prices as p
 from bench.common import REGION, AwsCallCounter, BenchResult, moto_in_process, sandbox_env, stopwatch
-from bench.cost_options import Transform
 
 ACCOUNT = "111111111111"  # the dev stack's account (Pulumi.dev.yaml refuses any other)
 STACK = "dev"
@@ -80,6 +79,8 @@ class Declared:
     rotation_interval_hours: float
     subscriptions: Counter[str]
     alarm_names: list[str] = field(default_factory=list)  # parallel to alarm_metrics
+    # The monitor's variables that decide which metrics it publishes, as the program set them (name, value).
+    monitor_metric_variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -114,24 +115,22 @@ def run(smoke: bool = False) -> BenchResult:
     elapsed = stopwatch()
     key_counts = (1, TARGET_KEYS) if smoke else KEY_COUNTS
     rotation, revocation = _rotation_profiles()
-    monitor_profiles: dict[tuple[int, int, bool], InvocationProfile] = {}
+    monitor_profiles: dict[tuple[int, int, tuple[tuple[str, str], ...]], InvocationProfile] = {}
 
-    def monitor(keys: int, interval: int, dashboard: bool) -> InvocationProfile:
-        if (keys, interval, dashboard) not in monitor_profiles:
-            monitor_profiles[(keys, interval, dashboard)] = _monitor_profile(keys, interval, dashboard)
-        return monitor_profiles[(keys, interval, dashboard)]
+    def monitor(declared: Declared) -> InvocationProfile:
+        key = (declared.managed_keys, int(declared.monitor_interval_minutes), declared.monitor_metric_variables)
+        if key not in monitor_profiles:
+            monitor_profiles[key] = _monitor_profile(key[0], key[1], dict(key[2]))
+        return monitor_profiles[key]
 
-    def estimate(label: str, config: dict[str, str], transform: Transform | None = None, **model: Any) -> Estimate:
+    def estimate(label: str, config: dict[str, str], **model: Any) -> Estimate:
         declared = _declared(config)
-        profile = monitor(declared.managed_keys, int(declared.monitor_interval_minutes), declared.dashboards > 0)
-        if transform is not None:
-            declared, profile = transform(declared, profile)
-        return _model(label, declared, profile, rotation, revocation, **model)
+        return _model(label, declared, monitor(declared), rotation, revocation, **model)
 
-    def option(label: str, transform: Transform | None = None, **settings: Any) -> Option:
-        """An option at TARGET_KEYS keys, and what each extra key costs with it (the step from 1 key)."""
-        two = estimate(label, _config(TARGET_KEYS, defaults=True, **settings), transform)
-        one = estimate(label, _config(1, defaults=True, **settings), transform)
+    def option(label: str, **settings: Any) -> Option:
+        """A setting at TARGET_KEYS keys, and what each extra key costs with it (the step from 1 key)."""
+        two = estimate(label, _config(TARGET_KEYS, defaults=True, **settings))
+        one = estimate(label, _config(1, defaults=True, **settings))
         return Option(two, two.total - one.total)
 
     defaults = {
@@ -176,8 +175,7 @@ def run(smoke: bool = False) -> BenchResult:
         f"{volumes['metric_months']:.2f} metric-months; {volumes['alarm_metrics']:.0f} alarm metrics",
     )
     options = _options(option, smoke)
-    settings_only = [o for o in options if "not a setting" not in o.estimate.label and " and " not in o.estimate.label]
-    best = max(settings_only, key=lambda o: base.total - o.estimate.total) if settings_only else None
+    best = max(options, key=lambda o: base.total - o.estimate.total) if options else None
     for each in options:
         change = base.total - each.estimate.total
         result.row(
@@ -203,8 +201,8 @@ def run(smoke: bool = False) -> BenchResult:
             "rotation": _profile_json(rotation),
             "revocation": _profile_json(revocation),
             **{
-                f"monitor {k} keys, {i} min{', dashboard' if d else ''}": _profile_json(v)
-                for (k, i, d), v in monitor_profiles.items()
+                f"monitor {k} keys, {i} min{_variables_label(dict(d))}": _profile_json(p)
+                for (k, i, d), p in monitor_profiles.items()
             },
         },
     }
@@ -217,8 +215,7 @@ def run(smoke: bool = False) -> BenchResult:
         "Custom metrics are prorated by the hours they receive data: published every monitor run, so a monitor "
         "interval above 60 minutes leaves hours without data. KMS: the key's automatic yearly rotation adds "
         "1 USD/month in year 2 and 2 USD/month from year 3. Extra key: the step from 1 to 2 keys (the 5- and "
-        "20-key environments show it stays linear). Options marked 'not a setting today' are the program and "
-        "monitor changed in the model (bench/cost_options.py), priced by the same model."
+        "20-key environments show it stays linear). Each 'what if' is one setting changed from the defaults."
     )
     result.seconds = elapsed()
     return result
@@ -244,9 +241,7 @@ def _parts(usd: dict[str, float]) -> str:
 
 
 def _options(option: Callable[..., Option], smoke: bool) -> list[Option]:
-    """The settings that change the bill, and the options that are not settings today (bench/cost_options.py)."""
-    from bench import cost_options as o
-
+    """The settings that change the bill, each alone."""
     options = [option("dashboard on (dashboard: true)", dashboard=True)]
     if smoke:
         return options
@@ -255,13 +250,7 @@ def _options(option: Callable[..., Option], smoke: bool) -> list[Option]:
             option(f"monitor every {minutes} min (monitorIntervalMinutes: {minutes})", monitorIntervalMinutes=minutes)
         )
     options.append(option("log retention 14 days (logRetentionDays: 14)", logRetentionDays=14))
-    requests_band_only = o.combined(o.one_anomaly_alarm_per_key, o.without_per_key_metrics("InputTokens"))
-    options.append(
-        option(
-            "one anomaly alarm per key, on requests only, and no per-key InputTokens (not a setting today)",
-            requests_band_only,
-        )
-    )
+    options.append(option("anomaly alarms on requests only (anomalyAlarms: requests)", anomalyAlarms=["requests"]))
     return options
 
 
@@ -292,6 +281,7 @@ def _deployment(config: dict[str, str]) -> Any:
 
 
 def _declared(config: dict[str, str]) -> Declared:
+    from keyrot.constants import ENV_ANOMALY_METRICS, ENV_DASHBOARD_METRICS
     from keyrot.pulumi.schedule import parse_schedule
 
     deployment = _deployment(config)
@@ -311,6 +301,10 @@ def _declared(config: dict[str, str]) -> Declared:
         parse_schedule(r.inputs["rotationRules"]["scheduleExpression"]).min_interval_hours for r in rotations
     } or {0}
     keys = deployment.of_type("aws:kms/key:Key")
+    (monitor_function,) = [
+        f for f in deployment.of_type("aws:lambda/function:Function") if f.inputs["name"].endswith("-monitor")
+    ]
+    variables = monitor_function.inputs["environment"]["variables"]
     return Declared(
         secrets=len(deployment.of_type("aws:secretsmanager/secret:Secret")),
         managed_keys=len(rotations),
@@ -336,6 +330,9 @@ def _declared(config: dict[str, str]) -> Declared:
             s.inputs.get("protocol", "?") for s in deployment.of_type("aws:sns/topicSubscription:TopicSubscription")
         ),
         alarm_names=[str(alarm.inputs.get("name", alarm.name)) for alarm in alarms],
+        monitor_metric_variables=tuple(
+            (name, variables[name]) for name in (ENV_DASHBOARD_METRICS, ENV_ANOMALY_METRICS) if name in variables
+        ),
     )
 
 
@@ -445,9 +442,9 @@ def _rotation_profiles() -> tuple[InvocationProfile, InvocationProfile]:
     return rotation, revocation
 
 
-def _monitor_profile(keys: int, interval_minutes: int, dashboard: bool) -> InvocationProfile:
+def _monitor_profile(keys: int, interval_minutes: int, metric_variables: dict[str, str]) -> InvocationProfile:
     """One cold run of the real monitor handler over `keys` busy keys and one window of `interval_minutes`, with the
-    dashboard-only metrics on when the stack declares a dashboard (as the program sets KEYROT_DASHBOARD_METRICS)."""
+    variables that choose its metrics as the program set them (KEYROT_DASHBOARD_METRICS, KEYROT_ANOMALY_METRICS)."""
     import boto3
 
     from keyrot.aws.clients import monitor_clients
@@ -488,7 +485,7 @@ def _monitor_profile(keys: int, interval_minutes: int, dashboard: bool) -> Invoc
             "KEYROT_TOPIC_ARN": topic,
             "KEYROT_STATE_PARAMETER": parameter,
             "KEYROT_SETTLE_DELAY_SECONDS": "60",
-            "KEYROT_DASHBOARD_METRICS": "true" if dashboard else "false",
+            **metric_variables,
         }
         with sandbox_env(**env):
             from keyrot.handlers import monitor
@@ -515,6 +512,13 @@ def _monitor_profile(keys: int, interval_minutes: int, dashboard: bool) -> Invoc
                     profile.metrics.add((metric["MetricName"], dims))
         ledger.clear_cache()
     return profile
+
+
+def _variables_label(variables: dict[str, str]) -> str:
+    """What a monitor profile's metric variables change from the defaults, for its label ("" at the defaults)."""
+    label = ", dashboard" if variables.get("KEYROT_DASHBOARD_METRICS") == "true" else ""
+    anomaly = variables.get("KEYROT_ANOMALY_METRICS", "Requests,InputTokens")
+    return label + (f", anomaly alarms on {anomaly}" if anomaly != "Requests,InputTokens" else "")
 
 
 def _profile_json(profile: InvocationProfile) -> dict[str, Any]:

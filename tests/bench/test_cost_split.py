@@ -1,5 +1,5 @@
-"""The cost model's options and its split into fixed and per-key parts: each option changes exactly what it names,
-and the split always adds back up to the bill it came from."""
+"""The cost model's split of a bill into a fixed part and a part per key: it always adds back up to the bills it came
+from."""
 
 from __future__ import annotations
 
@@ -8,68 +8,25 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench import cost_options as o
-from bench import prices as p
-from bench.cost import COST_GROUPS, Declared, Estimate, InvocationProfile, split
-
-ENV = (("Environment", "dev"),)
-
-
-def _key(name: str) -> tuple[tuple[str, str], ...]:
-    return (("Environment", "dev"), ("KeyName", name))
+from bench.cost import COST_GROUPS, Declared, Estimate, split
 
 
 def _declared(keys: int) -> Declared:
-    names = [f"keyrot-dev-{n}" for n in ("rotation-failed", "daily-spend", "key-too-old")]
-    billed = [1, 1, 1]
-    for index in range(1, keys + 1):
-        for suffix, metrics in (("requests-anomaly", 3), ("input-tokens-anomaly", 3)):
-            names.append(f"keyrot-dev-key-{index}-{suffix}")
-            billed.append(metrics)
     return Declared(
         secrets=keys + 1,
         managed_keys=keys,
         kms_keys=1,
         kms_rotation=True,
-        alarm_metrics=billed,
-        anomaly_alarm_names=[n for n in names if n.endswith("-anomaly")],
-        dashboards=1,
+        alarm_metrics=[1] * (1 + 6 * keys),
+        anomaly_alarm_names=[],
+        dashboards=0,
         function_memory_mb={},
         log_retention_days={},
         monitor_interval_minutes=15,
         other_schedule_minutes={},
         rotation_interval_hours=720,
         subscriptions=Counter(),
-        alarm_names=names,
     )
-
-
-def _profile(keys: int) -> InvocationProfile:
-    metrics = {("MonitorHeartbeat", ENV), ("SpendTodayUSD", ENV), ("OldestKeyAgeHours", ENV)}
-    for index in range(1, keys + 1):
-        for metric in ("Requests", "InputTokens", "OutputTokens", "KeyAgeHours", "CostTodayUSD"):
-            metrics.add((metric, _key(f"key-{index}")))
-    return InvocationProfile(metrics=metrics)
-
-
-def test_one_anomaly_alarm_per_key_drops_only_the_input_tokens_bands() -> None:
-    declared, profile = o.one_anomaly_alarm_per_key(_declared(2), _profile(2))
-    assert not [n for n in declared.alarm_names if "input-tokens" in n]
-    assert sum(declared.alarm_metrics) == sum(_declared(2).alarm_metrics) - 2 * p.ANOMALY_ALARM_METRICS
-    assert declared.anomaly_alarm_names == [n for n in declared.alarm_names if n.endswith("-anomaly")]
-    assert profile.metrics == _profile(2).metrics
-
-
-def test_dropped_per_key_metrics_leave_environment_metrics_alone() -> None:
-    _, profile = o.without_per_key_metrics("OutputTokens", "CostTodayUSD")(_declared(2), _profile(2))
-    assert {m[0] for m in profile.metrics} == {
-        "MonitorHeartbeat",
-        "SpendTodayUSD",
-        "OldestKeyAgeHours",
-        "Requests",
-        "InputTokens",
-        "KeyAgeHours",
-    }
 
 
 def _estimate(keys: int, usd: dict[str, float]) -> Estimate:

@@ -83,11 +83,18 @@ def _summary_figures(results: dict[str, Any]) -> dict[str, str]:
         "requests during rotations": f"{zero['requests_failed']} failed of {zero['requests_sent']:,} requests",
         "default cost": f"{cost['defaults, 2 keys']['total_usd']:.2f} USD/month",
         "dashboard-on cost": f"{cost['dashboard on (dashboard: true)']['total_usd']:.2f}",
+        "one band per key": f"{_option(bench, 'anomalyAlarms: requests')['per_key_usd']:.2f} with `anomalyAlarms",
         "cost per extra key": f"{sum(bench['cost']['figures']['per_key_usd'].values()):.2f} USD",
         "slowest containment": _seconds(max(c["median_seconds_to_contain"] for c in contain["cases"].values())),
         "requests failed during containment": f"{contain['application_requests_failed']} failed",
         **{f"time to detect: {case}": _minutes(c["worst_seconds"]) for case, c in detect["cases"].items()},
     }
+
+
+def _option(bench: dict[str, Any], setting: str) -> dict[str, float]:
+    """The cost model's figures with one setting changed, found by the setting it names."""
+    (found,) = [o for label, o in bench["cost"]["figures"]["options"].items() if f"({setting})" in label]
+    return dict(found)
 
 
 def _seconds(value: float) -> str:
@@ -173,6 +180,8 @@ def test_docs_costs_quotes_the_cost_model(results: dict[str, Any], costs: str) -
     best = what_if["setting that cuts the default bill most"]
     setting = best[best.index("(") + 1 : best.index(")")]  # "monitor every 120 min (monitorIntervalMinutes: 120): …"
     assert f"to {dashboard_on}" in costs and f"to {slower}" in costs
+    one_band = _option(results["benchmarks"], "anomalyAlarms: requests")
+    assert f"| `anomalyAlarms: [requests]` | {one_band['total_usd']:.2f} | {one_band['per_key_usd']:.2f} |" in costs
     assert f"The setting that cuts the bill most is a monitor interval above an hour (`{setting}`" in costs
 
 
