@@ -194,8 +194,8 @@ class MonitorSettings:
     # What the deployment declares (see Deployment): None when not declared.
     managed_secrets: Mapping[str, str] | None = None
     shared_environments: tuple[str, ...] | None = None
-    # The per-key metrics only the dashboard reads (metric_names.DASHBOARD_ONLY): published only when a dashboard
-    # shows them, since each costs a custom metric per key. True when not declared (an older deployment).
+    # The metrics only the dashboard reads (metric_names.DASHBOARD_ONLY): published only when a dashboard shows
+    # them, since each costs a custom metric (per key for most). True when not declared (an older deployment).
     dashboard_metrics: bool = True
     # The per-key usage metrics the anomaly alarms read: published whether or not there is a dashboard. Both when not
     # declared (an older deployment).
