@@ -34,7 +34,9 @@ CHANGED_ON_PURPOSE: dict[str, set[str]] = {
     "aws:kms/key:Key": {"policy"},
     "aws:iam/rolePolicy:RolePolicy": {"policy"},
     "aws:secretsmanager/secretPolicy:SecretPolicy": {"policy"},
-    "aws:cloudwatch/metricAlarm:MetricAlarm": {"treatMissingData"},
+    # The daily-spend alarm's description now points at the monitor's spend log line (issue 16: per-key spend
+    # metrics come only with the dashboard); PutMetricAlarm rewrites it in place.
+    "aws:cloudwatch/metricAlarm:MetricAlarm": {"treatMissingData", "alarmDescription"},
     "aws:cloudwatch/dashboard:Dashboard": {"dashboardBody"},
     # With adminKeyRotation (dev), the rotation-failure rule also matches the admin-key secret (PutRule) and its
     # message names the admin rotation's log group (PutTargets).

@@ -339,9 +339,8 @@ class MonitorRun:
         attribution = attribute(
             totals, inventory, environment=settings.environment, grace_period_seconds=settings.grace_period_seconds
         )
-        if settings.unpublished_metrics:
-            left_out = settings.unpublished_metrics
-            attribution.datums = [datum for datum in attribution.datums if datum.name not in left_out]
+        left_out = settings.unpublished_metrics
+        attribution.datums = [datum for datum in attribution.datums if datum.name not in left_out]
         return attribution
 
     def _resume(self) -> bool:

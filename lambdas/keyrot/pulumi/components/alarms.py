@@ -147,6 +147,57 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
     gauge_period = monitor_period_seconds(config)
     heartbeats = heartbeat_periods(config)
     name = partial(_environment_alarm, environment=env)
+
+    def count_alarm(
+        suffix: str,
+        anchor: str,
+        what: str,
+        action: str,
+        metric: str,
+        *,
+        period: int,
+        periods: int = 1,
+        breaches: int = 1,
+    ) -> AlarmSpec:
+        """An environment alarm on a keyrot count: any occurrence in `breaches` of `periods` periods pages."""
+        return _keyrot_alarm(suffix, metric, "Sum", period, periods, breaches, 0, "notBreaching", anchor, what, action)
+
+    def gauge_alarm(suffix: str, anchor: str, what: str, action: str, metric: str, threshold: float) -> AlarmSpec:
+        """An environment alarm on a gauge the monitor publishes once per successful run, above `threshold`."""
+        return _keyrot_alarm(
+            suffix, metric, "Maximum", gauge_period, 1, 1, threshold, GAUGE_MISSING_DATA, anchor, what, action
+        )
+
+    def _keyrot_alarm(
+        suffix: str,
+        metric: str,
+        statistic: str,
+        period: int,
+        periods: int,
+        breaches: int,
+        threshold: float,
+        missing: str,
+        anchor: str,
+        what: str,
+        action: str,
+    ) -> AlarmSpec:
+        return AlarmSpec(
+            key=suffix,
+            name=name(suffix),
+            description=describe(what, action, anchor),
+            namespace=m.NAMESPACE,
+            metric_name=metric,
+            dimensions=env_dims,
+            statistic=statistic,
+            period=period,
+            evaluation_periods=periods,
+            datapoints_to_alarm=breaches,
+            threshold=threshold,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data=missing,
+            runbook_anchor=anchor,
+        )
+
     specs = [
         AlarmSpec(
             key="rotation-lambda-errors",
@@ -168,25 +219,13 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             treat_missing_data="notBreaching",
             runbook_anchor="rotation-lambda-errors",
         ),
-        AlarmSpec(
-            key="rotation-failed",
-            name=name("rotation-failed"),
-            description=describe(
-                f"A keyrot {env} rotation step failed (RotationFailed).",
-                "Secrets Manager retries; if it keeps failing, fix the cause and clear AWSPENDING, then rotate again.",
-                "rotation-failed",
-            ),
-            namespace=m.NAMESPACE,
-            metric_name=m.ROTATION_FAILED,
-            dimensions=env_dims,
-            statistic="Sum",
+        count_alarm(
+            "rotation-failed",
+            "rotation-failed",
+            f"A keyrot {env} rotation step failed (RotationFailed).",
+            "Secrets Manager retries; if it keeps failing, fix the cause and clear AWSPENDING, then rotate again.",
+            m.ROTATION_FAILED,
             period=FAST_PERIOD_SECONDS,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            runbook_anchor="rotation-failed",
         ),
         AlarmSpec(
             key="monitor-lambda-errors",
@@ -229,47 +268,26 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             treat_missing_data="breaching",
             runbook_anchor="monitor-not-running",
         ),
-        AlarmSpec(
-            key="daily-spend",
-            name=name("daily-spend"),
-            description=describe(
-                f"The OpenAI project's spend today is above {config.daily_spend_limit_usd:g} USD ({env}).",
-                "Find the key driving it on the dashboard; revoke or rotate it if the use is not expected.",
-                "daily-spend-limit",
-            ),
-            namespace=m.NAMESPACE,
-            metric_name=m.SPEND_TODAY_USD,
-            dimensions=env_dims,
-            statistic="Maximum",
-            period=gauge_period,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            threshold=config.daily_spend_limit_usd,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data=GAUGE_MISSING_DATA,
-            runbook_anchor="daily-spend-limit",
+        gauge_alarm(
+            "daily-spend",
+            "daily-spend-limit",
+            f"The OpenAI project's spend today is above {config.daily_spend_limit_usd:g} USD ({env}).",
+            f"Find the key driving it: the monitor's log line 'spend today' (aws logs tail /aws/lambda/keyrot-{env}-"
+            "monitor), or the dashboard; revoke or rotate it if the use is not expected.",
+            m.SPEND_TODAY_USD,
+            config.daily_spend_limit_usd,
         ),
-        AlarmSpec(
-            key="costs-read-failed",
-            name=name("costs-read-failed"),
-            description=describe(
-                f"The keyrot {env} monitor could not read OpenAI's Costs API in {COSTS_FAILED_RUNS} runs in a row: "
-                "SpendTodayUSD is not published, so the daily-spend alarm cannot fire.",
-                "Read the monitor's log for the costs part's error (an outage, a currency other than USD, an admin key "
-                "without Costs access); usage, findings and the janitor go on meanwhile.",
-                "costs-read-failed",
-            ),
-            namespace=m.NAMESPACE,
-            metric_name=m.COSTS_READ_FAILED,
-            dimensions=env_dims,
-            statistic="Sum",
+        count_alarm(
+            "costs-read-failed",
+            "costs-read-failed",
+            f"The keyrot {env} monitor could not read OpenAI's Costs API in {COSTS_FAILED_RUNS} runs in a row: "
+            "SpendTodayUSD is not published, so the daily-spend alarm cannot fire.",
+            "Read the monitor's log for the costs part's error (an outage, a currency other than USD, an admin key "
+            "without Costs access); usage, findings and the janitor go on meanwhile.",
+            m.COSTS_READ_FAILED,
             period=gauge_period,
-            evaluation_periods=COSTS_FAILED_RUNS,
-            datapoints_to_alarm=COSTS_FAILED_RUNS,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            runbook_anchor="costs-read-failed",
+            periods=COSTS_FAILED_RUNS,
+            breaches=COSTS_FAILED_RUNS,
         ),
     ]
     lookback = usage_lookback_periods(config)
@@ -287,69 +305,28 @@ def alarm_specs(config: KeyrotConfig, *, rotation_function_name: str, monitor_fu
             "Some consumer caches keys too long: find it and make it re-read the secret.",
         ),
     ):
-        specs.append(
-            AlarmSpec(
-                key=anchor,
-                name=name(anchor),
-                description=describe(what, action, anchor),
-                namespace=m.NAMESPACE,
-                metric_name=metric,
-                dimensions=env_dims,
-                statistic="Sum",
-                period=USAGE_PERIOD_SECONDS,
-                evaluation_periods=lookback,
-                datapoints_to_alarm=1,
-                threshold=0,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
-                runbook_anchor=anchor,
-            )
-        )
+        specs.append(count_alarm(anchor, anchor, what, action, metric, period=USAGE_PERIOD_SECONDS, periods=lookback))
     specs.append(
-        AlarmSpec(
-            key="revocation-failed",
-            name=name("revocation-failed"),
-            description=describe(
-                f"keyrot {env} could not revoke a previous OpenAI key.",
-                "The old key still works: revoke it by hand (keyrot revoke-previous --env <env> --key <key>) "
-                "and check the admin key's permissions.",
-                "revocation-failed",
-            ),
-            namespace=m.NAMESPACE,
-            metric_name=m.REVOCATION_FAILED,
-            dimensions=env_dims,
-            statistic="Sum",
+        count_alarm(
+            "revocation-failed",
+            "revocation-failed",
+            f"keyrot {env} could not revoke a previous OpenAI key.",
+            "The old key still works: revoke it by hand (keyrot revoke-previous --env <env> --key <key>) "
+            "and check the admin key's permissions.",
+            m.REVOCATION_FAILED,
             period=FAST_PERIOD_SECONDS,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            runbook_anchor="revocation-failed",
         )
     )
     threshold = key_age_threshold_hours(config)
     specs.append(
-        AlarmSpec(
-            key=KEYS_TOO_OLD_ALARM,
-            name=name(KEYS_TOO_OLD_ALARM),
-            description=describe(
-                f"A keyrot {env} key is older than {threshold} h: it missed its rotation ({config.rotation_schedule}).",
-                f"keyrot status --env {env} shows which key (the monitor's log names the oldest); check its secret's "
-                "rotation status and the rotation function's logs; rotate it by hand if needed.",
-                "key-too-old",
-            ),
-            namespace=m.NAMESPACE,
-            metric_name=m.OLDEST_KEY_AGE_HOURS,
-            dimensions=env_dims,
-            statistic="Maximum",
-            period=gauge_period,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            threshold=threshold,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data=GAUGE_MISSING_DATA,
-            runbook_anchor="key-too-old",
+        gauge_alarm(
+            KEYS_TOO_OLD_ALARM,
+            "key-too-old",
+            f"A keyrot {env} key is older than {threshold} h: it missed its rotation ({config.rotation_schedule}).",
+            f"keyrot status --env {env} shows which key (the monitor's log names the oldest); check its secret's "
+            "rotation status and the rotation function's logs; rotate it by hand if needed.",
+            m.OLDEST_KEY_AGE_HOURS,
+            threshold,
         )
     )
     for key in config.key_names:
